@@ -1,0 +1,157 @@
+#!/usr/bin/env node
+// Static file server for the repo root, for the bertweb page and its browser tests.
+//
+//   node scripts/serve.mjs [PORT]      (or PORT=8080 node scripts/serve.mjs; 0 picks a free port)
+//
+// Listens on 127.0.0.1 only. Sends COOP/COEP so the page is cross-origin isolated (needed for
+// wasm threads / SharedArrayBuffer later). No dependencies; `startServer` is exported so tests
+// can run it in-process.
+
+import { createServer } from 'node:http';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { extname, join, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Repo root: the parent of scripts/. */
+export const REPO_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+
+/** Content types by file extension (lower case, with the dot). */
+export const MIME_TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.safetensors': 'application/octet-stream',
+  '.bin': 'application/octet-stream',
+  '.txt': 'text/plain; charset=utf-8',
+  '.csv': 'text/csv; charset=utf-8',
+  '.md': 'text/markdown; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.map': 'application/json; charset=utf-8',
+};
+
+const SECURITY_HEADERS = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+  'X-Content-Type-Options': 'nosniff',
+};
+
+/**
+ * Map a request path to a file under `root`, or null when it would leave the root
+ * (after decoding `%2e%2e` and friends) or is malformed.
+ * @param {string} root absolute, resolved root folder
+ * @param {string} urlPath the request's path, e.g. "/www/main.js"
+ * @returns {string | null}
+ */
+export function resolveUnderRoot(root, urlPath) {
+  let decoded;
+  try {
+    decoded = decodeURIComponent(urlPath);
+  } catch {
+    return null;
+  }
+  if (decoded.includes('\0')) return null;
+  const file = resolve(join(root, decoded));
+  if (file !== root && !file.startsWith(root.endsWith(sep) ? root : root + sep)) return null;
+  return file;
+}
+
+/**
+ * Start the static server.
+ * @param {{root?: string, port?: number, host?: string, quiet?: boolean}} [options]
+ * @returns {Promise<{server: import('node:http').Server, url: string, port: number, close: () => Promise<void>}>}
+ */
+export async function startServer({ root = REPO_ROOT, port = 8080, host = '127.0.0.1', quiet = true } = {}) {
+  const rootDir = resolve(root);
+  const server = createServer((req, res) => {
+    handle(rootDir, req, res, quiet).catch((err) => {
+      if (!res.headersSent) send(res, 500, `internal error: ${err.message}\n`);
+      else res.destroy(err);
+    });
+  });
+  await new Promise((ok, fail) => {
+    server.once('error', fail);
+    server.listen(port, host, () => {
+      server.off('error', fail);
+      ok();
+    });
+  });
+  const actual = /** @type {import('node:net').AddressInfo} */ (server.address()).port;
+  const url = `http://${host}:${actual}/`;
+  return {
+    server,
+    url,
+    port: actual,
+    close: () =>
+      new Promise((ok) => {
+        server.close(() => ok());
+        server.closeAllConnections?.();
+      }),
+  };
+}
+
+function send(res, status, text) {
+  res.writeHead(status, { ...SECURITY_HEADERS, 'Content-Type': 'text/plain; charset=utf-8' });
+  res.end(text);
+}
+
+async function handle(root, req, res, quiet) {
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.setHeader('Allow', 'GET, HEAD');
+    return send(res, 405, 'method not allowed\n');
+  }
+  const { pathname } = new URL(req.url ?? '/', 'http://localhost');
+  let file = resolveUnderRoot(root, pathname);
+  if (file === null) return send(res, 403, 'forbidden\n');
+
+  let info = await stat(file).catch(() => null);
+  if (info?.isDirectory()) {
+    if (!pathname.endsWith('/')) {
+      res.writeHead(301, { ...SECURITY_HEADERS, Location: `${pathname}/` });
+      return res.end();
+    }
+    file = join(file, 'index.html');
+    info = await stat(file).catch(() => null);
+  }
+  if (!info?.isFile()) {
+    if (!quiet) console.log(`404 ${pathname}`);
+    return send(res, 404, `not found: ${pathname}\n`);
+  }
+
+  res.writeHead(200, {
+    ...SECURITY_HEADERS,
+    'Content-Type': MIME_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',
+    'Content-Length': info.size,
+    // Models are large and pkg/ changes on every build: let the browser revalidate.
+    'Cache-Control': 'no-cache',
+    'Last-Modified': info.mtime.toUTCString(),
+  });
+  if (req.method === 'HEAD') return res.end();
+  const stream = createReadStream(file);
+  stream.on('error', (err) => res.destroy(err));
+  stream.pipe(res);
+  if (!quiet) console.log(`200 ${pathname}`);
+}
+
+const isMain = process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (isMain) {
+  const raw = process.argv[2] ?? process.env.PORT ?? '8080';
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`bertweb: bad port ${JSON.stringify(raw)} (want 0..65535)`);
+    process.exit(2);
+  }
+  try {
+    const { url } = await startServer({ port, quiet: !process.env.VERBOSE });
+    console.log(`bertweb: serving on ${url}`);
+  } catch (err) {
+    console.error(`bertweb: cannot listen on 127.0.0.1:${port}: ${err.message}`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,923 @@
+//! CSV bytes → rows → the tutorial's preprocessing → a stratified train/test split.
+//!
+//! [`read_csv`] turns the bytes of a CSV file into [`Table`] rows (text and label as strings),
+//! [`preprocess`] applies the tutorial's steps in the tutorial's order and splits the result;
+//! [`load`] does both. Every row that is dropped is counted by reason in [`Counts`], which the
+//! page shows. `scripts/reference_counts.py` computes the same steps with pandas and
+//! scikit-learn, and `tests/data.rs` checks that both agree on the shared data.
+//!
+//! The steps ([`Settings::default`] is the tutorial):
+//! 1. read the rows (the Amazon Fine Food `Reviews.csv` layout, found by its header, or any
+//!    CSV whose text and label columns the caller names);
+//! 2. drop rows whose text or label is empty (blank after trimming whitespace);
+//! 3. map labels ([`LabelMode`]): binary drops the neutral score 3; scores that are not whole
+//!    numbers in 1..=5 are unusable;
+//! 4. keep reviews with fewer than [`Settings::max_words`] words, counted as Python's
+//!    `str.split()` counts them, on the raw text;
+//! 5. sample up to [`Settings::sample_size`] rows with the seed;
+//! 6. strip HTML tags as `re.sub('<.*?>', '', text)` does (entities such as `&quot;` stay);
+//! 7. split train/test, stratified, with `ceil(test_fraction · n)` test rows and per-class
+//!    counts allocated as scikit-learn's `train_test_split(stratify=…)` allocates them.
+//!
+//! The validation part is not made here: the trainer takes the last 20 % of the (shuffled)
+//! training rows, as Keras' `validation_split` does ([`split_validation`]).
+
+use std::collections::BTreeSet;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// The header of the Kaggle/SNAP Amazon Fine Food `Reviews.csv`.
+pub const AMAZON_COLUMNS: [&str; 10] = [
+    "Id",
+    "ProductId",
+    "UserId",
+    "ProfileName",
+    "HelpfulnessNumerator",
+    "HelpfulnessDenominator",
+    "Score",
+    "Time",
+    "Summary",
+    "Text",
+];
+/// The Amazon layout's text column.
+pub const AMAZON_TEXT: &str = "Text";
+/// The Amazon layout's label column (a 1–5 star score).
+pub const AMAZON_LABEL: &str = "Score";
+
+/// Everything that can make a CSV file unusable, with what to do about it.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum DataError {
+    /// No bytes, or only a byte-order mark / whitespace.
+    #[error("the file is empty: choose a CSV file with a header line and at least one row")]
+    Empty,
+    /// The file starts with a UTF-16 byte-order mark.
+    #[error("the file is UTF-16 text, not UTF-8: save it as \"CSV UTF-8\" and load it again")]
+    Utf16,
+    /// A cell we need holds bytes that are not UTF-8.
+    #[error(
+        "line {line} is not UTF-8 text (in {column}): save the file as UTF-8 (\"CSV UTF-8\" in Excel) and load it again"
+    )]
+    NotUtf8 {
+        /// 1-based line where the record starts.
+        line: u64,
+        /// Which cell: `column `Text`` or `the header`.
+        column: String,
+    },
+    /// A quoted field runs to the end of the file.
+    #[error(
+        "line {line}: a quoted field opens with `\"` and is never closed: close it (a quote inside a quoted field is written `\"\"`)"
+    )]
+    UnclosedQuote {
+        /// 1-based line where the open quote is.
+        line: u64,
+    },
+    /// A record whose number of fields differs from the header's.
+    #[error(
+        "line {line} has {found} fields but the header has {expected}: check the quotes on this line and the lines above it (a field with a comma or a line break must be quoted, a quote inside it doubled)"
+    )]
+    FieldCount {
+        /// 1-based line where the record starts.
+        line: u64,
+        /// Fields on that record.
+        found: usize,
+        /// Fields in the header.
+        expected: usize,
+    },
+    /// Any other CSV reading error.
+    #[error("the CSV cannot be read at line {line}: {message}")]
+    Csv {
+        /// 1-based line, 0 when unknown.
+        line: u64,
+        /// The reader's message.
+        message: String,
+    },
+    /// The first line holds numbers, so it is data, not a header.
+    #[error(
+        "the first line looks like data, not a header ({}): add a header line naming the columns (expected {})",
+        quoted(.first_line), quoted(.expected)
+    )]
+    NoHeader {
+        /// The first line's cells.
+        first_line: Vec<String>,
+        /// The columns we looked for.
+        expected: Vec<String>,
+    },
+    /// Columns we need are not in the header.
+    #[error(
+        "column {} not found; the header has {}: name the text and label columns (the Amazon Reviews.csv layout has Text and Score)",
+        quoted(.missing), quoted(.found)
+    )]
+    MissingColumn {
+        /// The columns we looked for and did not find.
+        missing: Vec<String>,
+        /// The header's cells.
+        found: Vec<String>,
+    },
+    /// The text and label columns are the same column.
+    #[error("the text and the label column are both `{0}`: choose two different columns")]
+    SameColumn(String),
+    /// A setting out of its range.
+    #[error("invalid setting: {0}")]
+    Setting(String),
+    /// Nothing is left after preprocessing.
+    #[error("no usable rows: {0}")]
+    NoUsableRows(String),
+    /// Only one class is left after preprocessing.
+    #[error(
+        "only one class is left after preprocessing: `{class}` ({rows} rows); a classifier needs at least two: check the label column and the label mode"
+    )]
+    OneClass {
+        /// The class's name.
+        class: String,
+        /// Its rows.
+        rows: usize,
+    },
+    /// A class with a single row cannot be in both train and test.
+    #[error(
+        "class `{class}` has only {rows} row: each class needs at least 2 rows to be in both the training and the test part; add examples of it or remove it"
+    )]
+    TooFewInClass {
+        /// The class's name.
+        class: String,
+        /// Its rows.
+        rows: usize,
+    },
+    /// Too few rows to give every class a place in train and test.
+    #[error(
+        "{rows} rows are too few to split {classes} classes with every class in both the training and the test part: add rows or change the test fraction"
+    )]
+    TooFewRows {
+        /// Rows after preprocessing.
+        rows: usize,
+        /// Classes present.
+        classes: usize,
+    },
+}
+
+fn quoted(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Which columns hold the text and the label.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Columns {
+    /// The Amazon Fine Food `Reviews.csv` layout, recognised by its `Text` and `Score` columns.
+    #[default]
+    Amazon,
+    /// Any CSV: the header names of the text and the label column (matched exactly, then
+    /// ignoring case and surrounding spaces).
+    Named {
+        /// The text column's header.
+        text: String,
+        /// The label column's header.
+        label: String,
+    },
+}
+
+/// How labels become classes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelMode {
+    /// The tutorial: score ≤ 2 → `negative` (0), ≥ 4 → `positive` (1), 3 dropped as neutral.
+    #[default]
+    Binary,
+    /// 1–2 → `negative`, 3 → `neutral`, 4–5 → `positive`.
+    Three,
+    /// One class per star, 1..=5.
+    Five,
+    /// Label strings as classes (e.g. `pos`/`neg`), sorted by name; labels are trimmed.
+    Named,
+}
+
+impl LabelMode {
+    /// The class names, in class-index order (empty for [`LabelMode::Named`]: they come from
+    /// the data).
+    pub fn class_names(self) -> Vec<String> {
+        let names: &[&str] = match self {
+            LabelMode::Binary => &["negative", "positive"],
+            LabelMode::Three => &["negative", "neutral", "positive"],
+            LabelMode::Five => &["1 star", "2 stars", "3 stars", "4 stars", "5 stars"],
+            LabelMode::Named => &[],
+        };
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// The class of a 1..=5 score, or `None` when this mode drops it (binary: 3).
+    fn class_of_score(self, score: u8) -> Option<usize> {
+        match self {
+            LabelMode::Binary => match score {
+                1 | 2 => Some(0),
+                4 | 5 => Some(1),
+                _ => None,
+            },
+            LabelMode::Three => Some(match score {
+                1 | 2 => 0,
+                3 => 1,
+                _ => 2,
+            }),
+            LabelMode::Five | LabelMode::Named => Some(usize::from(score) - 1),
+        }
+    }
+}
+
+/// Every preprocessing setting; [`Default`] is the tutorial's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Where the text and the label are (default: the Amazon layout).
+    pub columns: Columns,
+    /// How labels become classes (default: binary).
+    pub label_mode: LabelMode,
+    /// Keep texts with fewer words than this (default 50); `None` keeps all.
+    pub max_words: Option<usize>,
+    /// Sample at most this many rows (default 100,000); `None` keeps all.
+    pub sample_size: Option<usize>,
+    /// Seed of the sampling and of the split (default 42).
+    pub seed: u64,
+    /// Fraction of rows in the test part, in (0, 1) (default 0.2).
+    pub test_fraction: f64,
+    /// Remove HTML tags `<…>` from the texts (default true).
+    pub strip_html: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            columns: Columns::Amazon,
+            label_mode: LabelMode::Binary,
+            max_words: Some(50),
+            sample_size: Some(100_000),
+            seed: 42,
+            test_fraction: 0.2,
+            strip_html: true,
+        }
+    }
+}
+
+/// Which layout the file was read as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    /// The Amazon Fine Food `Reviews.csv` header.
+    Amazon,
+    /// Columns named by the caller.
+    Named,
+}
+
+/// One CSV record's text and label, as written in the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Row {
+    /// 1-based line where the record starts.
+    pub line: u64,
+    /// The text cell.
+    pub text: String,
+    /// The label cell.
+    pub label: String,
+}
+
+/// The text and label cells of a CSV file, before any preprocessing.
+#[derive(Clone, Debug)]
+pub struct Table {
+    /// How the columns were found.
+    pub layout: Layout,
+    /// The text column's header as written in the file.
+    pub text_column: String,
+    /// The label column's header as written in the file.
+    pub label_column: String,
+    /// Every record, in file order.
+    pub rows: Vec<Row>,
+    /// Lines holding nothing but spaces, skipped (truly empty lines are skipped uncounted).
+    pub blank_lines: usize,
+}
+
+/// One example: a (preprocessed) text and its class index.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Example {
+    /// The text after HTML stripping.
+    pub text: String,
+    /// Index into [`Dataset::label_names`].
+    pub label: usize,
+}
+
+/// How many rows each step kept and why the others were dropped.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Records read (the header and blank lines not included).
+    pub rows_read: usize,
+    /// Lines holding only spaces, skipped before reading (not in `rows_read`).
+    pub blank_lines: usize,
+    /// Dropped: the text or the label is empty.
+    pub dropped_empty: usize,
+    /// Rows left after dropping empty ones.
+    pub after_empty: usize,
+    /// Dropped: a label that is not a whole score 1..=5 in a score mode.
+    pub dropped_unusable_label: usize,
+    /// Up to three of those labels, as written, to show the user.
+    pub unusable_label_examples: Vec<String>,
+    /// Dropped: neutral score 3 in binary mode.
+    pub dropped_neutral: usize,
+    /// Rows left after mapping labels.
+    pub after_labels: usize,
+    /// Dropped: `max_words` words or more.
+    pub dropped_long: usize,
+    /// Rows left after the length filter.
+    pub after_words: usize,
+    /// Dropped by sampling down to `sample_size`.
+    pub dropped_by_sampling: usize,
+    /// Rows left after sampling: the rows that are split.
+    pub after_sampling: usize,
+    /// Texts (kept) that are blank once their HTML tags are removed.
+    pub blank_after_html: usize,
+    /// Rows per class after sampling.
+    pub per_class: Vec<usize>,
+    /// Training rows (the trainer holds out the last part of them for validation).
+    pub train: usize,
+    /// Test rows.
+    pub test: usize,
+    /// Training rows per class.
+    pub train_per_class: Vec<usize>,
+    /// Test rows per class.
+    pub test_per_class: Vec<usize>,
+}
+
+/// The result of preprocessing: the split, the class names and the counts.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Dataset {
+    /// The layout the file was read as.
+    pub layout: Layout,
+    /// The text column's header.
+    pub text_column: String,
+    /// The label column's header.
+    pub label_column: String,
+    /// Class names, indexed by [`Example::label`].
+    pub label_names: Vec<String>,
+    /// Training rows in random order (validation = their last part, see [`split_validation`]).
+    pub train: Vec<Example>,
+    /// Test rows in random order.
+    pub test: Vec<Example>,
+    /// The count after each step.
+    pub counts: Counts,
+    /// The settings that made this dataset.
+    pub settings: Settings,
+}
+
+/// Reads and preprocesses a CSV file: [`read_csv`] then [`preprocess`].
+pub fn load(bytes: &[u8], settings: &Settings) -> Result<Dataset, DataError> {
+    preprocess(&read_csv(bytes, &settings.columns)?, settings)
+}
+
+/// Reads the text and label cells of every record of a CSV file.
+///
+/// Accepts a UTF-8 BOM, CRLF or LF line ends, quoted fields with commas, quotes (`""`) and
+/// line breaks, and empty cells. Every record must have as many fields as the header. The
+/// text and label cells must be UTF-8 (other cells are not looked at).
+pub fn read_csv(bytes: &[u8], columns: &Columns) -> Result<Table, DataError> {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Err(DataError::Utf16);
+    }
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(DataError::Empty);
+    }
+    check_quotes(bytes)?;
+
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    let mut record = csv::ByteRecord::new();
+    let mut lines = LineCounter::new(bytes);
+    let mut blank_lines = 0;
+    // The header: the first line that is not blank.
+    let header = loop {
+        if !next_record(&mut reader, &mut record)? {
+            return Err(DataError::Empty);
+        }
+        if is_blank_record(&record) {
+            blank_lines += 1;
+            continue;
+        }
+        let header = record
+            .iter()
+            .map(|cell| std::str::from_utf8(cell).map(|s| s.trim().to_string()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| DataError::NotUtf8 {
+                line: lines.line_of(&record),
+                column: "the header".into(),
+            })?;
+        break header;
+    };
+
+    let (layout, wanted) = match columns {
+        Columns::Amazon => (Layout::Amazon, [AMAZON_TEXT, AMAZON_LABEL]),
+        Columns::Named { text, label } => (Layout::Named, [text.as_str(), label.as_str()]),
+    };
+    let found: Vec<Option<usize>> = wanted.iter().map(|w| find_column(&header, w)).collect();
+    let (text_index, label_index) = match (found[0], found[1]) {
+        (Some(t), Some(l)) => (t, l),
+        _ => {
+            let expected: Vec<String> = wanted.iter().map(|w| w.trim().to_string()).collect();
+            if header.iter().any(|cell| cell.parse::<f64>().is_ok()) {
+                return Err(DataError::NoHeader {
+                    first_line: header,
+                    expected,
+                });
+            }
+            let missing = expected
+                .into_iter()
+                .zip(&found)
+                .filter(|(_, f)| f.is_none())
+                .map(|(w, _)| w)
+                .collect();
+            return Err(DataError::MissingColumn {
+                missing,
+                found: header,
+            });
+        }
+    };
+    if text_index == label_index {
+        return Err(DataError::SameColumn(header[text_index].clone()));
+    }
+
+    let mut rows = Vec::new();
+    while next_record(&mut reader, &mut record)? {
+        let line = lines.line_of(&record);
+        if record.len() != header.len() {
+            if is_blank_record(&record) {
+                blank_lines += 1;
+                continue;
+            }
+            return Err(DataError::FieldCount {
+                line,
+                found: record.len(),
+                expected: header.len(),
+            });
+        }
+        let cell = |index: usize| {
+            std::str::from_utf8(&record[index])
+                .map(str::to_string)
+                .map_err(|_| DataError::NotUtf8 {
+                    line,
+                    column: format!("column `{}`", header[index]),
+                })
+        };
+        rows.push(Row {
+            line,
+            text: cell(text_index)?,
+            label: cell(label_index)?,
+        });
+    }
+    Ok(Table {
+        layout,
+        text_column: header[text_index].clone(),
+        label_column: header[label_index].clone(),
+        rows,
+        blank_lines,
+    })
+}
+
+fn next_record(
+    reader: &mut csv::Reader<&[u8]>,
+    record: &mut csv::ByteRecord,
+) -> Result<bool, DataError> {
+    reader.read_byte_record(record).map_err(|e| DataError::Csv {
+        line: e.position().map_or(0, csv::Position::line),
+        message: e.to_string(),
+    })
+}
+
+/// 1-based line numbers of records. The `csv` crate's own line count is one short after a
+/// CRLF (it starts the next record before the `\n`), so lines are counted here from the
+/// record's byte offset, past any line ends.
+struct LineCounter<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        LineCounter {
+            bytes,
+            at: 0,
+            line: 1,
+        }
+    }
+
+    /// Records come in file order, so counting resumes where the last call stopped.
+    fn line_of(&mut self, record: &csv::ByteRecord) -> u64 {
+        let Some(position) = record.position() else {
+            return 0;
+        };
+        let mut start = (position.byte() as usize).min(self.bytes.len());
+        while start < self.bytes.len() && matches!(self.bytes[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        if start >= self.at {
+            self.line += self.bytes[self.at..start]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u64;
+            self.at = start;
+        }
+        self.line
+    }
+}
+
+fn is_blank_record(record: &csv::ByteRecord) -> bool {
+    record.len() == 1 && record[0].iter().all(u8::is_ascii_whitespace)
+}
+
+/// A header cell equal to `wanted`, else equal ignoring case and surrounding spaces.
+fn find_column(header: &[String], wanted: &str) -> Option<usize> {
+    let wanted = wanted.trim();
+    header.iter().position(|h| h == wanted).or_else(|| {
+        let wanted = wanted.to_lowercase();
+        header
+            .iter()
+            .position(|h| h.trim().to_lowercase() == wanted)
+    })
+}
+
+/// Finds a quoted field that is still open at the end of the file, which the `csv` crate
+/// would silently read to the end. Follows the crate's own states (RFC 4180, `""` escapes).
+fn check_quotes(bytes: &[u8]) -> Result<(), DataError> {
+    enum State {
+        FieldStart,
+        Unquoted,
+        Quoted(u64),
+        QuoteInQuoted(u64),
+    }
+    let mut state = State::FieldStart;
+    let mut line = 1u64;
+    for &b in bytes {
+        state = match (state, b) {
+            (State::Quoted(start), b'"') => State::QuoteInQuoted(start),
+            (State::Quoted(start), _) => State::Quoted(start),
+            (State::QuoteInQuoted(start), b'"') => State::Quoted(start),
+            (State::FieldStart, b'"') => State::Quoted(line),
+            (_, b',' | b'\n' | b'\r') => State::FieldStart,
+            (_, _) => State::Unquoted,
+        };
+        if b == b'\n' {
+            line += 1;
+        }
+    }
+    match state {
+        State::Quoted(line) => Err(DataError::UnclosedQuote { line }),
+        _ => Ok(()),
+    }
+}
+
+/// Python's `str.isspace()`: Unicode White_Space plus the separators U+001C..U+001F.
+fn is_py_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// Blank as Python's `s.strip() == ""` sees it.
+fn is_blank(s: &str) -> bool {
+    s.chars().all(is_py_space)
+}
+
+/// The number of words as Python's `len(text.split())` counts them.
+pub fn word_count(text: &str) -> usize {
+    text.split(is_py_space).filter(|w| !w.is_empty()).count()
+}
+
+static HTML_TAG: LazyLock<Regex> = LazyLock::new(|| {
+    // `.` matches anything but `\n`, in Rust's regex as in Python's `re`: a tag with a line
+    // break inside is left alone, as the tutorial's `re.sub('<.*?>', '', text)` leaves it.
+    Regex::new("<.*?>").unwrap_or_else(|_| unreachable!("constant regex"))
+});
+
+/// Removes HTML tags as the tutorial's `re.sub('<.*?>', '', text)` does. Entities such as
+/// `&quot;` are kept: the tutorial does not unescape them.
+pub fn strip_html(text: &str) -> String {
+    HTML_TAG.replace_all(text, "").into_owned()
+}
+
+/// A label cell as a 1..=5 score: a whole number, possibly written `4.0`.
+fn parse_score(label: &str) -> Option<u8> {
+    let value: f64 = label.trim().parse().ok()?;
+    (value.is_finite() && value.fract() == 0.0 && (1.0..=5.0).contains(&value))
+        .then_some(value as u8)
+}
+
+/// Applies the tutorial's steps to a table and splits it (see the module documentation).
+pub fn preprocess(table: &Table, settings: &Settings) -> Result<Dataset, DataError> {
+    check_settings(settings)?;
+    let mode = settings.label_mode;
+    let mut counts = Counts {
+        rows_read: table.rows.len(),
+        blank_lines: table.blank_lines,
+        ..Counts::default()
+    };
+
+    // 2. Drop rows with an empty text or label.
+    let rows: Vec<&Row> = table
+        .rows
+        .iter()
+        .filter(|r| !is_blank(&r.text) && !is_blank(&r.label))
+        .collect();
+    counts.after_empty = rows.len();
+    counts.dropped_empty = counts.rows_read - counts.after_empty;
+
+    // 3. Map labels.
+    let mut label_names = mode.class_names();
+    if mode == LabelMode::Named {
+        let names: BTreeSet<&str> = rows.iter().map(|r| r.label.trim()).collect();
+        label_names = names.into_iter().map(str::to_string).collect();
+    }
+    let mut labelled: Vec<(&Row, usize)> = Vec::with_capacity(rows.len());
+    for row in rows {
+        let class = if mode == LabelMode::Named {
+            label_names
+                .binary_search_by(|n| n.as_str().cmp(row.label.trim()))
+                .ok()
+        } else if let Some(score) = parse_score(&row.label) {
+            match mode.class_of_score(score) {
+                Some(class) => Some(class),
+                None => {
+                    counts.dropped_neutral += 1;
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        match class {
+            Some(class) => labelled.push((row, class)),
+            None => {
+                counts.dropped_unusable_label += 1;
+                let shown = row.label.trim().to_string();
+                if counts.unusable_label_examples.len() < 3
+                    && !counts.unusable_label_examples.contains(&shown)
+                {
+                    counts.unusable_label_examples.push(shown);
+                }
+            }
+        }
+    }
+    counts.after_labels = labelled.len();
+
+    // 4. Keep texts with fewer than `max_words` words (on the raw text).
+    if let Some(max) = settings.max_words {
+        labelled.retain(|(row, _)| word_count(&row.text) < max);
+    }
+    counts.after_words = labelled.len();
+    counts.dropped_long = counts.after_labels - counts.after_words;
+
+    if labelled.is_empty() {
+        return Err(DataError::NoUsableRows(no_rows_detail(&counts, settings)));
+    }
+
+    // 5. Sample (a shuffle in every case, so that the order is random).
+    let mut rng = SeededRng::new(settings.seed);
+    rng.shuffle(&mut labelled);
+    if let Some(size) = settings.sample_size {
+        labelled.truncate(size);
+    }
+    counts.after_sampling = labelled.len();
+    counts.dropped_by_sampling = counts.after_words - counts.after_sampling;
+
+    // 6. Strip HTML tags.
+    let examples: Vec<Example> = labelled
+        .into_iter()
+        .map(|(row, label)| Example {
+            text: if settings.strip_html {
+                strip_html(&row.text)
+            } else {
+                row.text.clone()
+            },
+            label,
+        })
+        .collect();
+    counts.blank_after_html = examples.iter().filter(|e| is_blank(&e.text)).count();
+
+    // 7. Stratified split.
+    let mut per_class = vec![0usize; label_names.len()];
+    for e in &examples {
+        per_class[e.label] += 1;
+    }
+    counts.per_class = per_class.clone();
+    let present: Vec<usize> = (0..per_class.len()).filter(|&c| per_class[c] > 0).collect();
+    if present.len() < 2 {
+        let class = present.first().copied().unwrap_or(0);
+        return Err(DataError::OneClass {
+            class: label_names.get(class).cloned().unwrap_or_default(),
+            rows: examples.len(),
+        });
+    }
+    if let Some(&c) = present.iter().find(|&&c| per_class[c] < 2) {
+        return Err(DataError::TooFewInClass {
+            class: label_names[c].clone(),
+            rows: per_class[c],
+        });
+    }
+    let n = examples.len();
+    let n_test = (settings.test_fraction * n as f64).ceil() as usize;
+    let n_train = n.saturating_sub(n_test);
+    if n_test < present.len() || n_train < present.len() {
+        return Err(DataError::TooFewRows {
+            rows: n,
+            classes: present.len(),
+        });
+    }
+    let train_per_class = approximate_mode(&per_class, n_train);
+    let test_per_class: Vec<usize> = per_class
+        .iter()
+        .zip(&train_per_class)
+        .map(|(a, b)| a - b)
+        .collect();
+
+    let mut order: Vec<usize> = (0..n).collect();
+    rng.shuffle(&mut order);
+    let mut taken = vec![0usize; per_class.len()];
+    let (mut train, mut test) = (Vec::with_capacity(n_train), Vec::with_capacity(n - n_train));
+    let mut slots: Vec<Option<Example>> = examples.into_iter().map(Some).collect();
+    for i in order {
+        let Some(example) = slots[i].take() else {
+            continue;
+        };
+        let class = example.label;
+        if taken[class] < test_per_class[class] {
+            taken[class] += 1;
+            test.push(example);
+        } else {
+            train.push(example);
+        }
+    }
+    counts.train = train.len();
+    counts.test = test.len();
+    counts.train_per_class = train_per_class;
+    counts.test_per_class = test_per_class;
+
+    Ok(Dataset {
+        layout: table.layout,
+        text_column: table.text_column.clone(),
+        label_column: table.label_column.clone(),
+        label_names,
+        train,
+        test,
+        counts,
+        settings: settings.clone(),
+    })
+}
+
+fn check_settings(s: &Settings) -> Result<(), DataError> {
+    if !(s.test_fraction > 0.0 && s.test_fraction < 1.0) {
+        return Err(DataError::Setting(format!(
+            "the test fraction is {}; choose a number between 0 and 1, such as 0.2",
+            s.test_fraction
+        )));
+    }
+    if s.max_words == Some(0) {
+        return Err(DataError::Setting(
+            "the word limit is 0, which keeps no text; choose at least 1 or no limit".into(),
+        ));
+    }
+    if s.sample_size == Some(0) {
+        return Err(DataError::Setting(
+            "the sample size is 0; choose at least 2 or no limit".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn no_rows_detail(c: &Counts, s: &Settings) -> String {
+    let mut parts = vec![format!("{} rows read", c.rows_read)];
+    if c.dropped_empty > 0 {
+        parts.push(format!("{} with an empty text or label", c.dropped_empty));
+    }
+    if c.dropped_neutral > 0 {
+        parts.push(format!("{} neutral (score 3)", c.dropped_neutral));
+    }
+    if c.dropped_unusable_label > 0 {
+        parts.push(format!(
+            "{} with a label that is not a score 1 to 5",
+            c.dropped_unusable_label
+        ));
+    }
+    if c.dropped_long > 0 {
+        parts.push(format!(
+            "{} with {} words or more",
+            c.dropped_long,
+            s.max_words.unwrap_or(0)
+        ));
+    }
+    let mut detail = parts.join(", ");
+    if c.dropped_unusable_label > 0 && c.after_labels == 0 {
+        detail.push_str(&format!(
+            " (labels such as {}: for labels that are names, choose the named label mode)",
+            quoted(&c.unusable_label_examples)
+        ));
+    } else if c.dropped_long > 0 && c.after_words == 0 {
+        detail.push_str(": raise the word limit");
+    } else if c.rows_read == 0 {
+        detail.push_str(": the file has a header but no rows");
+    }
+    detail
+}
+
+/// Per-class counts that add up to `n_draws`, as scikit-learn's `_approximate_mode` (used
+/// by `train_test_split(stratify=…)` for the training part): proportional floors, then one
+/// more to the classes with the largest remainders. scikit-learn breaks ties between equal
+/// remainders at random; here the lower class index wins.
+fn approximate_mode(class_counts: &[usize], n_draws: usize) -> Vec<usize> {
+    let total: usize = class_counts.iter().sum();
+    let continuous: Vec<f64> = class_counts
+        .iter()
+        .map(|&c| (c as f64 * n_draws as f64) / total as f64)
+        .collect();
+    let mut floored: Vec<usize> = continuous.iter().map(|c| c.floor() as usize).collect();
+    let mut need = n_draws.saturating_sub(floored.iter().sum());
+    let remainder: Vec<f64> = continuous
+        .iter()
+        .zip(&floored)
+        .map(|(c, &f)| c - f as f64)
+        .collect();
+    let mut by_remainder: Vec<usize> = (0..class_counts.len()).collect();
+    // Stable: equal remainders keep class order.
+    by_remainder.sort_by(|&a, &b| remainder[b].total_cmp(&remainder[a]));
+    for c in by_remainder {
+        if need == 0 {
+            break;
+        }
+        if floored[c] < class_counts[c] {
+            floored[c] += 1;
+            need -= 1;
+        }
+    }
+    floored
+}
+
+/// Splits training rows into the part that is fitted and the validation part, as Keras'
+/// `validation_split` does: the last `fraction` of the rows (`floor(n · (1 − fraction))`
+/// rows are fitted).
+pub fn split_validation(train: &[Example], fraction: f64) -> (&[Example], &[Example]) {
+    let fraction = if fraction.is_finite() {
+        fraction.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let at = ((train.len() as f64) * (1.0 - fraction)) as usize;
+    train.split_at(at.min(train.len()))
+}
+
+/// A small seeded random number generator (SplitMix64) that gives the same sequence on
+/// every platform, wasm32 included, and needs no OS randomness.
+#[derive(Clone, Debug)]
+pub struct SeededRng(u64);
+
+impl SeededRng {
+    /// A generator whose sequence depends only on `seed`.
+    pub fn new(seed: u64) -> Self {
+        SeededRng(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A uniform integer in `0..n` (Lemire's method, unbiased); 0 when `n` is 0.
+    pub fn below(&mut self, n: usize) -> usize {
+        let n = n as u64;
+        if n == 0 {
+            return 0;
+        }
+        let mut m = u128::from(self.next_u64()) * u128::from(n);
+        if (m as u64) < n {
+            let threshold = n.wrapping_neg() % n;
+            while (m as u64) < threshold {
+                m = u128::from(self.next_u64()) * u128::from(n);
+            }
+        }
+        (m >> 64) as usize
+    }
+
+    /// A uniform number in [0, 1) with 53 random bits.
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// Shuffles `items` in place (Fisher–Yates).
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = self.below(i + 1);
+            items.swap(i, j);
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! A loaded model: config, weights and tokenizer on one device, turning texts into vectors.
+
+use burn::prelude::*;
+
+use crate::config::BertConfig;
+use crate::error::{BertError, Result};
+use crate::model::{BertModel, Pooling, TokenBatch};
+use crate::tokenizer::BertTokenizer;
+use crate::weights::load_bert;
+
+/// A BERT encoder ready to embed texts.
+pub struct Encoder {
+    config: BertConfig,
+    model: BertModel,
+    tokenizer: BertTokenizer,
+    device: Device,
+}
+
+impl Encoder {
+    /// Loads a Hugging Face folder's files, given as bytes, onto `device`.
+    pub fn load(config: &[u8], weights: &[u8], tokenizer: &[u8], device: &Device) -> Result<Self> {
+        let config = BertConfig::from_json_bytes(config)?;
+        let tokenizer = BertTokenizer::from_bytes(tokenizer)?;
+        let model = load_bert(&config, weights, device)?;
+        Ok(Self {
+            config,
+            model,
+            tokenizer,
+            device: device.clone(),
+        })
+    }
+
+    /// The architecture.
+    pub fn config(&self) -> &BertConfig {
+        &self.config
+    }
+
+    /// The encoder's modules.
+    pub fn model(&self) -> &BertModel {
+        &self.model
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &BertTokenizer {
+        &self.tokenizer
+    }
+
+    /// The device the model lives on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Width of the vectors [`Encoder::embed`] returns.
+    pub fn dim(&self) -> usize {
+        self.config.hidden_size
+    }
+
+    /// Checks a requested max length against the model's position embeddings.
+    pub fn check_max_len(&self, max_len: usize) -> Result<()> {
+        let limit = self.config.max_position_embeddings;
+        if !(2..=limit).contains(&max_len) {
+            return Err(BertError::MaxLen { max_len, limit });
+        }
+        Ok(())
+    }
+
+    /// Tokenizes `texts`, padded to the longest of them (at most `max_len`).
+    pub fn tokenize<S: AsRef<str>>(&self, texts: &[S], max_len: usize) -> Result<TokenBatch> {
+        self.check_max_len(max_len)?;
+        let batch = self.tokenizer.batch(texts, max_len)?;
+        let vocab_size = self.config.vocab_size;
+        if let Some(&id) = batch.ids.iter().find(|&&id| id as usize >= vocab_size) {
+            return Err(BertError::TokenOutOfVocab {
+                id: id as u32,
+                vocab_size,
+            });
+        }
+        Ok(batch)
+    }
+
+    /// Pooled vectors of a tokenized batch, `[batch, hidden]`, still on the device.
+    pub fn embed_batch(&self, batch: &TokenBatch, pooling: Pooling) -> Result<Tensor<2>> {
+        let (ids, mask) = BertModel::batch_tensors(batch, &self.device);
+        let hidden = self.model.forward(ids, mask.clone());
+        pooling.apply(&self.model, hidden, mask)
+    }
+
+    /// Pooled vectors of `texts`, row-major `texts.len() × dim`.
+    pub async fn embed<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        pooling: Pooling,
+        max_len: usize,
+    ) -> Result<Vec<f32>> {
+        let batch = self.tokenize(texts, max_len)?;
+        let pooled = self.embed_batch(&batch, pooling)?;
+        read_f32(pooled).await
+    }
+}
+
+/// Reads a float tensor back to the host. Asynchronous because the browser allows no
+/// blocking GPU readback.
+pub async fn read_f32<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
+    tensor
+        .into_data_async()
+        .await
+        .map_err(|e| BertError::Device(e.to_string()))?
+        .try_into_vec::<f32>()
+        .map_err(|e| BertError::Device(format!("{e:?}")))
+}

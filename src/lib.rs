@@ -1,0 +1,23 @@
+//! bertweb: a real BERT in the browser.
+//!
+//! The crate is plain Rust that runs natively (tests, command line) and in wasm. Model code
+//! takes a burn [`Device`](burn::tensor::Device), so the same code runs on burn's flex CPU
+//! backend and on WebGPU. Only [`api`] (wasm32 only) knows about JavaScript.
+
+pub mod config;
+pub mod data;
+pub mod encoder;
+pub mod error;
+pub mod metrics;
+pub mod model;
+pub mod tokenizer;
+pub mod weights;
+
+#[cfg(target_arch = "wasm32")]
+pub mod api;
+
+pub use config::BertConfig;
+pub use encoder::Encoder;
+pub use error::{BertError, Result};
+pub use model::{BertModel, Pooling, TokenBatch};
+pub use tokenizer::{BertTokenizer, DEFAULT_MAX_LEN};

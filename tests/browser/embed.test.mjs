@@ -1,0 +1,257 @@
+// The page in a real browser (Debian chromium via playwright-core): the default model loads,
+// embeddings match the reference fixture on CPU and WebGPU, the CPU fallback is announced, and a
+// broken model file shows its typed error while the previous model keeps working.
+//
+// Needs pkg/ (scripts/build.sh), models/all-MiniLM-L6-v2 (scripts/fetch_model.py),
+// tests/fixtures/minilm.json and /usr/bin/chromium (scripts/setup_browser.sh); skips otherwise.
+
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import {
+  FIXTURE,
+  MODEL_DIR,
+  ROOT,
+  embedInPage,
+  launch,
+  maxAbsDiff,
+  missingPrerequisites,
+  openPage,
+  waitReady,
+} from './harness.mjs';
+
+const TOLERANCE = 1e-3;
+const SCREENSHOTS = join(ROOT, 'test-results', 'screenshots');
+const CPU_LOAD_TIMEOUT = 120_000;
+const WEBGPU_LOAD_TIMEOUT = 420_000; // SwiftShader compiles every shader on the CPU
+
+/** What is missing for a browser run, or null. */
+const missing = await missingPrerequisites({ fixture: true });
+/** With CI set a missing piece is a failure (the `before` hooks throw); otherwise a skip. */
+const skip = missing && !process.env.CI ? missing : false;
+if (skip) console.log(`# browser tests skipped: ${skip}`);
+function requirePrerequisites() {
+  if (missing) throw new Error(`${missing} (CI is set, so this fails instead of skipping)`);
+}
+
+/** @type {{cases: {text: string, input_ids?: number[], mean: number[], pooler: number[]}[], max_len?: number}} */
+const fixture = missing ? { cases: [] } : JSON.parse(readFileSync(FIXTURE, 'utf8'));
+const MAX_LEN = fixture.max_len ?? fixture.maxLen ?? 55;
+
+/** Compare page embeddings of `cases` with the fixture for one pooling; returns the worst diff. */
+async function checkAgainstFixture(page, cases, pooling, label) {
+  const { rows, ms, device } = await embedInPage(page, cases.map((c) => c.text), pooling, MAX_LEN);
+  console.log(`# ${label}: embed ${cases.length} texts (${pooling}) on ${device}: ${ms.toFixed(0)} ms`);
+  let worst = 0;
+  cases.forEach((c, i) => {
+    const want = c[pooling];
+    assert.equal(rows[i].length, want.length, `${pooling} dimension of case ${i}`);
+    const diff = maxAbsDiff(rows[i], want);
+    worst = Math.max(worst, diff);
+    assert.ok(diff <= TOLERANCE, `${label} ${pooling} case ${i} (${JSON.stringify(c.text.slice(0, 40))}): max abs diff ${diff}`);
+  });
+  return worst;
+}
+
+/** Show what the page reported as errors (uncaught ones, console.error), if anything. */
+function printErrors(log) {
+  const errors = (log ?? []).filter((l) => /^\[(pageerror|error|worker error)\]/.test(l));
+  if (errors.length) console.log(`# page errors:\n${errors.map((l) => `#   ${l}`).join('\n')}`);
+}
+
+function statusOf(page) {
+  return page.locator('#status');
+}
+
+/** Type a text into the page, press Embed, and wait for the result panel. */
+async function embedThroughUi(page, text) {
+  await page.fill('#text', text);
+  await page.click('#embed');
+  await page.waitForSelector('#status[data-kind="ok"]', { timeout: 60_000 });
+  await page.waitForSelector('#result:not([hidden])');
+  return {
+    dim: await page.textContent('#result-dim'),
+    norm: Number(await page.textContent('#result-norm')),
+    values: await page.textContent('#result-values'),
+    tokens: await page.textContent('#result-tokens'),
+  };
+}
+
+describe('page on CPU (flex backend)', () => {
+  let browser;
+  let page;
+  let log;
+  let ready = false;
+  before(async () => {
+    if (skip) return;
+    requirePrerequisites();
+    browser = await launch({ webgpu: true });
+  });
+  after(async () => {
+    printErrors(log);
+    await browser?.close();
+  });
+
+  test('loads the default model on CPU and reproduces the fixture (mean and pooler)', { skip }, async () => {
+    let openedAt;
+    ({ page, log, openedAt } = await openPage(browser.context, `${browser.url}?device=cpu`));
+    const { info, ms } = await waitReady(page, openedAt, CPU_LOAD_TIMEOUT).catch((err) => {
+      throw new Error(`${err.message}\npage log:\n${log.join('\n')}`);
+    });
+    console.log(`# CPU: page open -> encoder ready: ${ms.toFixed(0)} ms (worker load ${info.loadMs.toFixed(0)} ms)`);
+    assert.equal(info.device, 'cpu');
+    assert.equal(info.dim, 384);
+    ready = true;
+    assert.equal(await page.getAttribute('#device-label', 'data-device'), 'cpu');
+    assert.match(await statusOf(page).textContent(), /^Ready: all-MiniLM-L6-v2 on CPU/);
+    assert.equal(await page.evaluate(() => window.bertweb.client.device), 'cpu');
+
+    const cases = fixture.cases.slice(0, 4);
+    assert.equal(cases.length, 4, 'the fixture has at least 4 cases');
+    await checkAgainstFixture(page, cases, 'mean', 'CPU');
+    await checkAgainstFixture(page, cases, 'pooler', 'CPU');
+
+    // Word pieces as the reference tokenizer made them.
+    const tokenized = await page.evaluate(
+      ({ texts, maxLen }) => window.bertweb.client.tokenize(texts, maxLen),
+      { texts: fixture.cases.map((c) => c.text), maxLen: MAX_LEN },
+    );
+    fixture.cases.forEach((c, i) => {
+      if (c.input_ids) assert.deepEqual(Array.from(tokenized[i].ids), c.input_ids, `token ids of case ${i}`);
+    });
+  });
+
+  test('the Embed button shows dimension, norm, first values and word pieces; screenshot', { skip }, async () => {
+    assert.ok(ready, 'the model did not load (see the first test)');
+    const c = fixture.cases.find((x) => x.text.trim());
+    const shown = await embedThroughUi(page, c.text);
+    assert.equal(shown.dim, '384');
+    const norm = Math.sqrt(c.mean.reduce((s, v) => s + v * v, 0));
+    if (MAX_LEN === 55) {
+      assert.ok(Math.abs(shown.norm - norm) < 1e-2, `norm shown ${shown.norm}, fixture ${norm}`);
+      const first = shown.values.split(',').map(Number);
+      assert.equal(first.length, 8);
+      assert.ok(maxAbsDiff(first, c.mean.slice(0, 8)) < 1e-3, `first values ${shown.values}`);
+    }
+    if (c.input_ids) assert.match(shown.tokens, new RegExp(`^${c.input_ids.length} `));
+    else assert.match(shown.tokens, /^\d+ /);
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    await page.screenshot({ path: join(SCREENSHOTS, 'ready-cpu.png'), fullPage: true });
+  });
+
+  test('a corrupted model.safetensors shows the typed error and the previous model still embeds', { skip }, async () => {
+    assert.ok(ready, 'the model did not load (see the first test)');
+    const config = readFileSync(join(MODEL_DIR, 'config.json'));
+    const weights = readFileSync(join(MODEL_DIR, 'model.safetensors')).subarray(0, 100);
+    const tokenizer = readFileSync(join(MODEL_DIR, 'tokenizer.json'));
+    await page.setInputFiles('#model-files', [
+      { name: 'config.json', mimeType: 'application/json', buffer: config },
+      { name: 'model.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from(weights) },
+      { name: 'tokenizer.json', mimeType: 'application/json', buffer: tokenizer },
+    ]);
+    const status = statusOf(page);
+    await page.waitForSelector('#status[data-kind="error"]', { timeout: 60_000 });
+    const message = await status.textContent();
+    console.log(`# corrupted weights -> ${message}`);
+    assert.match(message, /model\.safetensors/);
+    assert.match(message, /previous model is still loaded/);
+    assert.equal(await status.isVisible(), true);
+    assert.equal(await page.isEnabled('#embed'), true, 'the Embed button is usable again');
+    assert.equal(await page.getAttribute('#device-label', 'data-device'), 'cpu');
+
+    const shown = await embedThroughUi(page, fixture.cases[2].text);
+    assert.equal(shown.dim, '384');
+    await checkAgainstFixture(page, fixture.cases.slice(2, 3), 'mean', 'CPU after failed load');
+  });
+
+  test('files missing from the picked set are named, and nothing is loaded', { skip }, async () => {
+    assert.ok(ready, 'the model did not load (see the first test)');
+    const config = readFileSync(join(MODEL_DIR, 'config.json'));
+    await page.setInputFiles('#model-files', [{ name: 'config.json', mimeType: 'application/json', buffer: config }]);
+    await page.waitForSelector('#status[data-kind="error"]');
+    assert.match(await statusOf(page).textContent(), /missing model\.safetensors, tokenizer\.json or vocab\.txt/);
+    assert.equal(await page.isEnabled('#embed'), true);
+  });
+});
+
+describe('page on WebGPU (SwiftShader)', () => {
+  let browser;
+  let page;
+  let log;
+  before(async () => {
+    if (skip) return;
+    requirePrerequisites();
+    browser = await launch({ webgpu: true });
+  });
+  after(async () => {
+    printErrors(log);
+    await browser?.close();
+  });
+
+  test('loads on WebGPU and reproduces the fixture for 2 short texts', { skip, timeout: WEBGPU_LOAD_TIMEOUT + 300_000 }, async () => {
+    let openedAt;
+    ({ page, log, openedAt } = await openPage(browser.context, `${browser.url}?device=webgpu`));
+    const { info, ms } = await waitReady(page, openedAt, WEBGPU_LOAD_TIMEOUT).catch((err) => {
+      throw new Error(`${err.message}\npage log:\n${log.join('\n')}`);
+    });
+    console.log(`# WebGPU: page open -> encoder ready: ${ms.toFixed(0)} ms (worker load ${info.loadMs.toFixed(0)} ms)`);
+    assert.equal(info.fallback, null, `WebGPU was not used: ${info.fallback}`);
+    assert.equal(info.device, 'webgpu');
+    assert.equal(await page.getAttribute('#device-label', 'data-device'), 'webgpu');
+    assert.match(await statusOf(page).textContent(), /on WebGPU/);
+
+    const cases = fixture.cases
+      .filter((c) => c.text.trim())
+      .toSorted((a, b) => a.text.length - b.text.length)
+      .slice(0, 2);
+    await checkAgainstFixture(page, cases, 'mean', 'WebGPU');
+    await checkAgainstFixture(page, cases, 'pooler', 'WebGPU');
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    await page.screenshot({ path: join(SCREENSHOTS, 'ready-webgpu.png'), fullPage: true });
+  });
+});
+
+describe('page without WebGPU', () => {
+  let browser;
+  let log;
+  before(async () => {
+    if (skip) return;
+    requirePrerequisites();
+    browser = await launch({ webgpu: false });
+  });
+  after(async () => {
+    printErrors(log);
+    await browser?.close();
+  });
+
+  test('falls back to CPU and says so', { skip }, async () => {
+    let page;
+    let openedAt;
+    ({ page, log, openedAt } = await openPage(browser.context, browser.url));
+    const { info, ms } = await waitReady(page, openedAt, CPU_LOAD_TIMEOUT).catch((err) => {
+      throw new Error(`${err.message}\npage log:\n${log.join('\n')}`);
+    });
+    console.log(`# no WebGPU: page open -> encoder ready: ${ms.toFixed(0)} ms; fallback: ${info.fallback}`);
+    assert.equal(info.requested, 'auto');
+    assert.equal(info.device, 'cpu');
+    assert.ok(info.fallback, 'the worker gives a reason for not using WebGPU');
+    assert.equal(await page.getAttribute('#device-label', 'data-device'), 'cpu');
+    const status = statusOf(page);
+    assert.equal(await status.getAttribute('data-kind'), 'warn');
+    assert.match(await status.textContent(), /runs on the CPU because WebGPU is not available/);
+    await checkAgainstFixture(page, fixture.cases.slice(0, 1), 'mean', 'CPU fallback');
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    await page.screenshot({ path: join(SCREENSHOTS, 'fallback-cpu.png'), fullPage: true });
+
+    // Choosing WebGPU explicitly reloads the encoder, falls back again, and says why.
+    await page.evaluate(() => {
+      document.getElementById('status').dataset.kind = 'info';
+    });
+    await page.selectOption('#device', 'webgpu');
+    await page.waitForSelector('#status[data-kind="warn"]', { timeout: CPU_LOAD_TIMEOUT });
+    assert.equal(await page.evaluate(() => window.bertweb.client.info.requested), 'webgpu');
+    assert.equal(await page.getAttribute('#device-label', 'data-device'), 'cpu');
+    assert.equal(await page.isEnabled('#embed'), true);
+  });
+});

@@ -1,0 +1,161 @@
+// Shared by the browser tests and bench/browser_bench.mjs: Debian chromium through
+// playwright-core (it never downloads a browser), the in-process static server, and checks for
+// what must exist before a browser run makes sense.
+
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startServer } from '../../scripts/serve.mjs';
+
+export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+export const WASM = join(ROOT, 'pkg', 'bertweb_bg.wasm');
+export const MODEL_DIR = join(ROOT, 'models', 'all-MiniLM-L6-v2');
+export const FIXTURE = join(ROOT, 'tests', 'fixtures', 'minilm.json');
+
+/** Chromium flags: headless, WebGPU on SwiftShader (CPU Vulkan), and no traffic off this machine. */
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--enable-unsafe-webgpu',
+  '--use-webgpu-adapter=swiftshader',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
+
+/** Flags without WebGPU, to check the page's fallback to CPU. */
+export const CHROMIUM_ARGS_NO_WEBGPU = CHROMIUM_ARGS.filter(
+  (a) => a !== '--enable-unsafe-webgpu' && !a.startsWith('--use-webgpu-adapter'),
+);
+
+/**
+ * Why a browser run cannot happen here, or null when everything is present.
+ * @param {{fixture?: boolean}} [need]
+ * @returns {Promise<string | null>}
+ */
+export async function missingPrerequisites({ fixture = false } = {}) {
+  const missing = [];
+  if (!existsSync(CHROMIUM)) missing.push(`${CHROMIUM} (run scripts/setup_browser.sh)`);
+  if (!existsSync(WASM)) missing.push('pkg/bertweb_bg.wasm (run scripts/build.sh)');
+  for (const f of ['config.json', 'model.safetensors', 'tokenizer.json']) {
+    if (!existsSync(join(MODEL_DIR, f))) {
+      missing.push(`models/all-MiniLM-L6-v2/${f} (run python3 scripts/fetch_model.py)`);
+      break;
+    }
+  }
+  if (fixture && !existsSync(FIXTURE)) missing.push('tests/fixtures/minilm.json');
+  try {
+    await import('playwright-core');
+  } catch {
+    missing.push('node_modules/playwright-core (run scripts/setup_browser.sh or npm ci)');
+  }
+  return missing.length ? `missing ${missing.join('; ')}` : null;
+}
+
+/** Size of a file in bytes, or null. */
+export function fileSize(path) {
+  try {
+    return statSync(path).size;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Start the static server on a free port and launch chromium with a fresh profile.
+ * @param {{webgpu?: boolean}} [options]
+ */
+export async function launch({ webgpu = true } = {}) {
+  const { chromium } = await import('playwright-core');
+  const server = await startServer({ root: ROOT, port: 0 });
+  const profile = mkdtempSync(join(tmpdir(), 'bertweb-chromium-'));
+  let context;
+  try {
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: webgpu ? CHROMIUM_ARGS : CHROMIUM_ARGS_NO_WEBGPU,
+      viewport: { width: 1000, height: 900 },
+    });
+  } catch (err) {
+    await server.close();
+    rmSync(profile, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    context,
+    url: server.url,
+    async close() {
+      await context.close().catch(() => {});
+      await server.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Open the page and collect what it logs, so a failing test can show it.
+ * @param {import('playwright-core').BrowserContext} context
+ * @param {string} url
+ */
+export async function openPage(context, url) {
+  const page = await context.newPage();
+  const log = [];
+  page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => log.push(`[pageerror] ${e.message}`));
+  page.on('worker', (w) => w.on('console', (m) => log.push(`[worker ${m.type()}] ${m.text()}`)));
+  const t0 = performance.now();
+  await page.goto(url);
+  return { page, log, openedAt: t0 };
+}
+
+/** Reject with a message naming `what` when `promise` takes longer than `ms`. */
+export function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${Math.round(ms / 1000)} s`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Wait for `window.bertweb.ready`; returns the encoder info and the ms since `openedAt`.
+ * @param {import('playwright-core').Page} page
+ */
+export async function waitReady(page, openedAt, timeout) {
+  await page.waitForFunction(() => 'bertweb' in window, null, { timeout: 30_000 });
+  const info = await withTimeout(page.evaluate(() => window.bertweb.ready), timeout, 'loading the model');
+  return { info, ms: performance.now() - openedAt };
+}
+
+/**
+ * Embed in the page; returns plain arrays, one per text, and the time the page measured.
+ * @param {import('playwright-core').Page} page
+ */
+export async function embedInPage(page, texts, pooling = 'mean', maxLen = 55, batchSize = 32) {
+  return page.evaluate(
+    async ({ texts, pooling, maxLen, batchSize }) => {
+      const { client } = window.bertweb;
+      const t0 = performance.now();
+      const flat = await client.embed(texts, pooling, maxLen, { batchSize });
+      const ms = performance.now() - t0;
+      const dim = flat.length / texts.length;
+      const rows = [];
+      for (let i = 0; i < texts.length; i++) rows.push(Array.from(flat.subarray(i * dim, (i + 1) * dim)));
+      return { rows, ms, device: client.device };
+    },
+    { texts, pooling, maxLen, batchSize },
+  );
+}
+
+/** Largest absolute difference between two equal-length arrays (Infinity when lengths differ). */
+export function maxAbsDiff(a, b) {
+  if (a.length !== b.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}

@@ -1,0 +1,61 @@
+// scripts/serve.mjs: what the page needs from its server (no browser involved).
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { request } from 'node:http';
+import { startServer } from '../../scripts/serve.mjs';
+import { ROOT } from './harness.mjs';
+
+let server;
+before(async () => {
+  server = await startServer({ root: ROOT, port: 0 });
+});
+after(() => server.close());
+
+/** GET a raw path (not normalised by a URL parser) and return status, headers and body. */
+function get(path, method = 'GET') {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: server.port, path, method }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('port 0 picks a free port on 127.0.0.1', () => {
+  assert.ok(server.port > 0);
+  assert.equal(server.url, `http://127.0.0.1:${server.port}/`);
+});
+
+test('serves the page with cross-origin isolation headers and right MIME types', async () => {
+  const page = await get('/');
+  assert.equal(page.status, 200);
+  assert.match(page.headers['content-type'], /^text\/html/);
+  assert.equal(page.headers['cross-origin-opener-policy'], 'same-origin');
+  assert.equal(page.headers['cross-origin-embedder-policy'], 'require-corp');
+  assert.match(page.body.toString(), /<title>bertweb/);
+
+  const js = await get('/www/main.js');
+  assert.equal(js.status, 200);
+  assert.match(js.headers['content-type'], /^text\/javascript/);
+  assert.match((await get('/www/style.css')).headers['content-type'], /^text\/css/);
+  assert.match((await get('/package.json')).headers['content-type'], /^application\/json/);
+  const head = await get('/package.json', 'HEAD');
+  assert.equal(head.status, 200);
+  assert.equal(head.body.length, 0);
+  assert.ok(Number(head.headers['content-length']) > 0);
+});
+
+test('never serves files outside the root', async () => {
+  for (const path of ['/..%2f..%2fetc%2fpasswd', '/%2e%2e/%2e%2e/etc/passwd', '/www/..%2f..%2f..%2fetc/passwd']) {
+    const res = await get(path);
+    assert.ok([403, 404].includes(res.status), `${path} -> ${res.status}`);
+    assert.doesNotMatch(res.body.toString(), /root:/);
+  }
+  assert.equal((await get('/%E0%A4%A')).status, 403);
+  assert.equal((await get('/no-such-file')).status, 404);
+  assert.equal((await get('/', 'POST')).status, 405);
+});

@@ -1,0 +1,709 @@
+//! CSV reading and the tutorial's preprocessing (`src/data.rs`).
+//!
+//! The expected counts on the shared data come from `scripts/reference_counts.py` (pandas +
+//! scikit-learn, the same rules written independently).
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use bertweb::data::{
+    self, Columns, DataError, Dataset, LabelMode, Layout, SeededRng, Settings, read_csv,
+    split_validation, strip_html, word_count,
+};
+
+// ---------------------------------------------------------------- the shared data
+
+/// Counts printed by `scripts/reference_counts.py`.
+struct Expected {
+    rows_read: usize,
+    after_empty: usize,
+    unusable_label: usize,
+    neutral: usize,
+    after_labels: usize,
+    after_words: usize,
+    after_sample: usize,
+    blank_after_html: usize,
+    train: usize,
+    test: usize,
+    train_per_class: &'static [usize],
+    test_per_class: &'static [usize],
+}
+
+const SAMPLE_BINARY: Expected = Expected {
+    rows_read: 2000,
+    after_empty: 2000,
+    unusable_label: 0,
+    neutral: 172,
+    after_labels: 1828,
+    after_words: 790,
+    after_sample: 790,
+    blank_after_html: 0,
+    train: 632,
+    test: 158,
+    train_per_class: &[86, 546],
+    test_per_class: &[21, 137],
+};
+const SAMPLE_THREE: Expected = Expected {
+    rows_read: 2000,
+    after_empty: 2000,
+    unusable_label: 0,
+    neutral: 0,
+    after_labels: 2000,
+    after_words: 866,
+    after_sample: 866,
+    blank_after_html: 0,
+    train: 692,
+    test: 174,
+    train_per_class: &[85, 61, 546],
+    test_per_class: &[22, 15, 137],
+};
+const SAMPLE_FIVE: Expected = Expected {
+    train_per_class: &[48, 38, 61, 85, 460],
+    test_per_class: &[12, 9, 15, 22, 116],
+    ..SAMPLE_THREE
+};
+const PARTIAL_BINARY: Expected = Expected {
+    rows_read: 10567,
+    after_empty: 10567,
+    unusable_label: 0,
+    neutral: 868,
+    after_labels: 9699,
+    after_words: 4308,
+    after_sample: 4308,
+    blank_after_html: 0,
+    train: 3446,
+    test: 862,
+    train_per_class: &[449, 2997],
+    test_per_class: &[112, 750],
+};
+const PARTIAL_THREE: Expected = Expected {
+    rows_read: 10567,
+    after_empty: 10567,
+    unusable_label: 0,
+    neutral: 0,
+    after_labels: 10567,
+    after_words: 4615,
+    after_sample: 4615,
+    blank_after_html: 0,
+    train: 3692,
+    test: 923,
+    train_per_class: &[449, 246, 2997],
+    test_per_class: &[112, 61, 750],
+};
+const PARTIAL_FIVE: Expected = Expected {
+    train_per_class: &[286, 162, 246, 430, 2568],
+    test_per_class: &[72, 41, 61, 107, 642],
+    ..PARTIAL_THREE
+};
+
+/// A file of `../shared/data/amazon-fine-food/` (gunzipped), or `None` with a message when
+/// the shared data is absent; in CI its absence is a failure.
+fn shared(name: &str) -> Option<Vec<u8>> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/amazon-fine-food")
+        .join(name);
+    if !path.exists() {
+        if std::env::var_os("CI").is_some() {
+            panic!(
+                "{} is missing (CI is set, so the shared data must be present)",
+                path.display()
+            );
+        }
+        eprintln!("skipping: {} is absent", path.display());
+        return None;
+    }
+    let bytes =
+        std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    if name.ends_with(".gz") {
+        let mut csv = Vec::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_end(&mut csv)
+            .expect("gunzip");
+        return Some(csv);
+    }
+    Some(bytes)
+}
+
+fn assert_counts(data: &Dataset, want: &Expected, what: &str) {
+    let c = &data.counts;
+    let got = (
+        c.rows_read,
+        c.after_empty,
+        c.dropped_unusable_label,
+        c.dropped_neutral,
+        c.after_labels,
+        c.after_words,
+        c.after_sampling,
+        c.blank_after_html,
+        c.train,
+        c.test,
+    );
+    let expected = (
+        want.rows_read,
+        want.after_empty,
+        want.unusable_label,
+        want.neutral,
+        want.after_labels,
+        want.after_words,
+        want.after_sample,
+        want.blank_after_html,
+        want.train,
+        want.test,
+    );
+    assert_eq!(got, expected, "{what}: counts differ from pandas");
+    assert_eq!(
+        c.train_per_class, want.train_per_class,
+        "{what}: train per class"
+    );
+    assert_eq!(
+        c.test_per_class, want.test_per_class,
+        "{what}: test per class"
+    );
+    assert_eq!(
+        (data.train.len(), data.test.len()),
+        (want.train, want.test),
+        "{what}"
+    );
+    for (part, per_class) in [
+        (&data.train, want.train_per_class),
+        (&data.test, want.test_per_class),
+    ] {
+        let mut seen = vec![0; per_class.len()];
+        part.iter().for_each(|e| seen[e.label] += 1);
+        assert_eq!(seen, per_class, "{what}: the examples' labels");
+    }
+    // Every drop is accounted for.
+    assert_eq!(c.rows_read - c.dropped_empty, c.after_empty);
+    assert_eq!(
+        c.after_empty - c.dropped_unusable_label - c.dropped_neutral,
+        c.after_labels
+    );
+    assert_eq!(c.after_labels - c.dropped_long, c.after_words);
+    assert_eq!(c.after_words - c.dropped_by_sampling, c.after_sampling);
+    assert_eq!(c.train + c.test, c.after_sampling);
+}
+
+fn with_mode(label_mode: LabelMode) -> Settings {
+    Settings {
+        label_mode,
+        ..Settings::default()
+    }
+}
+
+#[test]
+fn sample_2k_gives_the_counts_pandas_gives() {
+    let Some(csv) = shared("sample-2k.csv") else {
+        return;
+    };
+    for (mode, want) in [
+        (LabelMode::Binary, &SAMPLE_BINARY),
+        (LabelMode::Three, &SAMPLE_THREE),
+        (LabelMode::Five, &SAMPLE_FIVE),
+    ] {
+        let data = data::load(&csv, &with_mode(mode)).unwrap();
+        assert_eq!(data.layout, Layout::Amazon);
+        assert_eq!(
+            (data.text_column.as_str(), data.label_column.as_str()),
+            ("Text", "Score")
+        );
+        assert_counts(&data, want, &format!("sample-2k {mode:?}"));
+    }
+}
+
+#[test]
+fn partial_file_gives_the_tutorial_split_pandas_gives() {
+    let Some(csv) = shared("Reviews.partial.csv.gz") else {
+        return;
+    };
+    for (mode, want) in [
+        (LabelMode::Binary, &PARTIAL_BINARY),
+        (LabelMode::Three, &PARTIAL_THREE),
+        (LabelMode::Five, &PARTIAL_FIVE),
+    ] {
+        let data = data::load(&csv, &with_mode(mode)).unwrap();
+        assert_counts(&data, want, &format!("partial {mode:?}"));
+    }
+    let data = data::load(&csv, &Settings::default()).unwrap();
+    assert_eq!(data.label_names, ["negative", "positive"]);
+    // The tutorial's split of the shared data: 3,446 train / 862 test.
+    assert_eq!((data.train.len(), data.test.len()), (3446, 862));
+    // Tags are gone and no text has 50 words or more.
+    let all = || data.train.iter().chain(&data.test);
+    assert!(all().all(|e| !e.text.contains("<br") && !e.text.contains("<a ")));
+    assert!(all().all(|e| word_count(&e.text) < 50));
+}
+
+#[test]
+fn sampling_keeps_the_sample_size_and_counts_the_rest() {
+    let Some(csv) = shared("sample-2k.csv") else {
+        return;
+    };
+    let settings = Settings {
+        sample_size: Some(500),
+        ..Settings::default()
+    };
+    let data = data::load(&csv, &settings).unwrap();
+    assert_eq!(data.counts.after_sampling, 500);
+    assert_eq!(data.counts.dropped_by_sampling, 790 - 500);
+    assert_eq!((data.counts.train, data.counts.test), (400, 100));
+}
+
+// ---------------------------------------------------------------- text rules
+
+#[test]
+fn html_tags_are_stripped_as_pythons_re_sub_strips_them() {
+    assert_eq!(
+        strip_html("Great.<br /><br />Would buy again"),
+        "Great.Would buy again"
+    );
+    assert_eq!(
+        strip_html(r#"See <a href="http://x.com/a?b=1">this</a> page"#),
+        "See this page"
+    );
+    // Non-greedy: `a < b > c` loses only `< b >`, and a lone `<` stays.
+    assert_eq!(strip_html("1 < 2 and 3 > 2"), "1  2");
+    assert_eq!(strip_html("x < y"), "x < y");
+    // `.` does not match a newline: a tag broken over two lines is left as it is.
+    assert_eq!(strip_html("a <br\n/> b"), "a <br\n/> b");
+    assert_eq!(strip_html("a <b>\n<i>b"), "a \nb");
+    // Entities are not unescaped (the tutorial does not).
+    assert_eq!(
+        strip_html("&quot;yum&quot; <b>5/5</b>"),
+        "&quot;yum&quot; 5/5"
+    );
+    assert_eq!(strip_html("é <ü> ok"), "é  ok");
+}
+
+#[test]
+fn words_are_counted_as_pythons_str_split_counts_them() {
+    assert_eq!(word_count(""), 0);
+    assert_eq!(word_count("   \t\n "), 0);
+    assert_eq!(word_count("one"), 1);
+    assert_eq!(word_count("  two  words  "), 2);
+    // Tags count as they are, on the raw text: `Great!<br`, `/>Yes` are two words.
+    assert_eq!(word_count("Great!<br />Yes"), 2);
+    assert_eq!(word_count("a\tb\nc\r\nd\x0be\x0cf"), 6);
+    // Unicode spaces (no-break space, em space, ideographic space) and the \x1c..\x1f
+    // separators split too, as in Python; a zero-width space does not.
+    assert_eq!(word_count("a\u{a0}b\u{2003}c\u{3000}d\u{1c}e\u{1f}f"), 6);
+    assert_eq!(word_count("a\u{200b}b"), 1);
+    let text = "word ".repeat(49);
+    assert_eq!(word_count(&text), 49);
+}
+
+#[test]
+fn the_word_limit_keeps_fewer_than_max_words() {
+    let rows = [
+        ("w ".repeat(49), "pos"),
+        ("w ".repeat(50), "pos"),
+        ("w ".repeat(3), "pos"),
+        ("w ".repeat(60), "neg"),
+        ("x".into(), "neg"),
+        ("y y".into(), "neg"),
+    ];
+    let csv: String = std::iter::once("text,label\n".to_string())
+        .chain(rows.iter().map(|(t, l)| format!("{t},{l}\n")))
+        .collect();
+    let settings = Settings {
+        columns: named("text", "label"),
+        label_mode: LabelMode::Named,
+        test_fraction: 0.5,
+        ..Settings::default()
+    };
+    let data = data::load(csv.as_bytes(), &settings).unwrap();
+    assert_eq!((data.counts.dropped_long, data.counts.after_words), (2, 4));
+    assert!(
+        data.train
+            .iter()
+            .chain(&data.test)
+            .all(|e| word_count(&e.text) < 50)
+    );
+    let settings = Settings {
+        max_words: Some(51),
+        ..settings
+    };
+    assert_eq!(
+        data::load(csv.as_bytes(), &settings)
+            .unwrap()
+            .counts
+            .dropped_long,
+        1
+    );
+    let settings = Settings {
+        max_words: None,
+        ..settings
+    };
+    assert_eq!(
+        data::load(csv.as_bytes(), &settings)
+            .unwrap()
+            .counts
+            .dropped_long,
+        0
+    );
+}
+
+// ---------------------------------------------------------------- reading CSV
+
+fn named(text: &str, label: &str) -> Columns {
+    Columns::Named {
+        text: text.into(),
+        label: label.into(),
+    }
+}
+
+fn error_of(csv: &[u8], columns: Columns) -> DataError {
+    read_csv(csv, &columns).expect_err("this CSV must be refused")
+}
+
+#[test]
+fn quoted_commas_newlines_quotes_bom_and_crlf_are_read_right() {
+    let csv = b"\xEF\xBB\xBFtext,label\r\n\"one, two\",pos\r\n\"line one\r\nline two\",neg\r\n\"she said \"\"hi\"\"\",pos\r\nplain,neg\r\n";
+    let table = read_csv(csv, &named("text", "label")).unwrap();
+    let rows: Vec<(&str, &str, u64)> = table
+        .rows
+        .iter()
+        .map(|r| (r.text.as_str(), r.label.as_str(), r.line))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("one, two", "pos", 2),
+            ("line one\r\nline two", "neg", 3),
+            ("she said \"hi\"", "pos", 5),
+            ("plain", "neg", 6)
+        ]
+    );
+    // The BOM is not part of the first column's name.
+    assert_eq!(table.text_column, "text");
+}
+
+#[test]
+fn empty_cells_are_counted_not_silently_dropped() {
+    let csv = b"text,label\nfine,pos\n,neg\nalso fine,\n   ,pos\nok,neg\nyes,pos\nno,neg\n";
+    let settings = Settings {
+        columns: named("text", "label"),
+        label_mode: LabelMode::Named,
+        test_fraction: 0.5,
+        ..Settings::default()
+    };
+    let data = data::load(csv, &settings).unwrap();
+    assert_eq!(data.counts.rows_read, 7);
+    assert_eq!(data.counts.dropped_empty, 3);
+    assert_eq!(data.label_names, ["neg", "pos"]);
+    assert_eq!(data.counts.per_class, [2, 2]);
+}
+
+#[test]
+fn a_named_csv_with_string_labels_works() {
+    let mut csv = String::from("id,Review Text,Sentiment\n");
+    for i in 0..40 {
+        let label = ["pos", "neg", " neutral "][i % 3];
+        csv.push_str(&format!("{i},\"review {i}, <b>bold</b>\",{label}\n"));
+    }
+    let settings = Settings {
+        // Matched ignoring case and surrounding spaces.
+        columns: named("review text", "sentiment"),
+        label_mode: LabelMode::Named,
+        ..Settings::default()
+    };
+    let data = data::load(csv.as_bytes(), &settings).unwrap();
+    assert_eq!(data.layout, Layout::Named);
+    assert_eq!(data.text_column, "Review Text");
+    assert_eq!(data.label_names, ["neg", "neutral", "pos"]);
+    assert_eq!(data.counts.per_class, [13, 13, 14]);
+    assert_eq!((data.counts.train, data.counts.test), (32, 8));
+    let example = data
+        .train
+        .iter()
+        .find(|e| e.text == "review 3, bold")
+        .expect("row 3");
+    assert_eq!(data.label_names[example.label], "pos");
+}
+
+#[test]
+fn string_labels_in_a_score_mode_are_counted_and_the_error_says_what_to_do() {
+    let csv = b"text,label\na,pos\nb,neg\nc,pos\n";
+    let settings = Settings {
+        columns: named("text", "label"),
+        ..Settings::default()
+    };
+    let err = data::load(csv, &settings).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, DataError::NoUsableRows(_)));
+    assert!(
+        message.contains("3 with a label that is not a score 1 to 5"),
+        "{message}"
+    );
+    assert!(
+        message.contains("`pos`, `neg`") && message.contains("named label mode"),
+        "{message}"
+    );
+}
+
+#[test]
+fn unusable_scores_and_neutral_scores_are_counted_by_reason() {
+    let mut csv = String::from("text,score\n");
+    for (i, score) in [
+        "1", "2", "3", "4", "5", "4.0", "0", "6", "2.5", "five", "5", "1",
+    ]
+    .iter()
+    .enumerate()
+    {
+        csv.push_str(&format!("text {i},{score}\n"));
+    }
+    let settings = Settings {
+        columns: named("text", "score"),
+        test_fraction: 0.5,
+        ..Settings::default()
+    };
+    let data = data::load(csv.as_bytes(), &settings).unwrap();
+    let c = &data.counts;
+    assert_eq!(
+        (
+            c.rows_read,
+            c.dropped_neutral,
+            c.dropped_unusable_label,
+            c.after_labels
+        ),
+        (12, 1, 4, 7)
+    );
+    assert_eq!(c.unusable_label_examples, ["0", "6", "2.5"]);
+    assert_eq!(c.per_class, [3, 4]);
+}
+
+#[test]
+fn bad_quoting_names_the_line() {
+    // A quote opened and never closed.
+    let err = error_of(
+        b"text,label\ngood,pos\n\"never closed,neg\nmore,pos\n",
+        named("text", "label"),
+    );
+    assert_eq!(err, DataError::UnclosedQuote { line: 3 });
+    assert!(
+        err.to_string().starts_with("line 3: a quoted field opens"),
+        "{err}"
+    );
+    // A quote that does not open the field leaves its comma unquoted: one field too many.
+    let err = error_of(
+        b"text,label\ngood,pos\nhe said \"hi, there\",neg\n",
+        named("text", "label"),
+    );
+    assert!(
+        matches!(
+            err,
+            DataError::FieldCount {
+                line: 3,
+                expected: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("line 3 has"), "{err}");
+    // The same with CRLF line ends, after a quoted line break: still the right line.
+    let err = error_of(
+        b"text,label\r\n\"two\r\nlines\",pos\r\nhe said \"hi, there\",neg\r\n",
+        named("text", "label"),
+    );
+    assert!(
+        matches!(
+            err,
+            DataError::FieldCount {
+                line: 4,
+                found: 3,
+                expected: 2
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_file_without_a_header_is_refused_with_its_first_line() {
+    let csv = b"1,B001E4KFG0,A3SGXH7AUHU8GW,delmartian,1,1,5,1303862400,Good Quality Dog Food,I have bought several\n";
+    let err = error_of(csv, Columns::Amazon);
+    let DataError::NoHeader {
+        first_line,
+        expected,
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(first_line[0], "1");
+    assert_eq!(expected, &["Text", "Score"]);
+    let message = err.to_string();
+    assert!(
+        message.contains("looks like data, not a header") && message.contains("`Text`, `Score`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_missing_column_lists_the_columns_found() {
+    let err = error_of(b"review,stars\ngood,5\n", Columns::Amazon);
+    assert_eq!(
+        err,
+        DataError::MissingColumn {
+            missing: vec!["Text".into(), "Score".into()],
+            found: vec!["review".into(), "stars".into()]
+        }
+    );
+    assert!(
+        err.to_string().contains("the header has `review`, `stars`"),
+        "{err}"
+    );
+    let err = error_of(b"review,stars\ngood,5\n", named("review", "label"));
+    assert!(
+        err.to_string().starts_with("column `label` not found"),
+        "{err}"
+    );
+    assert_eq!(
+        error_of(b"review,stars\ngood,5\n", named("review", "Review")),
+        DataError::SameColumn("review".into())
+    );
+}
+
+#[test]
+fn one_class_only_is_refused_with_its_name() {
+    let csv = b"Text,Score\ngreat,5\nfine,4\nok,3\nyum,5\n";
+    let err = data::load(csv, &Settings::default()).unwrap_err();
+    assert_eq!(
+        err,
+        DataError::OneClass {
+            class: "positive".into(),
+            rows: 3
+        }
+    );
+    assert!(err.to_string().contains("`positive` (3 rows)"), "{err}");
+}
+
+#[test]
+fn non_utf8_bytes_name_the_line() {
+    let csv = b"text,label\ncaf\xc3\xa9,pos\ncaf\xe9 latin-1,neg\n";
+    let err = error_of(csv, named("text", "label"));
+    assert_eq!(
+        err,
+        DataError::NotUtf8 {
+            line: 3,
+            column: "column `text`".into()
+        }
+    );
+    assert!(err.to_string().contains("line 3 is not UTF-8"), "{err}");
+    assert_eq!(
+        error_of(b"\xff\xfet\x00e\x00", named("text", "label")),
+        DataError::Utf16
+    );
+}
+
+#[test]
+fn an_empty_file_is_refused() {
+    assert_eq!(error_of(b"", Columns::Amazon), DataError::Empty);
+    assert_eq!(
+        error_of(b"\xEF\xBB\xBF\r\n\n", Columns::Amazon),
+        DataError::Empty
+    );
+    // A header and no rows.
+    let err = data::load(b"Text,Score\n", &Settings::default()).unwrap_err();
+    assert!(err.to_string().contains("header but no rows"), "{err}");
+}
+
+#[test]
+fn bad_settings_are_refused() {
+    let csv = b"Text,Score\na,1\nb,5\n";
+    for settings in [
+        Settings {
+            test_fraction: 1.0,
+            ..Settings::default()
+        },
+        Settings {
+            max_words: Some(0),
+            ..Settings::default()
+        },
+    ] {
+        assert!(matches!(
+            data::load(csv, &settings),
+            Err(DataError::Setting(_))
+        ));
+    }
+    // The settings travel as JSON from the page; missing fields take the tutorial's values.
+    let settings: Settings = serde_json::from_str(
+        r#"{"label_mode":"three","columns":{"named":{"text":"t","label":"l"}}}"#,
+    )
+    .unwrap();
+    assert_eq!(settings.label_mode, LabelMode::Three);
+    assert_eq!(settings.columns, named("t", "l"));
+    assert_eq!(settings.max_words, Some(50));
+}
+
+// ---------------------------------------------------------------- split
+
+fn synthetic(n: usize) -> Vec<u8> {
+    let mut csv = String::from("Text,Score\n");
+    for i in 0..n {
+        // 1 in 5 negative.
+        let score = if i % 5 == 0 { 1 } else { 5 };
+        csv.push_str(&format!("review number {i},{score}\n"));
+    }
+    csv.into_bytes()
+}
+
+#[test]
+fn the_same_seed_gives_the_same_split_and_another_seed_another() {
+    let csv = synthetic(500);
+    let split = |seed| {
+        let data = data::load(
+            &csv,
+            &Settings {
+                seed,
+                ..Settings::default()
+            },
+        )
+        .unwrap();
+        (data.train, data.test)
+    };
+    assert_eq!(split(7), split(7));
+    assert_ne!(split(7).1, split(8).1);
+    // The order is shuffled too, so the validation tail is a random part of the rows.
+    let (train, _) = split(7);
+    let numbers: Vec<usize> = train
+        .iter()
+        .map(|e| e.text[14..].parse().unwrap())
+        .collect();
+    assert!(numbers.windows(2).any(|w| w[0] > w[1]));
+}
+
+#[test]
+fn the_split_keeps_class_ratios() {
+    let data = data::load(&synthetic(1003), &Settings::default()).unwrap();
+    // 201 negative, 802 positive; test = ceil(0.2 · 1003) = 201.
+    assert_eq!(data.counts.per_class, [201, 802]);
+    assert_eq!(data.counts.test, 201);
+    assert_eq!(data.counts.test_per_class, [40, 161]);
+    let ratio = |part: &[data::Example]| {
+        part.iter().filter(|e| e.label == 0).count() as f64 / part.len() as f64
+    };
+    assert!((ratio(&data.train) - 0.2004).abs() < 0.002);
+    assert!((ratio(&data.test) - 0.2004).abs() < 0.005);
+    // Validation = the last 20 % of the training rows, as Keras' validation_split.
+    let (fit, validation) = split_validation(&data.train, 0.2);
+    assert_eq!((fit.len(), validation.len()), (641, 161));
+    assert!((ratio(validation) - 0.2).abs() < 0.08);
+}
+
+#[test]
+fn the_rng_is_repeatable_and_uniform_enough() {
+    let mut a = SeededRng::new(0);
+    let first: Vec<u64> = (0..3).map(|_| a.next_u64()).collect();
+    // Vigna's reference SplitMix64 (splitmix64.c) from state 0: fixed across platforms.
+    assert_eq!(
+        first,
+        [0xE220A8397B1DCDAF, 0x6E789E6AA1B965F4, 0x06C45D188009454F]
+    );
+    let mut hits = [0usize; 6];
+    let mut rng = SeededRng::new(3);
+    (0..60_000).for_each(|_| hits[rng.below(6)] += 1);
+    assert!(
+        hits.iter().all(|&h| (9_500..10_500).contains(&h)),
+        "{hits:?}"
+    );
+}
