@@ -11,6 +11,7 @@ use crate::weights::load_bert;
 /// A BERT encoder ready to embed texts.
 pub struct Encoder {
     config: BertConfig,
+    model_id: String,
     model: BertModel,
     tokenizer: BertTokenizer,
     device: Device,
@@ -23,11 +24,19 @@ impl Encoder {
         let tokenizer = BertTokenizer::from_bytes(tokenizer)?;
         let model = load_bert(&config, weights, device)?;
         Ok(Self {
+            model_id: model_id(&config, weights),
             config,
             model,
             tokenizer,
             device: device.clone(),
         })
+    }
+
+    /// Identity of the base model: `bert-<layers>x<hidden>-<first 16 hex of sha256(weights)>`.
+    /// Features and classifiers carry it, so nothing computed with one model is mixed with
+    /// another's.
+    pub fn model_id(&self) -> &str {
+        &self.model_id
     }
 
     /// The architecture.
@@ -96,6 +105,16 @@ impl Encoder {
         let pooled = self.embed_batch(&batch, pooling)?;
         read_f32(pooled).await
     }
+}
+
+fn model_id(config: &BertConfig, weights: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(weights);
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "bert-{}x{}-{hex}",
+        config.num_hidden_layers, config.hidden_size
+    )
 }
 
 /// Reads a float tensor back to the host. Asynchronous because the browser allows no

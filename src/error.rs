@@ -76,6 +76,9 @@ pub enum BertError {
     /// Pooler output asked of a checkpoint that has no pooler weights.
     #[error("this checkpoint has no pooler weights (pooler.dense): use mean pooling")]
     NoPooler,
+    /// Features, a classifier or a file made with another model or other settings.
+    #[error("{0}")]
+    Mismatch(String),
     /// The compute device failed (WebGPU init, a lost device, a failed readback).
     #[error("compute device error: {0}")]
     Device(String),

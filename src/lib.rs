@@ -4,13 +4,17 @@
 //! takes a burn [`Device`](burn::tensor::Device), so the same code runs on burn's flex CPU
 //! backend and on WebGPU. Only [`api`] (wasm32 only) knows about JavaScript.
 
+pub mod classifier;
 pub mod config;
 pub mod data;
 pub mod encoder;
 pub mod error;
+pub mod features;
+pub mod head;
 pub mod metrics;
 pub mod model;
 pub mod tokenizer;
+pub mod train;
 pub mod weights;
 
 #[cfg(target_arch = "wasm32")]

@@ -51,6 +51,7 @@ async function checkAgainstFixture(page, cases, pooling, label) {
     worst = Math.max(worst, diff);
     assert.ok(diff <= TOLERANCE, `${label} ${pooling} case ${i} (${JSON.stringify(c.text.slice(0, 40))}): max abs diff ${diff}`);
   });
+  console.log(`# ${label}: ${pooling} max abs diff vs fixture ${worst.toExponential(2)}`);
   return worst;
 }
 

@@ -1,0 +1,297 @@
+//! The tutorial end to end from the command line: preprocess a reviews CSV, extract features
+//! with the frozen encoder, train a head, evaluate on the test split, save the classifier — and
+//! classify texts or a CSV with a saved one.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use bertweb::classifier::{Classifier, TestSummary};
+use bertweb::data::{self, Columns, LabelMode, Settings};
+use bertweb::features::{Extraction, FeatureSettings, Features};
+use bertweb::metrics::Report;
+use bertweb::train::{Preset, TrainSettings, Trainer};
+use bertweb::{Encoder, Pooling};
+use burn::tensor::Device;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Parser)]
+#[command(about = "Train and run BERT review classifiers (the same code as the bertweb page)")]
+struct Cli {
+    /// Hugging Face BERT folder: config.json, model.safetensors, tokenizer.json or vocab.txt.
+    #[arg(long, default_value = "models/all-MiniLM-L6-v2", global = true)]
+    model: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Preprocess, extract, train, evaluate and save a classifier.
+    Train {
+        /// Reviews CSV (`.csv` or `.csv.gz`): the Amazon layout, or name the columns.
+        #[arg(long)]
+        csv: PathBuf,
+        /// Text column (other layouts).
+        #[arg(long, requires = "label_column")]
+        text_column: Option<String>,
+        /// Label column (other layouts).
+        #[arg(long, requires = "text_column")]
+        label_column: Option<String>,
+        /// binary, three, five or named.
+        #[arg(long, default_value = "binary")]
+        label_mode: String,
+        /// tutorial, linear or default.
+        #[arg(long, default_value = "default")]
+        preset: String,
+        /// mean or pooler.
+        #[arg(long, default_value = "mean")]
+        pooling: String,
+        /// Longest input in tokens, [CLS] and [SEP] included.
+        #[arg(long, default_value_t = 55)]
+        max_len: usize,
+        /// Training seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Where to write the classifier.
+        #[arg(long, default_value = "classifier.safetensors")]
+        out: PathBuf,
+        /// Cache extracted features here and reuse them on the next run.
+        #[arg(long)]
+        features_cache: Option<PathBuf>,
+    },
+    /// Classify texts, or every row of a CSV, with a saved classifier.
+    Classify {
+        /// The classifier file.
+        #[arg(long)]
+        classifier: PathBuf,
+        /// Texts to classify.
+        #[arg(long)]
+        text: Vec<String>,
+        /// A CSV to classify instead.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// Its text column.
+        #[arg(long, default_value = "Text")]
+        text_column: String,
+        /// Where to write the CSV with probabilities.
+        #[arg(long, default_value = "predictions.csv")]
+        out: PathBuf,
+    },
+}
+
+type Failure = Box<dyn std::error::Error>;
+
+fn read_file(path: &Path) -> Result<Vec<u8>, Failure> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if path.extension().is_some_and(|e| e == "gz") {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes.as_slice()).read_to_end(&mut out)?;
+        return Ok(out);
+    }
+    Ok(bytes)
+}
+
+fn load_encoder(dir: &Path) -> Result<Encoder, Failure> {
+    let tokenizer = if dir.join("tokenizer.json").exists() {
+        dir.join("tokenizer.json")
+    } else {
+        dir.join("vocab.txt")
+    };
+    Ok(Encoder::load(
+        &read_file(&dir.join("config.json"))?,
+        &read_file(&dir.join("model.safetensors"))?,
+        &read_file(&tokenizer)?,
+        &Device::flex(),
+    )?)
+}
+
+fn extract(encoder: &Encoder, texts: Vec<String>, settings: FeatureSettings, what: &str) -> Result<Features, Failure> {
+    let mut extraction = Extraction::new(encoder, texts, settings, 32)?;
+    let bar = ProgressBar::new(extraction.total() as u64).with_style(
+        ProgressStyle::with_template("{msg:>6} [{bar:40}] {pos}/{len} texts, {per_sec}, {eta} left")?
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    while !extraction.is_finished() {
+        let done = pollster::block_on(extraction.step(encoder))?;
+        bar.set_position(done as u64);
+    }
+    bar.finish();
+    Ok(extraction.finish()?)
+}
+
+fn label_mode(name: &str) -> Result<LabelMode, Failure> {
+    Ok(match name {
+        "binary" => LabelMode::Binary,
+        "three" => LabelMode::Three,
+        "five" => LabelMode::Five,
+        "named" => LabelMode::Named,
+        other => return Err(format!("unknown label mode `{other}`").into()),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train(
+    model: &Path,
+    csv: &Path,
+    columns: Columns,
+    mode: LabelMode,
+    preset: Preset,
+    features: FeatureSettings,
+    seed: u64,
+    out: &Path,
+    cache: Option<&Path>,
+) -> Result<(), Failure> {
+    let settings = Settings {
+        columns,
+        label_mode: mode,
+        ..Settings::default()
+    };
+    let dataset = data::load(&read_file(csv)?, &settings)?;
+    println!("{}", serde_json::to_string_pretty(&dataset.counts)?);
+    let encoder = load_encoder(model)?;
+    let texts = |rows: &[data::Example]| rows.iter().map(|e| e.text.clone()).collect::<Vec<_>>();
+
+    let start = Instant::now();
+    let cached = cache
+        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|b| Features::from_bytes(&b).ok())
+        .filter(|f| {
+            f.check_compatible(encoder.model_id(), &features).is_ok()
+                && f.rows == dataset.train.len() + dataset.test.len()
+        });
+    let all = match cached {
+        Some(f) => f,
+        None => {
+            let mut all_texts = texts(&dataset.train);
+            all_texts.extend(texts(&dataset.test));
+            let f = extract(&encoder, all_texts, features, "embed")?;
+            if let Some(p) = cache {
+                std::fs::write(p, f.to_bytes())?;
+            }
+            f
+        }
+    };
+    println!("features: {} texts in {:.1} s", all.rows, start.elapsed().as_secs_f64());
+    let split = dataset.train.len() * all.dim;
+    let (train_x, test_x) = all.values.split_at(split);
+
+    let labels: Vec<usize> = dataset.train.iter().map(|e| e.label).collect();
+    let classes = dataset.label_names.len();
+    let mut train_settings = TrainSettings::preset(preset);
+    train_settings.seed = seed;
+    let start = Instant::now();
+    let mut trainer = Trainer::new(train_x, all.dim, &labels, classes, train_settings, &Device::flex())?;
+    while !trainer.is_finished() {
+        let r = pollster::block_on(trainer.step())?;
+        println!(
+            "epoch {:>2}: loss {:.4} acc {:.4} auroc {:.4} | val loss {:.4} acc {:.4} auroc {:.4}{}",
+            r.epoch,
+            r.train_loss,
+            r.train_accuracy,
+            r.train_auroc.unwrap_or(f64::NAN),
+            r.val_loss,
+            r.val_accuracy,
+            r.val_auroc.unwrap_or(f64::NAN),
+            if r.best { "  *" } else { "" }
+        );
+    }
+    println!("trained in {:.1} s", start.elapsed().as_secs_f64());
+    let mut classifier = Classifier::new(trainer.finish()?, encoder.model_id(), features, dataset.label_names.clone());
+    let probs = pollster::block_on(classifier.predict(test_x, &Device::flex()))?;
+    let test_labels: Vec<usize> = dataset.test.iter().map(|e| e.label).collect();
+    let report = Report::new(&probs, classes, &test_labels)?;
+    println!(
+        "test: {} rows, accuracy {:.4}, AUROC {:.4}, macro-F1 {:.4}",
+        report.n,
+        report.accuracy,
+        report.auroc.unwrap_or(f64::NAN),
+        report.macro_f1
+    );
+    println!("confusion [true][predicted]: {:?}", report.confusion);
+    classifier.meta.test = Some(TestSummary::from(&report));
+    std::fs::write(out, classifier.to_bytes()?)?;
+    println!("saved {}", out.display());
+    Ok(())
+}
+
+fn classify(model: &Path, file: &Path, texts: Vec<String>, csv: Option<(&Path, &str)>, out: &Path) -> Result<(), Failure> {
+    let classifier = Classifier::from_bytes(&read_file(file)?, &Device::flex())?;
+    let encoder = load_encoder(model)?;
+    classifier.check_base(encoder.model_id())?;
+    let texts = match csv {
+        Some((path, column)) => {
+            let bytes = read_file(path)?;
+            let mut reader = csv::Reader::from_reader(bytes.as_slice());
+            let index = reader
+                .headers()?
+                .iter()
+                .position(|h| h.trim_start_matches('\u{feff}') == column)
+                .ok_or_else(|| format!("{} has no column `{column}`", path.display()))?;
+            reader
+                .records()
+                .map(|r| Ok(r?.get(index).unwrap_or_default().to_string()))
+                .collect::<Result<Vec<_>, Failure>>()?
+        }
+        None => texts,
+    };
+    if texts.is_empty() {
+        return Err("nothing to classify: give --text or --csv".into());
+    }
+    let cleaned: Vec<String> = texts.iter().map(|t| data::strip_html(t)).collect();
+    let features = extract(&encoder, cleaned, classifier.meta.features, "embed")?;
+    let probs = pollster::block_on(classifier.predict(&features.values, &Device::flex()))?;
+    let names = &classifier.meta.label_names;
+    let width = probs.len() / texts.len();
+    let rows: Vec<(usize, Vec<f32>)> = probs
+        .chunks_exact(width)
+        .map(|p| {
+            let full = if width == 1 { vec![1.0 - p[0], p[0]] } else { p.to_vec() };
+            let best = (0..full.len()).max_by(|&a, &b| full[a].total_cmp(&full[b])).unwrap_or(0);
+            (best, full)
+        })
+        .collect();
+    if csv.is_some() {
+        let mut writer = csv::Writer::from_path(out)?;
+        let mut header = vec!["text".to_string(), "label".to_string()];
+        header.extend(names.iter().map(|n| format!("p_{n}")));
+        writer.write_record(&header)?;
+        for (text, (best, p)) in texts.iter().zip(&rows) {
+            let mut record = vec![text.clone(), names[*best].clone()];
+            record.extend(p.iter().map(|v| format!("{v:.6}")));
+            writer.write_record(&record)?;
+        }
+        writer.flush()?;
+        println!("wrote {} rows to {}", rows.len(), out.display());
+    } else {
+        for (text, (best, p)) in texts.iter().zip(&rows) {
+            println!("{} {:.1} %\t{text}", names[*best], p[*best] * 100.0);
+        }
+    }
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Train { csv, text_column, label_column, label_mode: mode, preset, pooling, max_len, seed, out, features_cache } => {
+            let columns = match (text_column, label_column) {
+                (Some(text), Some(label)) => Columns::Named { text, label },
+                _ => Columns::default(),
+            };
+            let features = FeatureSettings { pooling: Pooling::parse(&pooling)?, max_len };
+            train(&cli.model, &csv, columns, label_mode(&mode)?, Preset::parse(&preset)?, features, seed, &out, features_cache.as_deref())
+        }
+        Command::Classify { classifier, text, csv, text_column, out } => {
+            classify(&cli.model, &classifier, text, csv.as_deref().map(|p| (p, text_column.as_str())), &out)
+        }
+    }
+}
+
+fn main() {
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,115 @@
+//! The classifier head on top of frozen features: dense layers (optionally with BatchNorm after
+//! the first and dropout), then one logit (binary) or one per class.
+
+use burn::module::Param;
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+use serde::{Deserialize, Serialize};
+
+/// How the dense kernels start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Init {
+    /// The tutorial's: first kernel uniform in [0, 1), the others Glorot normal, zero biases.
+    Tutorial,
+    /// He (Kaiming) uniform kernels for ReLU layers, zero biases.
+    Standard,
+}
+
+/// Shape of a head.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeadShape {
+    /// Input width (the encoder's hidden size).
+    pub input: usize,
+    /// Widths of the ReLU layers; empty for a linear model.
+    pub hidden: Vec<usize>,
+    /// BatchNorm after the first hidden layer (the tutorial's).
+    pub batch_norm: bool,
+    /// Dropout after each hidden layer.
+    pub dropout: f64,
+    /// Number of classes; 2 gives a single logit.
+    pub classes: usize,
+}
+
+impl HeadShape {
+    /// Logits per example: 1 for binary, else one per class.
+    pub fn outputs(&self) -> usize {
+        if self.classes == 2 { 1 } else { self.classes }
+    }
+}
+
+/// The head module.
+#[derive(Module, Debug)]
+pub struct Head {
+    pub(crate) hidden: Vec<Linear>,
+    pub(crate) norm: Option<BatchNorm>,
+    pub(crate) dropout: Dropout,
+    pub(crate) output: Linear,
+}
+
+fn dense(d_in: usize, d_out: usize, init: Initializer, device: &Device) -> Linear {
+    let mut linear = LinearConfig::new(d_in, d_out)
+        .with_initializer(init)
+        .init(device);
+    linear.bias = Some(Param::from_tensor(Tensor::zeros([d_out], device)));
+    linear
+}
+
+impl Head {
+    /// A freshly initialized head. Seed the device's RNG first for repeatable runs.
+    pub fn new(shape: &HeadShape, init: Init, device: &Device) -> Self {
+        let glorot = Initializer::XavierNormal { gain: 1.0 };
+        let he = Initializer::KaimingUniform {
+            gain: std::f64::consts::SQRT_2,
+            fan_out_only: false,
+        };
+        let mut widths = vec![shape.input];
+        widths.extend(&shape.hidden);
+        let hidden: Vec<Linear> = widths
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| {
+                let initializer = match (init, i) {
+                    (Init::Tutorial, 0) => Initializer::Uniform { min: 0.0, max: 1.0 },
+                    (Init::Tutorial, _) => glorot.clone(),
+                    (Init::Standard, _) => he.clone(),
+                };
+                dense(w[0], w[1], initializer, device)
+            })
+            .collect();
+        let last = *widths.last().unwrap_or(&shape.input);
+        let out_init = match init {
+            Init::Tutorial => glorot,
+            Init::Standard => Initializer::XavierUniform { gain: 1.0 },
+        };
+        // Keras' BatchNormalization defaults: momentum 0.99 (burn counts the other way), eps 1e-3.
+        let norm = (shape.batch_norm && !shape.hidden.is_empty()).then(|| {
+            BatchNormConfig::new(shape.hidden[0])
+                .with_momentum(0.01)
+                .with_epsilon(1e-3)
+                .init(device)
+        });
+        Self {
+            hidden,
+            norm,
+            dropout: DropoutConfig::new(shape.dropout).init(),
+            output: dense(last, shape.outputs(), out_init, device),
+        }
+    }
+
+    /// `[n, input]` features → `[n, outputs]` logits.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let mut x = x;
+        for (i, layer) in self.hidden.iter().enumerate() {
+            x = relu(layer.forward(x));
+            if i == 0
+                && let Some(norm) = &self.norm
+            {
+                x = norm.forward(x);
+            }
+            x = self.dropout.forward(x);
+        }
+        self.output.forward(x)
+    }
+}

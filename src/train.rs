@@ -1,0 +1,525 @@
+//! One trainer for every head preset: the tutorial's MLP, a linear probe, and the default.
+//! Presets are settings of this loop, not copies of it. One epoch per call, so the page can
+//! draw curves and cancel between epochs.
+
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, decay::WeightDecayConfig};
+use burn::prelude::*;
+use burn::tensor::activation::{log_softmax, sigmoid, softmax};
+use serde::{Deserialize, Serialize};
+
+use crate::data::SeededRng;
+use crate::encoder::read_f32;
+use crate::error::{BertError, Result};
+use crate::head::{Head, HeadShape, Init};
+use crate::metrics::Report;
+
+/// A named set of training settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preset {
+    /// Exactly the tutorial's head and schedule.
+    Tutorial,
+    /// Logistic / softmax regression on standardized features, L2 chosen on validation.
+    Linear,
+    /// The best-measured setting; see [`TrainSettings::preset`].
+    Default,
+}
+
+impl Preset {
+    /// Parses `tutorial`, `linear` or `default`.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "tutorial" => Ok(Self::Tutorial),
+            "linear" => Ok(Self::Linear),
+            "default" => Ok(Self::Default),
+            other => Err(BertError::Mismatch(format!(
+                "unknown preset `{other}`: use tutorial, linear or default"
+            ))),
+        }
+    }
+}
+
+/// What "best epoch" and the learning-rate schedule look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Monitor {
+    /// Training accuracy, as the tutorial's callbacks do.
+    TrainAccuracy,
+    /// Validation AUROC.
+    ValidationAuroc,
+}
+
+/// Keras' `ReduceLROnPlateau`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Plateau {
+    /// Multiplier applied to the learning rate.
+    pub factor: f64,
+    /// Epochs without improvement before reducing.
+    pub patience: usize,
+    /// Floor of the learning rate.
+    pub min_lr: f64,
+}
+
+/// Every setting of a head's training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainSettings {
+    /// The preset these settings started from.
+    pub preset: Preset,
+    /// ReLU layer widths.
+    pub hidden: Vec<usize>,
+    /// BatchNorm after the first hidden layer.
+    pub batch_norm: bool,
+    /// Dropout after each hidden layer.
+    pub dropout: f64,
+    /// Kernel initialization.
+    pub init: Init,
+    /// Standardize features with the fitted part's mean and deviation.
+    pub standardize: bool,
+    /// Adam's learning rate.
+    pub learning_rate: f64,
+    /// L2 penalties to try, one model each; the best on validation AUROC wins.
+    pub l2: Vec<f64>,
+    /// Examples per step.
+    pub batch_size: usize,
+    /// Most epochs.
+    pub epochs: usize,
+    /// Seed for initialization, shuffling and dropout.
+    pub seed: u64,
+    /// Learning-rate reduction on plateau.
+    pub plateau: Option<Plateau>,
+    /// What picks the best epoch (and drives the plateau schedule).
+    pub monitor: Monitor,
+    /// Stop after this many epochs without improvement.
+    pub early_stopping: Option<usize>,
+    /// Fraction of the training rows (the last ones) held out for validation.
+    pub validation_fraction: f64,
+}
+
+impl TrainSettings {
+    /// The settings of a preset.
+    pub fn preset(preset: Preset) -> Self {
+        let tutorial = Self {
+            preset,
+            hidden: vec![50, 30, 30],
+            batch_norm: true,
+            dropout: 0.0,
+            init: Init::Tutorial,
+            standardize: false,
+            learning_rate: 1e-3,
+            l2: vec![0.0],
+            batch_size: 300,
+            epochs: 10,
+            seed: 42,
+            plateau: Some(Plateau {
+                factor: 0.2,
+                patience: 2,
+                min_lr: 1e-4,
+            }),
+            monitor: Monitor::TrainAccuracy,
+            early_stopping: None,
+            validation_fraction: 0.2,
+        };
+        match preset {
+            Preset::Tutorial => tutorial,
+            Preset::Linear => Self {
+                hidden: vec![],
+                batch_norm: false,
+                init: Init::Standard,
+                standardize: true,
+                learning_rate: 3e-3,
+                l2: vec![1e-4, 1e-3, 1e-2, 3e-2, 1e-1],
+                batch_size: 64,
+                epochs: 40,
+                plateau: None,
+                monitor: Monitor::ValidationAuroc,
+                early_stopping: Some(8),
+                ..tutorial
+            },
+            Preset::Default => Self {
+                hidden: vec![64],
+                batch_norm: false,
+                dropout: 0.5,
+                init: Init::Standard,
+                standardize: true,
+                learning_rate: 1e-3,
+                l2: vec![1e-3],
+                batch_size: 32,
+                epochs: 40,
+                plateau: None,
+                monitor: Monitor::ValidationAuroc,
+                early_stopping: Some(8),
+                ..tutorial
+            },
+        }
+    }
+}
+
+/// Metrics of one epoch (of the best candidate when several L2 values are tried).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochReport {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Learning rate used.
+    pub learning_rate: f64,
+    /// Mean training loss over the epoch's steps.
+    pub train_loss: f64,
+    /// Training accuracy, over the epoch's steps in training mode (as Keras reports it).
+    pub train_accuracy: f64,
+    /// Training AUROC, same examples.
+    pub train_auroc: Option<f64>,
+    /// Validation loss.
+    pub val_loss: f64,
+    /// Validation accuracy.
+    pub val_accuracy: f64,
+    /// Validation AUROC (one-vs-rest macro for N classes).
+    pub val_auroc: Option<f64>,
+    /// Validation macro-F1.
+    pub val_macro_f1: f64,
+    /// The L2 penalty of the candidate reported.
+    pub l2: f64,
+    /// Whether this epoch became the kept checkpoint.
+    pub best: bool,
+}
+
+struct Candidate {
+    l2: f64,
+    head: Head,
+    optim: ModuleOptimizer,
+    lr: f64,
+    best_score: f64,
+    best: Option<(Head, EpochReport)>,
+    plateau_best: f64,
+    plateau_wait: usize,
+    since_best: usize,
+}
+
+/// Standardization applied before the head (identity when off).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Standardizer {
+    /// Per-feature mean.
+    pub mean: Vec<f32>,
+    /// Per-feature standard deviation (never 0).
+    pub scale: Vec<f32>,
+}
+
+impl Standardizer {
+    fn fit(x: &[f32], dim: usize) -> Self {
+        let n = (x.len() / dim).max(1) as f64;
+        let mut mean = vec![0f64; dim];
+        for row in x.chunks_exact(dim) {
+            for (m, v) in mean.iter_mut().zip(row) {
+                *m += *v as f64;
+            }
+        }
+        mean.iter_mut().for_each(|m| *m /= n);
+        let mut var = vec![0f64; dim];
+        for row in x.chunks_exact(dim) {
+            for ((s, v), m) in var.iter_mut().zip(row).zip(&mean) {
+                *s += (*v as f64 - m).powi(2);
+            }
+        }
+        Self {
+            mean: mean.iter().map(|&m| m as f32).collect(),
+            scale: var
+                .iter()
+                .map(|&s| ((s / n).sqrt() as f32).max(1e-6))
+                .collect(),
+        }
+    }
+
+    fn identity(dim: usize) -> Self {
+        Self {
+            mean: vec![0.0; dim],
+            scale: vec![1.0; dim],
+        }
+    }
+
+    /// Standardizes row-major `x` in place.
+    pub fn apply(&self, x: &mut [f32]) {
+        let dim = self.mean.len();
+        for row in x.chunks_exact_mut(dim) {
+            for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.scale) {
+                *v = (*v - m) / s;
+            }
+        }
+    }
+}
+
+/// A head's training in progress.
+pub struct Trainer {
+    settings: TrainSettings,
+    shape: HeadShape,
+    device: Device,
+    standardizer: Standardizer,
+    x_fit: Tensor<2>,
+    y_fit: Vec<usize>,
+    x_val: Tensor<2>,
+    y_val: Vec<usize>,
+    candidates: Vec<Candidate>,
+    rng: SeededRng,
+    epoch: usize,
+    stopped: bool,
+    history: Vec<EpochReport>,
+}
+
+/// What a finished training keeps.
+pub struct Trained {
+    /// The best head, in inference mode.
+    pub head: Head,
+    /// Its input standardization.
+    pub standardizer: Standardizer,
+    /// Its shape.
+    pub shape: HeadShape,
+    /// The settings that made it.
+    pub settings: TrainSettings,
+    /// Its best epoch's report.
+    pub best: EpochReport,
+    /// Every epoch's report.
+    pub history: Vec<EpochReport>,
+}
+
+fn tensor(values: Vec<f32>, rows: usize, dim: usize, device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(values, [rows, dim]), device)
+}
+
+fn targets(labels: &[usize], classes: usize, device: &Device) -> Tensor<2> {
+    let width = if classes == 2 { 1 } else { classes };
+    let mut values = vec![0f32; labels.len() * width];
+    for (i, &l) in labels.iter().enumerate() {
+        if classes == 2 {
+            values[i] = l as f32;
+        } else {
+            values[i * classes + l] = 1.0;
+        }
+    }
+    tensor(values, labels.len(), width, device)
+}
+
+/// Mean binary or categorical cross-entropy of logits against one-hot / 0-1 targets.
+fn loss(logits: Tensor<2>, targets: Tensor<2>, classes: usize) -> Tensor<1> {
+    if classes == 2 {
+        // log(1 + e^z) − y·z, written so that large |z| cannot overflow.
+        let softplus = logits.clone().clamp_min(0.0)
+            + logits.clone().abs().neg().exp().add_scalar(1.0).log();
+        (softplus - logits * targets).mean()
+    } else {
+        (log_softmax(logits, 1) * targets).sum_dim(1).neg().mean()
+    }
+}
+
+/// Probabilities in [`Report`]'s layout.
+pub fn probabilities(logits: Tensor<2>, classes: usize) -> Tensor<2> {
+    if classes == 2 {
+        sigmoid(logits)
+    } else {
+        softmax(logits, 1)
+    }
+}
+
+fn report(probs: &[f32], classes: usize, labels: &[usize]) -> Result<Report> {
+    Report::new(probs, classes, labels).map_err(|e| BertError::Mismatch(e.to_string()))
+}
+
+impl Trainer {
+    /// Prepares training on `features` (row-major, `labels.len() × dim`) of the training split;
+    /// its last `validation_fraction` rows are held out for validation. `device` gets autodiff.
+    pub fn new(
+        features: &[f32],
+        dim: usize,
+        labels: &[usize],
+        classes: usize,
+        settings: TrainSettings,
+        device: &Device,
+    ) -> Result<Self> {
+        let n = labels.len();
+        if features.len() != n * dim || n < 2 {
+            return Err(BertError::Mismatch(format!(
+                "training needs at least 2 examples with {dim} features each"
+            )));
+        }
+        let n_fit = ((n as f64) * (1.0 - settings.validation_fraction)) as usize;
+        let n_fit = n_fit.clamp(1, n - 1);
+        let device = device.clone().autodiff();
+        let (fit, val) = features.split_at(n_fit * dim);
+        let standardizer = if settings.standardize {
+            Standardizer::fit(fit, dim)
+        } else {
+            Standardizer::identity(dim)
+        };
+        let (mut fit, mut val) = (fit.to_vec(), val.to_vec());
+        standardizer.apply(&mut fit);
+        standardizer.apply(&mut val);
+        let shape = HeadShape {
+            input: dim,
+            hidden: settings.hidden.clone(),
+            batch_norm: settings.batch_norm,
+            dropout: settings.dropout,
+            classes,
+        };
+        device.seed(settings.seed);
+        let candidates = settings
+            .l2
+            .iter()
+            .map(|&l2| {
+                let mut adam = AdamConfig::new().with_epsilon(1e-7);
+                if l2 > 0.0 {
+                    adam = adam.with_weight_decay(Some(WeightDecayConfig::new(l2 as f32)));
+                }
+                Candidate {
+                    l2,
+                    head: Head::new(&shape, settings.init, &device),
+                    optim: adam.init(),
+                    lr: settings.learning_rate,
+                    best_score: f64::NEG_INFINITY,
+                    best: None,
+                    plateau_best: f64::NEG_INFINITY,
+                    plateau_wait: 0,
+                    since_best: 0,
+                }
+            })
+            .collect();
+        Ok(Self {
+            x_fit: tensor(fit, n_fit, dim, &device),
+            y_fit: labels[..n_fit].to_vec(),
+            x_val: tensor(val, n - n_fit, dim, &device),
+            y_val: labels[n_fit..].to_vec(),
+            rng: SeededRng::new(settings.seed),
+            settings,
+            shape,
+            device,
+            standardizer,
+            candidates,
+            epoch: 0,
+            stopped: false,
+            history: Vec::new(),
+        })
+    }
+
+    /// Whether the last epoch has run (or early stopping ended training).
+    pub fn is_finished(&self) -> bool {
+        self.stopped || self.epoch >= self.settings.epochs
+    }
+
+    /// Epochs run so far.
+    pub fn epoch(&self) -> usize {
+        self.epoch
+    }
+
+    /// Runs one epoch of every candidate and reports the best one's metrics.
+    pub async fn step(&mut self) -> Result<EpochReport> {
+        self.epoch += 1;
+        let classes = self.shape.classes;
+        let mut order: Vec<usize> = (0..self.y_fit.len()).collect();
+        self.rng.shuffle(&mut order);
+        let batches: Vec<&[usize]> = order.chunks(self.settings.batch_size.max(1)).collect();
+        let mut epoch_reports = Vec::with_capacity(self.candidates.len());
+        for candidate in &mut self.candidates {
+            let mut seen_labels = Vec::with_capacity(order.len());
+            let mut train_logits = Vec::with_capacity(batches.len());
+            let mut loss_sum = Tensor::<1>::zeros([1], &self.device);
+            for batch in &batches {
+                let idx: Vec<i64> = batch.iter().map(|&i| i as i64).collect();
+                let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [batch.len()]), &self.device);
+                let x = self.x_fit.clone().select(0, idx);
+                let labels: Vec<usize> = batch.iter().map(|&i| self.y_fit[i]).collect();
+                let logits = candidate.head.forward(x);
+                let batch_loss = loss(logits.clone(), targets(&labels, classes, &self.device), classes);
+                loss_sum = loss_sum + batch_loss.clone().detach().mul_scalar(batch.len() as f64);
+                let grads = GradientsParams::from_grads(batch_loss.backward(), &candidate.head);
+                candidate.head = candidate.optim.step(candidate.lr, candidate.head.clone(), grads);
+                train_logits.push(logits.detach());
+                seen_labels.extend(labels);
+            }
+            let train_probs = read_f32(probabilities(Tensor::cat(train_logits, 0), classes)).await?;
+            let train_loss = read_f32(loss_sum).await?[0] as f64 / order.len() as f64;
+            let train = report(&train_probs, classes, &seen_labels)?;
+
+            let eval = candidate.head.valid();
+            let val_logits = eval.forward(self.x_val.clone().without_autodiff());
+            let val_loss = loss(
+                val_logits.clone(),
+                targets(&self.y_val, classes, &val_logits.device()),
+                classes,
+            );
+            let val_loss = read_f32(val_loss).await?[0] as f64;
+            let val_probs = read_f32(probabilities(val_logits, classes)).await?;
+            let val = report(&val_probs, classes, &self.y_val)?;
+
+            let mut epoch_report = EpochReport {
+                epoch: self.epoch,
+                learning_rate: candidate.lr,
+                train_loss,
+                train_accuracy: train.accuracy,
+                train_auroc: train.auroc,
+                val_loss,
+                val_accuracy: val.accuracy,
+                val_auroc: val.auroc,
+                val_macro_f1: val.macro_f1,
+                l2: candidate.l2,
+                best: false,
+            };
+            let score = match self.settings.monitor {
+                Monitor::TrainAccuracy => train.accuracy,
+                Monitor::ValidationAuroc => val.auroc.unwrap_or(val.accuracy),
+            };
+            if score > candidate.best_score {
+                candidate.best_score = score;
+                candidate.since_best = 0;
+                epoch_report.best = true;
+                candidate.best = Some((eval, epoch_report.clone()));
+            } else {
+                candidate.since_best += 1;
+            }
+            if let Some(plateau) = self.settings.plateau {
+                // Keras: an improvement must beat the best by min_delta = 1e-4.
+                if score > candidate.plateau_best + 1e-4 {
+                    candidate.plateau_best = score;
+                    candidate.plateau_wait = 0;
+                } else {
+                    candidate.plateau_wait += 1;
+                    if candidate.plateau_wait >= plateau.patience && candidate.lr > plateau.min_lr {
+                        candidate.lr = (candidate.lr * plateau.factor).max(plateau.min_lr);
+                        candidate.plateau_wait = 0;
+                    }
+                }
+            }
+            epoch_reports.push(epoch_report);
+        }
+        if let Some(patience) = self.settings.early_stopping
+            && self.candidates.iter().all(|c| c.since_best >= patience)
+        {
+            self.stopped = true;
+        }
+        let best = self.best_candidate();
+        let chosen = epoch_reports.swap_remove(best);
+        self.history.push(chosen.clone());
+        Ok(chosen)
+    }
+
+    fn best_candidate(&self) -> usize {
+        let key = |c: &Candidate| match &c.best {
+            Some((_, r)) => r.val_auroc.unwrap_or(r.val_accuracy),
+            None => f64::NEG_INFINITY,
+        };
+        (0..self.candidates.len())
+            .max_by(|&a, &b| key(&self.candidates[a]).total_cmp(&key(&self.candidates[b])))
+            .unwrap_or(0)
+    }
+
+    /// The kept checkpoint of the best candidate.
+    pub fn finish(mut self) -> Result<Trained> {
+        let best = self.best_candidate();
+        let candidate = self.candidates.swap_remove(best);
+        let (head, report) = candidate
+            .best
+            .ok_or_else(|| BertError::Mismatch("no epoch has run yet".into()))?;
+        Ok(Trained {
+            head,
+            standardizer: self.standardizer,
+            shape: self.shape,
+            settings: self.settings,
+            best: report,
+            history: self.history,
+        })
+    }
+}

@@ -1,0 +1,173 @@
+//! The tutorial's pipeline end to end on the shared Amazon reviews with the real default model:
+//! preprocessing → frozen features → each head preset → test metrics → classifier file.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use bertweb::classifier::{Classifier, TestSummary};
+use bertweb::data::{self, Dataset, LabelMode, Settings};
+use bertweb::features::{Extraction, FeatureSettings, Features};
+use bertweb::metrics::Report;
+use bertweb::train::{Preset, TrainSettings, Trainer};
+use bertweb::{Encoder, Pooling};
+use burn::tensor::Device;
+use common::{default_model, read, root};
+
+struct Prepared {
+    encoder: Encoder,
+    dataset: Dataset,
+    train: Features,
+    test: Features,
+}
+
+fn shared_data() -> Option<Vec<u8>> {
+    let path = root().join("../shared/data/amazon-fine-food/Reviews.partial.csv.gz");
+    if !path.exists() {
+        assert!(std::env::var_os("CI").is_none(), "shared data missing at {}", path.display());
+        eprintln!("SKIPPED: shared data missing");
+        return None;
+    }
+    let mut csv = Vec::new();
+    let file = std::fs::File::open(path).unwrap();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(file), &mut csv).unwrap();
+    Some(csv)
+}
+
+fn extract(encoder: &Encoder, texts: Vec<String>, settings: FeatureSettings) -> Features {
+    let mut extraction = Extraction::new(encoder, texts, settings, 32).unwrap();
+    while !extraction.is_finished() {
+        pollster::block_on(extraction.step(encoder)).unwrap();
+    }
+    extraction.finish().unwrap()
+}
+
+/// Features of the tutorial split, extracted once per test binary (the slow part).
+fn prepared(label_mode: LabelMode) -> Option<&'static Prepared> {
+    static BINARY: OnceLock<Option<Prepared>> = OnceLock::new();
+    static THREE: OnceLock<Option<Prepared>> = OnceLock::new();
+    let cell = match label_mode {
+        LabelMode::Three => &THREE,
+        _ => &BINARY,
+    };
+    cell.get_or_init(|| {
+        let dir = default_model()?;
+        let csv = shared_data()?;
+        let settings = Settings {
+            label_mode,
+            ..Settings::default()
+        };
+        let dataset = data::load(&csv, &settings).unwrap();
+        let encoder = Encoder::load(
+            &read(dir.join("config.json")),
+            &read(dir.join("model.safetensors")),
+            &read(dir.join("tokenizer.json")),
+            &Device::flex(),
+        )
+        .unwrap();
+        let fs = FeatureSettings::default();
+        let start = std::time::Instant::now();
+        let texts = |rows: &[data::Example]| rows.iter().map(|e| e.text.clone()).collect();
+        let train = extract(&encoder, texts(&dataset.train), fs);
+        let test = extract(&encoder, texts(&dataset.test), fs);
+        eprintln!(
+            "extracted {} + {} texts in {:.1} s",
+            train.rows,
+            test.rows,
+            start.elapsed().as_secs_f64()
+        );
+        Some(Prepared {
+            encoder,
+            dataset,
+            train,
+            test,
+        })
+    })
+    .as_ref()
+}
+
+fn train_and_test(p: &Prepared, settings: TrainSettings) -> (Classifier, Report) {
+    let labels: Vec<usize> = p.dataset.train.iter().map(|e| e.label).collect();
+    let classes = p.dataset.label_names.len();
+    let start = std::time::Instant::now();
+    let mut trainer = Trainer::new(&p.train.values, p.train.dim, &labels, classes, settings, &Device::flex()).unwrap();
+    while !trainer.is_finished() {
+        pollster::block_on(trainer.step()).unwrap();
+    }
+    let epochs = trainer.epoch();
+    let classifier = Classifier::new(
+        trainer.finish().unwrap(),
+        p.encoder.model_id(),
+        p.train.settings,
+        p.dataset.label_names.clone(),
+    );
+    let probs = pollster::block_on(classifier.predict(&p.test.values, &Device::flex())).unwrap();
+    let test_labels: Vec<usize> = p.dataset.test.iter().map(|e| e.label).collect();
+    let report = Report::new(&probs, classes, &test_labels).unwrap();
+    eprintln!(
+        "{:?}: {epochs} epochs in {:.1} s, test accuracy {:.4}, AUROC {:.4}",
+        classifier.meta.settings.preset,
+        start.elapsed().as_secs_f64(),
+        report.accuracy,
+        report.auroc.unwrap_or(f64::NAN)
+    );
+    (classifier, report)
+}
+
+#[test]
+fn presets_reach_their_test_auroc_and_classifier_round_trips() {
+    let Some(p) = prepared(LabelMode::Binary) else { return };
+    assert_eq!((p.dataset.train.len(), p.dataset.test.len()), (3446, 862));
+
+    let (_, tutorial) = train_and_test(p, TrainSettings::preset(Preset::Tutorial));
+    assert!(tutorial.auroc.unwrap() >= 0.70, "tutorial {:?}", tutorial.auroc);
+    let (_, linear) = train_and_test(p, TrainSettings::preset(Preset::Linear));
+    assert!(linear.auroc.unwrap() >= 0.90, "linear {:?}", linear.auroc);
+    let (mut default, report) = train_and_test(p, TrainSettings::preset(Preset::Default));
+    assert!(report.auroc.unwrap() >= 0.90, "default {:?}", report.auroc);
+
+    // Saved and loaded, it predicts identically, and refuses another base model.
+    default.meta.test = Some(TestSummary::from(&report));
+    let bytes = default.to_bytes().unwrap();
+    let loaded = Classifier::from_bytes(&bytes, &Device::flex()).unwrap();
+    assert_eq!(loaded.meta, default.meta);
+    let before = pollster::block_on(default.predict(&p.test.values, &Device::flex())).unwrap();
+    let after = pollster::block_on(loaded.predict(&p.test.values, &Device::flex())).unwrap();
+    assert_eq!(before, after);
+    assert!(loaded.check_base(p.encoder.model_id()).is_ok());
+    assert!(loaded.check_base("bert-12x768-0000000000000000").is_err());
+}
+
+#[test]
+fn three_class_mode_trains_and_reports_per_class_metrics() {
+    let Some(p) = prepared(LabelMode::Three) else { return };
+    assert_eq!(p.dataset.label_names.len(), 3);
+    let (_, report) = train_and_test(p, TrainSettings::preset(Preset::Default));
+    assert_eq!(report.per_class.len(), 3);
+    assert_eq!(report.confusion.len(), 3);
+    assert!(report.auroc.unwrap() > 0.75, "three-class macro AUROC {:?}", report.auroc);
+}
+
+#[test]
+fn features_round_trip_and_refuse_another_model() {
+    let config = read("tests/fixtures/tiny/config.json");
+    let weights = read("tests/fixtures/tiny/model.safetensors");
+    let tokenizer = read("tests/fixtures/tiny/tokenizer.json");
+    let encoder = Encoder::load(&config, &weights, &tokenizer, &Device::flex()).unwrap();
+    let texts: Vec<String> = ["a long text with many words in it", "short", "", "mid size text"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let settings = FeatureSettings::default();
+    let features = extract(&encoder, texts.clone(), settings);
+    // Length-sorted batches give exactly what one padded batch gives, in the callers' order.
+    let direct = pollster::block_on(encoder.embed(&texts, Pooling::Mean, 55)).unwrap();
+    assert!(common::max_abs_diff(&features.values, &direct) < 1e-5);
+    let back = Features::from_bytes(&features.to_bytes()).unwrap();
+    assert_eq!(back, features);
+    assert!(back.check_compatible(encoder.model_id(), &settings).is_ok());
+    assert!(back.check_compatible("bert-6x384-0123456789abcdef", &settings).is_err());
+    let pooler = FeatureSettings { pooling: Pooling::Pooler, ..settings };
+    assert!(back.check_compatible(encoder.model_id(), &pooler).is_err());
+    assert!(Features::from_bytes(b"garbage").is_err());
+}
