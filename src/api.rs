@@ -40,7 +40,9 @@ async fn webgpu_device() -> Result<Device, BertError> {
         .graphics_api(WgpuBackend::WebGpu)
         .init_async()
         .await
-        .map_err(|e| BertError::Device(format!("WebGPU could not start ({e}); use the CPU instead")))?;
+        .map_err(|e| {
+            BertError::Device(format!("WebGPU could not start ({e}); use the CPU instead"))
+        })?;
     WEBGPU.with(|d| *d.borrow_mut() = Some(device.clone()));
     Ok(device)
 }

@@ -115,8 +115,7 @@ impl Classifier {
         let rows = x.len() / dim;
         let head = self.head.clone().to_device(device);
         let logits = head.forward(Tensor::from_data(TensorData::new(x, [rows, dim]), device));
-        crate::encoder::read_f32(crate::train::probabilities(logits, self.meta.shape.classes))
-            .await
+        crate::encoder::read_f32(crate::train::probabilities(logits, self.meta.shape.classes)).await
     }
 
     /// The file: safetensors with the metadata as JSON under the `bertweb` key.

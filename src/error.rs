@@ -18,7 +18,9 @@ pub enum BertError {
     #[error("config.json is inconsistent: {0}")]
     ConfigInvalid(String),
     /// An activation we do not implement.
-    #[error("config.json asks for hidden_act `{0}`; supported: gelu, gelu_new, gelu_pytorch_tanh, relu")]
+    #[error(
+        "config.json asks for hidden_act `{0}`; supported: gelu, gelu_new, gelu_pytorch_tanh, relu"
+    )]
     UnsupportedActivation(String),
     /// The weights file cannot be parsed as safetensors.
     #[error("model.safetensors cannot be read ({0}): is it a complete safetensors file?")]
@@ -52,7 +54,9 @@ pub enum BertError {
     #[error("tokenizer cannot be read: {0}")]
     Tokenizer(String),
     /// Tokenizer and model disagree.
-    #[error("tokenizer produced token id {id}, but the model's vocabulary has {vocab_size} entries")]
+    #[error(
+        "tokenizer produced token id {id}, but the model's vocabulary has {vocab_size} entries"
+    )]
     TokenOutOfVocab {
         /// The offending id.
         id: u32,
@@ -63,7 +67,9 @@ pub enum BertError {
     #[error("no texts to embed: give at least one text")]
     EmptyBatch,
     /// A maximum length the model cannot take.
-    #[error("max length {max_len} is out of range: it must be between 2 and {limit} (the model's max positions)")]
+    #[error(
+        "max length {max_len} is out of range: it must be between 2 and {limit} (the model's max positions)"
+    )]
     MaxLen {
         /// What was asked for.
         max_len: usize,

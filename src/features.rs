@@ -79,7 +79,9 @@ impl Features {
     /// Reads what [`Features::to_bytes`] wrote.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let bad = |why: &str| BertError::Mismatch(format!("not a bertweb features file: {why}"));
-        let rest = bytes.strip_prefix(MAGIC).ok_or_else(|| bad("wrong magic"))?;
+        let rest = bytes
+            .strip_prefix(MAGIC)
+            .ok_or_else(|| bad("wrong magic"))?;
         let (len, rest) = rest.split_at_checked(4).ok_or_else(|| bad("truncated"))?;
         let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
         let (header, data) = rest.split_at_checked(len).ok_or_else(|| bad("truncated"))?;

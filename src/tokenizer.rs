@@ -28,8 +28,11 @@ pub struct BertTokenizer {
 impl BertTokenizer {
     /// Reads a `tokenizer.json` (starts with `{`) or a `vocab.txt` (one token per line).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let text = std::str::from_utf8(bytes)
-            .map_err(|_| BertError::Tokenizer("the file is not UTF-8 text: give tokenizer.json or vocab.txt".into()))?;
+        let text = std::str::from_utf8(bytes).map_err(|_| {
+            BertError::Tokenizer(
+                "the file is not UTF-8 text: give tokenizer.json or vocab.txt".into(),
+            )
+        })?;
         if text.trim_start().starts_with('{') {
             Self::from_tokenizer_json(text)
         } else {
@@ -83,7 +86,9 @@ impl BertTokenizer {
     fn with_specials(inner: Tokenizer) -> Result<Self> {
         let id = |token: &str| {
             inner.token_to_id(token).ok_or_else(|| {
-                BertError::Tokenizer(format!("the vocabulary has no {token} token: is this a BERT tokenizer?"))
+                BertError::Tokenizer(format!(
+                    "the vocabulary has no {token} token: is this a BERT tokenizer?"
+                ))
             })
         };
         Ok(Self {

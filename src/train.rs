@@ -198,7 +198,7 @@ struct Candidate {
 pub struct Standardizer {
     /// Per-feature mean.
     pub mean: Vec<f32>,
-    /// Per-feature standard deviation (never 0).
+    /// Per-feature standard deviation (1 for constant features).
     pub scale: Vec<f32>,
 }
 
@@ -220,9 +220,14 @@ impl Standardizer {
         }
         Self {
             mean: mean.iter().map(|&m| m as f32).collect(),
+            // A constant feature (some models have dead dimensions) is only centred: dividing
+            // by a near-zero deviation would turn rounding noise in new texts into huge inputs.
             scale: var
                 .iter()
-                .map(|&s| ((s / n).sqrt() as f32).max(1e-6))
+                .map(|&s| match (s / n).sqrt() as f32 {
+                    d if d > 1e-6 => d,
+                    _ => 1.0,
+                })
                 .collect(),
         }
     }
@@ -299,8 +304,8 @@ fn targets(labels: &[usize], classes: usize, device: &Device) -> Tensor<2> {
 fn loss(logits: Tensor<2>, targets: Tensor<2>, classes: usize) -> Tensor<1> {
     if classes == 2 {
         // log(1 + e^z) − y·z, written so that large |z| cannot overflow.
-        let softplus = logits.clone().clamp_min(0.0)
-            + logits.clone().abs().neg().exp().add_scalar(1.0).log();
+        let softplus =
+            logits.clone().clamp_min(0.0) + logits.clone().abs().neg().exp().add_scalar(1.0).log();
         (softplus - logits * targets).mean()
     } else {
         (log_softmax(logits, 1) * targets).sum_dim(1).neg().mean()
@@ -419,18 +424,26 @@ impl Trainer {
             let mut loss_sum = Tensor::<1>::zeros([1], &self.device);
             for batch in &batches {
                 let idx: Vec<i64> = batch.iter().map(|&i| i as i64).collect();
-                let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [batch.len()]), &self.device);
+                let idx =
+                    Tensor::<1, Int>::from_data(TensorData::new(idx, [batch.len()]), &self.device);
                 let x = self.x_fit.clone().select(0, idx);
                 let labels: Vec<usize> = batch.iter().map(|&i| self.y_fit[i]).collect();
                 let logits = candidate.head.forward(x);
-                let batch_loss = loss(logits.clone(), targets(&labels, classes, &self.device), classes);
+                let batch_loss = loss(
+                    logits.clone(),
+                    targets(&labels, classes, &self.device),
+                    classes,
+                );
                 loss_sum = loss_sum + batch_loss.clone().detach().mul_scalar(batch.len() as f64);
                 let grads = GradientsParams::from_grads(batch_loss.backward(), &candidate.head);
-                candidate.head = candidate.optim.step(candidate.lr, candidate.head.clone(), grads);
+                candidate.head = candidate
+                    .optim
+                    .step(candidate.lr, candidate.head.clone(), grads);
                 train_logits.push(logits.detach());
                 seen_labels.extend(labels);
             }
-            let train_probs = read_f32(probabilities(Tensor::cat(train_logits, 0), classes)).await?;
+            let train_probs =
+                read_f32(probabilities(Tensor::cat(train_logits, 0), classes)).await?;
             let train_loss = read_f32(loss_sum).await?[0] as f64 / order.len() as f64;
             let train = report(&train_probs, classes, &seen_labels)?;
 

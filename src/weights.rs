@@ -13,9 +13,7 @@ use safetensors::{Dtype, SafeTensors};
 
 use crate::config::BertConfig;
 use crate::error::{BertError, Result};
-use crate::model::bert::{
-    BertAttention, BertEmbeddings, BertLayer, BertModel, activation_code,
-};
+use crate::model::bert::{BertAttention, BertEmbeddings, BertLayer, BertModel, activation_code};
 
 /// Reads tensors by their `BertModel` name, whatever the file's naming convention.
 struct WeightFile<'a> {
@@ -76,7 +74,10 @@ impl<'a> WeightFile<'a> {
 
     fn tensor<const D: usize>(&self, name: &str, shape: [usize; D]) -> Result<Tensor<D>> {
         let values = self.values(name, &shape)?;
-        Ok(Tensor::from_data(TensorData::new(values, shape), self.device))
+        Ok(Tensor::from_data(
+            TensorData::new(values, shape),
+            self.device,
+        ))
     }
 
     /// A dense layer; Hugging Face stores `[out, in]`, burn's `Linear` wants `[in, out]`.
@@ -119,8 +120,8 @@ impl<'a> WeightFile<'a> {
 
 /// Builds the encoder described by `config` from `model.safetensors` bytes on `device`.
 pub fn load_bert(config: &BertConfig, safetensors: &[u8], device: &Device) -> Result<BertModel> {
-    let tensors =
-        SafeTensors::deserialize(safetensors).map_err(|e| BertError::WeightsFormat(e.to_string()))?;
+    let tensors = SafeTensors::deserialize(safetensors)
+        .map_err(|e| BertError::WeightsFormat(e.to_string()))?;
     let file = WeightFile { tensors, device };
     let (h, i) = (config.hidden_size, config.intermediate_size);
     let eps = config.layer_norm_eps;
@@ -148,7 +149,11 @@ pub fn load_bert(config: &BertConfig, safetensors: &[u8], device: &Device) -> Re
                     key: file.linear(&format!("{p}.attention.self.key"), h, h)?,
                     value: file.linear(&format!("{p}.attention.self.value"), h, h)?,
                     output: file.linear(&format!("{p}.attention.output.dense"), h, h)?,
-                    layer_norm: file.layer_norm(&format!("{p}.attention.output.LayerNorm"), h, eps)?,
+                    layer_norm: file.layer_norm(
+                        &format!("{p}.attention.output.LayerNorm"),
+                        h,
+                        eps,
+                    )?,
                     heads: config.num_attention_heads,
                 },
                 intermediate: file.linear(&format!("{p}.intermediate.dense"), h, i)?,

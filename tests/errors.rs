@@ -32,7 +32,12 @@ fn edited_weights(edit: impl Fn(&str) -> Option<Option<(Vec<usize>, Vec<u8>)>>) 
     let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
     for (name, view) in tensors.tensors() {
         match edit(&name) {
-            None => owned.push((name, view.dtype(), view.shape().to_vec(), view.data().to_vec())),
+            None => owned.push((
+                name,
+                view.dtype(),
+                view.shape().to_vec(),
+                view.data().to_vec(),
+            )),
             Some(None) => {}
             Some(Some((shape, data))) => owned.push((name, Dtype::F32, shape, data)),
         }
@@ -49,7 +54,10 @@ fn truncated_safetensors_is_a_format_error() {
     let (config, weights, tokenizer) = tiny();
     for cut in [0, 7, 100, weights.len() / 2, weights.len() - 1] {
         let err = load_err(&config, &weights[..cut], &tokenizer);
-        assert!(matches!(err, BertError::WeightsFormat(_)), "cut at {cut}: {err}");
+        assert!(
+            matches!(err, BertError::WeightsFormat(_)),
+            "cut at {cut}: {err}"
+        );
     }
 }
 
@@ -57,12 +65,15 @@ fn truncated_safetensors_is_a_format_error() {
 fn misshaped_tensor_names_tensor_expected_and_found_shape() {
     let (config, _, tokenizer) = tiny();
     let name = "encoder.layer.1.attention.self.query.weight";
-    let weights = edited_weights(|n| {
-        (n == name).then(|| Some((vec![32, 16], vec![0u8; 32 * 16 * 4])))
-    });
+    let weights =
+        edited_weights(|n| (n == name).then(|| Some((vec![32, 16], vec![0u8; 32 * 16 * 4]))));
     let err = load_err(&config, &weights, &tokenizer);
     match &err {
-        BertError::TensorShape { name: n, expected, found } => {
+        BertError::TensorShape {
+            name: n,
+            expected,
+            found,
+        } => {
             assert_eq!(n, name);
             assert_eq!(expected, &vec![32, 32]);
             assert_eq!(found, &vec![32, 16]);
@@ -93,7 +104,10 @@ fn config_that_is_not_json_or_not_bert_is_refused() {
         "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072,
         "max_position_embeddings": 1024}"#;
     let err = load_err(gpt2, &weights, &tokenizer);
-    assert!(matches!(&err, BertError::NotBert(t) if t == "gpt2"), "{err}");
+    assert!(
+        matches!(&err, BertError::NotBert(t) if t == "gpt2"),
+        "{err}"
+    );
     let err = load_err(br#"{"model_type": "bert"}"#, &weights, &tokenizer);
     assert!(matches!(err, BertError::ConfigJson(_)), "{err}");
 }

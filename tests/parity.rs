@@ -42,7 +42,10 @@ fn check_vectors(encoder: &Encoder, fixture: &Fixture, label: &str) {
             );
             worst = worst.max(diff);
         }
-        eprintln!("{label} {pooling:?}: worst max abs diff {worst:e} over {} texts", texts.len());
+        eprintln!(
+            "{label} {pooling:?}: worst max abs diff {worst:e} over {} texts",
+            texts.len()
+        );
     }
 }
 
@@ -52,7 +55,12 @@ fn fixtures_cover_the_hard_cases() {
     assert!(fixture.cases.len() >= 24);
     assert!(fixture.cases.iter().any(|c| c.text.is_empty()));
     assert!(fixture.cases.iter().any(|c| c.text.contains("<br />")));
-    assert!(fixture.cases.iter().any(|c| c.input_ids.len() == fixture.max_len));
+    assert!(
+        fixture
+            .cases
+            .iter()
+            .any(|c| c.input_ids.len() == fixture.max_len)
+    );
 }
 
 #[test]

@@ -24,7 +24,11 @@ struct Prepared {
 fn shared_data() -> Option<Vec<u8>> {
     let path = root().join("../shared/data/amazon-fine-food/Reviews.partial.csv.gz");
     if !path.exists() {
-        assert!(std::env::var_os("CI").is_none(), "shared data missing at {}", path.display());
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "shared data missing at {}",
+            path.display()
+        );
         eprintln!("SKIPPED: shared data missing");
         return None;
     }
@@ -90,7 +94,15 @@ fn train_and_test(p: &Prepared, settings: TrainSettings) -> (Classifier, Report)
     let labels: Vec<usize> = p.dataset.train.iter().map(|e| e.label).collect();
     let classes = p.dataset.label_names.len();
     let start = std::time::Instant::now();
-    let mut trainer = Trainer::new(&p.train.values, p.train.dim, &labels, classes, settings, &Device::flex()).unwrap();
+    let mut trainer = Trainer::new(
+        &p.train.values,
+        p.train.dim,
+        &labels,
+        classes,
+        settings,
+        &Device::flex(),
+    )
+    .unwrap();
     while !trainer.is_finished() {
         pollster::block_on(trainer.step()).unwrap();
     }
@@ -116,11 +128,17 @@ fn train_and_test(p: &Prepared, settings: TrainSettings) -> (Classifier, Report)
 
 #[test]
 fn presets_reach_their_test_auroc_and_classifier_round_trips() {
-    let Some(p) = prepared(LabelMode::Binary) else { return };
+    let Some(p) = prepared(LabelMode::Binary) else {
+        return;
+    };
     assert_eq!((p.dataset.train.len(), p.dataset.test.len()), (3446, 862));
 
     let (_, tutorial) = train_and_test(p, TrainSettings::preset(Preset::Tutorial));
-    assert!(tutorial.auroc.unwrap() >= 0.70, "tutorial {:?}", tutorial.auroc);
+    assert!(
+        tutorial.auroc.unwrap() >= 0.70,
+        "tutorial {:?}",
+        tutorial.auroc
+    );
     let (_, linear) = train_and_test(p, TrainSettings::preset(Preset::Linear));
     assert!(linear.auroc.unwrap() >= 0.90, "linear {:?}", linear.auroc);
     let (mut default, report) = train_and_test(p, TrainSettings::preset(Preset::Default));
@@ -140,12 +158,18 @@ fn presets_reach_their_test_auroc_and_classifier_round_trips() {
 
 #[test]
 fn three_class_mode_trains_and_reports_per_class_metrics() {
-    let Some(p) = prepared(LabelMode::Three) else { return };
+    let Some(p) = prepared(LabelMode::Three) else {
+        return;
+    };
     assert_eq!(p.dataset.label_names.len(), 3);
     let (_, report) = train_and_test(p, TrainSettings::preset(Preset::Default));
     assert_eq!(report.per_class.len(), 3);
     assert_eq!(report.confusion.len(), 3);
-    assert!(report.auroc.unwrap() > 0.75, "three-class macro AUROC {:?}", report.auroc);
+    assert!(
+        report.auroc.unwrap() > 0.75,
+        "three-class macro AUROC {:?}",
+        report.auroc
+    );
 }
 
 #[test]
@@ -154,10 +178,15 @@ fn features_round_trip_and_refuse_another_model() {
     let weights = read("tests/fixtures/tiny/model.safetensors");
     let tokenizer = read("tests/fixtures/tiny/tokenizer.json");
     let encoder = Encoder::load(&config, &weights, &tokenizer, &Device::flex()).unwrap();
-    let texts: Vec<String> = ["a long text with many words in it", "short", "", "mid size text"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let texts: Vec<String> = [
+        "a long text with many words in it",
+        "short",
+        "",
+        "mid size text",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let settings = FeatureSettings::default();
     let features = extract(&encoder, texts.clone(), settings);
     // Length-sorted batches give exactly what one padded batch gives, in the callers' order.
@@ -166,8 +195,41 @@ fn features_round_trip_and_refuse_another_model() {
     let back = Features::from_bytes(&features.to_bytes()).unwrap();
     assert_eq!(back, features);
     assert!(back.check_compatible(encoder.model_id(), &settings).is_ok());
-    assert!(back.check_compatible("bert-6x384-0123456789abcdef", &settings).is_err());
-    let pooler = FeatureSettings { pooling: Pooling::Pooler, ..settings };
+    assert!(
+        back.check_compatible("bert-6x384-0123456789abcdef", &settings)
+            .is_err()
+    );
+    let pooler = FeatureSettings {
+        pooling: Pooling::Pooler,
+        ..settings
+    };
     assert!(back.check_compatible(encoder.model_id(), &pooler).is_err());
     assert!(Features::from_bytes(b"garbage").is_err());
+}
+
+#[test]
+fn committed_default_classifier_classifies_typed_reviews() {
+    let Some(dir) = default_model() else { return };
+    let classifier = Classifier::from_bytes(
+        &read("classifiers/default-minilm.safetensors"),
+        &Device::flex(),
+    )
+    .unwrap();
+    let encoder = Encoder::load(
+        &read(dir.join("config.json")),
+        &read(dir.join("model.safetensors")),
+        &read(dir.join("tokenizer.json")),
+        &Device::flex(),
+    )
+    .unwrap();
+    classifier.check_base(encoder.model_id()).unwrap();
+    assert_eq!(classifier.meta.label_names, ["negative", "positive"]);
+    let texts = [
+        "Great coffee, rich and smooth. Will buy again!",
+        "Stale, tasteless and overpriced. Never again.",
+    ];
+    let features =
+        pollster::block_on(encoder.embed(&texts, classifier.meta.features.pooling, 55)).unwrap();
+    let p = pollster::block_on(classifier.predict(&features, &Device::flex())).unwrap();
+    assert!(p[0] > 0.9 && p[1] < 0.1, "P(positive) = {p:?}");
 }

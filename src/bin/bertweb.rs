@@ -107,11 +107,18 @@ fn load_encoder(dir: &Path) -> Result<Encoder, Failure> {
     )?)
 }
 
-fn extract(encoder: &Encoder, texts: Vec<String>, settings: FeatureSettings, what: &str) -> Result<Features, Failure> {
+fn extract(
+    encoder: &Encoder,
+    texts: Vec<String>,
+    settings: FeatureSettings,
+    what: &str,
+) -> Result<Features, Failure> {
     let mut extraction = Extraction::new(encoder, texts, settings, 32)?;
     let bar = ProgressBar::new(extraction.total() as u64).with_style(
-        ProgressStyle::with_template("{msg:>6} [{bar:40}] {pos}/{len} texts, {per_sec}, {eta} left")?
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{msg:>6} [{bar:40}] {pos}/{len} texts, {per_sec}, {eta} left",
+        )?
+        .progress_chars("=> "),
     );
     bar.set_message(what.to_string());
     while !extraction.is_finished() {
@@ -174,7 +181,11 @@ fn train(
             f
         }
     };
-    println!("features: {} texts in {:.1} s", all.rows, start.elapsed().as_secs_f64());
+    println!(
+        "features: {} texts in {:.1} s",
+        all.rows,
+        start.elapsed().as_secs_f64()
+    );
     let split = dataset.train.len() * all.dim;
     let (train_x, test_x) = all.values.split_at(split);
 
@@ -183,7 +194,14 @@ fn train(
     let mut train_settings = TrainSettings::preset(preset);
     train_settings.seed = seed;
     let start = Instant::now();
-    let mut trainer = Trainer::new(train_x, all.dim, &labels, classes, train_settings, &Device::flex())?;
+    let mut trainer = Trainer::new(
+        train_x,
+        all.dim,
+        &labels,
+        classes,
+        train_settings,
+        &Device::flex(),
+    )?;
     while !trainer.is_finished() {
         let r = pollster::block_on(trainer.step())?;
         println!(
@@ -199,7 +217,12 @@ fn train(
         );
     }
     println!("trained in {:.1} s", start.elapsed().as_secs_f64());
-    let mut classifier = Classifier::new(trainer.finish()?, encoder.model_id(), features, dataset.label_names.clone());
+    let mut classifier = Classifier::new(
+        trainer.finish()?,
+        encoder.model_id(),
+        features,
+        dataset.label_names.clone(),
+    );
     let probs = pollster::block_on(classifier.predict(test_x, &Device::flex()))?;
     let test_labels: Vec<usize> = dataset.test.iter().map(|e| e.label).collect();
     let report = Report::new(&probs, classes, &test_labels)?;
@@ -217,7 +240,13 @@ fn train(
     Ok(())
 }
 
-fn classify(model: &Path, file: &Path, texts: Vec<String>, csv: Option<(&Path, &str)>, out: &Path) -> Result<(), Failure> {
+fn classify(
+    model: &Path,
+    file: &Path,
+    texts: Vec<String>,
+    csv: Option<(&Path, &str)>,
+    out: &Path,
+) -> Result<(), Failure> {
     let classifier = Classifier::from_bytes(&read_file(file)?, &Device::flex())?;
     let encoder = load_encoder(model)?;
     classifier.check_base(encoder.model_id())?;
@@ -248,8 +277,14 @@ fn classify(model: &Path, file: &Path, texts: Vec<String>, csv: Option<(&Path, &
     let rows: Vec<(usize, Vec<f32>)> = probs
         .chunks_exact(width)
         .map(|p| {
-            let full = if width == 1 { vec![1.0 - p[0], p[0]] } else { p.to_vec() };
-            let best = (0..full.len()).max_by(|&a, &b| full[a].total_cmp(&full[b])).unwrap_or(0);
+            let full = if width == 1 {
+                vec![1.0 - p[0], p[0]]
+            } else {
+                p.to_vec()
+            };
+            let best = (0..full.len())
+                .max_by(|&a, &b| full[a].total_cmp(&full[b]))
+                .unwrap_or(0);
             (best, full)
         })
         .collect();
@@ -275,17 +310,51 @@ fn classify(model: &Path, file: &Path, texts: Vec<String>, csv: Option<(&Path, &
 
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Train { csv, text_column, label_column, label_mode: mode, preset, pooling, max_len, seed, out, features_cache } => {
+        Command::Train {
+            csv,
+            text_column,
+            label_column,
+            label_mode: mode,
+            preset,
+            pooling,
+            max_len,
+            seed,
+            out,
+            features_cache,
+        } => {
             let columns = match (text_column, label_column) {
                 (Some(text), Some(label)) => Columns::Named { text, label },
                 _ => Columns::default(),
             };
-            let features = FeatureSettings { pooling: Pooling::parse(&pooling)?, max_len };
-            train(&cli.model, &csv, columns, label_mode(&mode)?, Preset::parse(&preset)?, features, seed, &out, features_cache.as_deref())
+            let features = FeatureSettings {
+                pooling: Pooling::parse(&pooling)?,
+                max_len,
+            };
+            train(
+                &cli.model,
+                &csv,
+                columns,
+                label_mode(&mode)?,
+                Preset::parse(&preset)?,
+                features,
+                seed,
+                &out,
+                features_cache.as_deref(),
+            )
         }
-        Command::Classify { classifier, text, csv, text_column, out } => {
-            classify(&cli.model, &classifier, text, csv.as_deref().map(|p| (p, text_column.as_str())), &out)
-        }
+        Command::Classify {
+            classifier,
+            text,
+            csv,
+            text_column,
+            out,
+        } => classify(
+            &cli.model,
+            &classifier,
+            text,
+            csv.as_deref().map(|p| (p, text_column.as_str())),
+            &out,
+        ),
     }
 }
 

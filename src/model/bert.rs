@@ -65,11 +65,17 @@ impl BertAttention {
     pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
         let [batch, seq, hidden] = x.dims();
         let head_dim = hidden / self.heads;
-        let split = |t: Tensor<3>| t.reshape([batch, seq, self.heads, head_dim]).swap_dims(1, 2);
+        let split = |t: Tensor<3>| {
+            t.reshape([batch, seq, self.heads, head_dim])
+                .swap_dims(1, 2)
+        };
         let q = split(self.query.forward(x.clone()));
         let k = split(self.key.forward(x.clone()));
         let v = split(self.value.forward(x.clone()));
-        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((head_dim as f64).sqrt()) + mask_bias;
+        let scores = q
+            .matmul(k.swap_dims(2, 3))
+            .div_scalar((head_dim as f64).sqrt())
+            + mask_bias;
         let context = softmax(scores, 3)
             .matmul(v)
             .swap_dims(1, 2)
@@ -141,7 +147,12 @@ impl BertModel {
     }
 
     /// Runs the encoder layers in `range` over `hidden`.
-    pub fn encode_layers(&self, hidden: Tensor<3>, mask_bias: Tensor<4>, range: Range<usize>) -> Tensor<3> {
+    pub fn encode_layers(
+        &self,
+        hidden: Tensor<3>,
+        mask_bias: Tensor<4>,
+        range: Range<usize>,
+    ) -> Tensor<3> {
         self.layers[range]
             .iter()
             .fold(hidden, |h, layer| layer.forward(h, mask_bias.clone()))
@@ -163,7 +174,9 @@ impl BertModel {
     pub fn pool_cls(&self, hidden: Tensor<3>) -> Option<Tensor<2>> {
         let pooler = self.pooler.as_ref()?;
         let [batch, _, width] = hidden.dims();
-        let cls = hidden.slice([0..batch, 0..1, 0..width]).reshape([batch, width]);
+        let cls = hidden
+            .slice([0..batch, 0..1, 0..width])
+            .reshape([batch, width]);
         Some(tanh(pooler.forward(cls)))
     }
 }
