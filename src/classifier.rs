@@ -107,7 +107,7 @@ impl Classifier {
     /// Class probabilities for row-major features (binary: one column, P(positive)).
     pub async fn predict(&self, features: &[f32], device: &Device) -> Result<Vec<f32>> {
         let dim = self.meta.shape.input;
-        if dim == 0 || features.len() % dim != 0 || features.is_empty() {
+        if dim == 0 || !features.len().is_multiple_of(dim) || features.is_empty() {
             return Err(BertError::EmptyBatch);
         }
         let mut x = features.to_vec();

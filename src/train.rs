@@ -126,13 +126,13 @@ impl TrainSettings {
                 batch_norm: false,
                 init: Init::Standard,
                 standardize: true,
-                learning_rate: 3e-3,
+                learning_rate: 1e-3,
                 l2: vec![1e-4, 1e-3, 1e-2, 3e-2, 1e-1],
-                batch_size: 64,
-                epochs: 40,
+                batch_size: 32,
+                epochs: 60,
                 plateau: None,
                 monitor: Monitor::ValidationAuroc,
-                early_stopping: Some(8),
+                early_stopping: Some(12),
                 ..tutorial
             },
             Preset::Default => Self {
