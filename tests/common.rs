@@ -52,6 +52,17 @@ pub fn default_model() -> Option<PathBuf> {
     None
 }
 
+/// The encoder of a Hugging Face folder, on flex.
+pub fn load_encoder(dir: &Path) -> bertweb::Encoder {
+    bertweb::Encoder::load(
+        &std::fs::read(dir.join("config.json")).unwrap(),
+        &std::fs::read(dir.join("model.safetensors")).unwrap(),
+        &std::fs::read(dir.join("tokenizer.json")).unwrap(),
+        &burn::tensor::Device::flex(),
+    )
+    .unwrap()
+}
+
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "vector lengths differ");
     a.iter()

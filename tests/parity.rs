@@ -102,13 +102,7 @@ fn default_model_tokenizer_matches_reference_from_json_and_vocab() {
 fn default_model_matches_reference() {
     let Some(dir) = default_model() else { return };
     let fixture = fixture("tests/fixtures/minilm.json");
-    let encoder = Encoder::load(
-        &read(dir.join("config.json")),
-        &read(dir.join("model.safetensors")),
-        &read(dir.join("tokenizer.json")),
-        &Device::flex(),
-    )
-    .unwrap();
+    let encoder = common::load_encoder(&dir);
     assert_eq!(encoder.dim(), 384);
     check_vectors(&encoder, &fixture, "all-MiniLM-L6-v2");
 }

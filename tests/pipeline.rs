@@ -62,13 +62,7 @@ fn prepared(label_mode: LabelMode) -> Option<&'static Prepared> {
             ..Settings::default()
         };
         let dataset = data::load(&csv, &settings).unwrap();
-        let encoder = Encoder::load(
-            &read(dir.join("config.json")),
-            &read(dir.join("model.safetensors")),
-            &read(dir.join("tokenizer.json")),
-            &Device::flex(),
-        )
-        .unwrap();
+        let encoder = common::load_encoder(&dir);
         let fs = FeatureSettings::default();
         let start = std::time::Instant::now();
         let texts = |rows: &[data::Example]| rows.iter().map(|e| e.text.clone()).collect();
@@ -215,13 +209,7 @@ fn committed_default_classifier_classifies_typed_reviews() {
         &Device::flex(),
     )
     .unwrap();
-    let encoder = Encoder::load(
-        &read(dir.join("config.json")),
-        &read(dir.join("model.safetensors")),
-        &read(dir.join("tokenizer.json")),
-        &Device::flex(),
-    )
-    .unwrap();
+    let encoder = common::load_encoder(&dir);
     classifier.check_base(encoder.model_id()).unwrap();
     assert_eq!(classifier.meta.label_names, ["negative", "positive"]);
     let texts = [
