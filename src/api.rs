@@ -8,17 +8,47 @@ use burn::tensor::Device;
 use burn::tensor::wgpu::WgpuBackend;
 use js_sys::{Float32Array, Promise, Reflect};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
+use crate::classifier::Classifier;
+use crate::data::{self, DataError, Dataset, Settings};
 use crate::encoder::Encoder;
 use crate::error::BertError;
+use crate::features::{Extraction, FeatureSettings, Features};
 use crate::model::Pooling;
+use crate::train::{Preset, TrainSettings, Trainer};
 
 impl From<BertError> for JsValue {
     fn from(error: BertError) -> Self {
         JsError::new(&error.to_string()).into()
     }
+}
+
+impl From<DataError> for JsValue {
+    fn from(error: DataError) -> Self {
+        JsError::new(&error.to_string()).into()
+    }
+}
+
+/// A Rust value as a plain JS object (maps as objects, `None` as `null`).
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    Ok(value.serialize(&serde_wasm_bindgen::Serializer::json_compatible())?)
+}
+
+/// A plain JS object as a Rust value; `what` names it in the error.
+fn from_js<T: DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsValue> {
+    serde_wasm_bindgen::from_value(value)
+        .map_err(|e| JsError::new(&format!("invalid {what}: {e}")).into())
+}
+
+/// An error for a handle used while one of its steps is still running.
+fn busy(what: &str) -> JsValue {
+    JsError::new(&format!(
+        "the {what} is busy with another step: wait for it to finish"
+    ))
+    .into()
 }
 
 #[wasm_bindgen(start)]
@@ -105,6 +135,13 @@ impl WebEncoder {
         self.device.to_string()
     }
 
+    /// Identity of the base model (architecture and a hash of the weights): features and
+    /// classifiers made with it carry it.
+    #[wasm_bindgen(getter, js_name = modelId)]
+    pub fn model_id(&self) -> String {
+        self.inner.model_id().to_string()
+    }
+
     /// Width of the vectors `embed` returns.
     #[wasm_bindgen(getter)]
     pub fn dim(&self) -> usize {
@@ -151,5 +188,370 @@ impl WebEncoder {
             })
             .collect::<Result<Vec<_>, BertError>>()?;
         Ok(serde_wasm_bindgen::to_value(&rows)?)
+    }
+}
+
+/// The header cells of a CSV file, to let a user choose its text and label columns.
+#[wasm_bindgen(js_name = csvHeader)]
+pub fn csv_header(csv: &[u8]) -> Result<Vec<String>, JsValue> {
+    Ok(data::header(csv)?)
+}
+
+/// Every cell of one column of a CSV file (e.g. the texts to classify).
+#[wasm_bindgen(js_name = csvColumn)]
+pub fn csv_column(csv: &[u8], column: &str) -> Result<Vec<String>, JsValue> {
+    Ok(data::read_column(csv, column)?)
+}
+
+/// The tutorial's preprocessing settings (`data::Settings` as a plain object).
+#[wasm_bindgen(js_name = defaultDataSettings)]
+pub fn default_data_settings() -> Result<JsValue, JsValue> {
+    to_js(&Settings::default())
+}
+
+/// The training settings of a preset: "tutorial", "linear" or "default".
+#[wasm_bindgen(js_name = trainSettings)]
+pub fn train_settings(preset: &str) -> Result<JsValue, JsValue> {
+    to_js(&TrainSettings::preset(Preset::parse(preset)?))
+}
+
+/// A preprocessed, split CSV file.
+#[wasm_bindgen(js_name = Dataset)]
+pub struct WebDataset {
+    inner: Dataset,
+}
+
+#[derive(Serialize)]
+struct DatasetSummary<'a> {
+    layout: data::Layout,
+    text_column: &'a str,
+    label_column: &'a str,
+    label_names: &'a [String],
+    counts: &'a data::Counts,
+    settings: &'a Settings,
+}
+
+#[wasm_bindgen(js_class = Dataset)]
+impl WebDataset {
+    /// Reads and preprocesses CSV bytes. `settings` is a `data::Settings` object; missing
+    /// fields take the tutorial's values.
+    pub fn load(csv: &[u8], settings: JsValue) -> Result<WebDataset, JsValue> {
+        let settings: Settings = if settings.is_undefined() || settings.is_null() {
+            Settings::default()
+        } else {
+            from_js(settings, "preprocessing settings")?
+        };
+        Ok(WebDataset {
+            inner: data::load(csv, &settings)?,
+        })
+    }
+
+    /// Layout, columns, label names, counts after each step, and the settings used.
+    pub fn summary(&self) -> Result<JsValue, JsValue> {
+        let d = &self.inner;
+        to_js(&DatasetSummary {
+            layout: d.layout,
+            text_column: &d.text_column,
+            label_column: &d.label_column,
+            label_names: &d.label_names,
+            counts: &d.counts,
+            settings: &d.settings,
+        })
+    }
+
+    /// Every text, the training rows first, then the test rows (the order features follow).
+    pub fn texts(&self) -> Vec<String> {
+        let d = &self.inner;
+        d.train
+            .iter()
+            .chain(&d.test)
+            .map(|e| e.text.clone())
+            .collect()
+    }
+
+    /// Up to `n` training examples (`{text, label}`), to preview.
+    pub fn examples(&self, n: usize) -> Result<JsValue, JsValue> {
+        to_js(&self.inner.train.iter().take(n).collect::<Vec<_>>())
+    }
+}
+
+/// A feature extraction in progress: one batch per `step`.
+#[wasm_bindgen(js_name = Extraction)]
+pub struct WebExtraction {
+    encoder: Rc<Encoder>,
+    inner: Rc<RefCell<Option<Extraction>>>,
+    total: usize,
+}
+
+#[wasm_bindgen(js_class = Extraction)]
+impl WebExtraction {
+    /// Plans the extraction of `texts` with `encoder` (`pooling` "mean" or "pooler").
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        encoder: &WebEncoder,
+        texts: Vec<String>,
+        pooling: &str,
+        max_len: usize,
+        batch_size: usize,
+    ) -> Result<WebExtraction, JsValue> {
+        let settings = FeatureSettings {
+            pooling: Pooling::parse(pooling)?,
+            max_len,
+        };
+        let extraction = Extraction::new(&encoder.inner, texts, settings, batch_size)?;
+        Ok(WebExtraction {
+            encoder: Rc::clone(&encoder.inner),
+            total: extraction.total(),
+            inner: Rc::new(RefCell::new(Some(extraction))),
+        })
+    }
+
+    /// Embeds the next batch → Promise<number> of texts done.
+    pub fn step(&self) -> Promise {
+        let (encoder, inner) = (Rc::clone(&self.encoder), Rc::clone(&self.inner));
+        future_to_promise(async move {
+            let mut extraction = inner
+                .borrow_mut()
+                .take()
+                .ok_or_else(|| busy("extraction"))?;
+            let result = extraction.step(&encoder).await;
+            *inner.borrow_mut() = Some(extraction);
+            Ok(JsValue::from(result? as f64))
+        })
+    }
+
+    /// All texts.
+    #[wasm_bindgen(getter)]
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// The finished features (the extraction is used up).
+    pub fn finish(&self) -> Result<WebFeatures, JsValue> {
+        let extraction = self
+            .inner
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| busy("extraction"))?;
+        Ok(WebFeatures {
+            inner: Rc::new(extraction.finish()?),
+        })
+    }
+}
+
+/// Pooled vectors of a dataset's texts, with the model and settings that made them.
+#[wasm_bindgen(js_name = Features)]
+pub struct WebFeatures {
+    inner: Rc<Features>,
+}
+
+#[wasm_bindgen(js_class = Features)]
+impl WebFeatures {
+    /// Reads bytes written by `toBytes` (the IndexedDB cache).
+    #[wasm_bindgen(js_name = fromBytes)]
+    pub fn from_bytes(bytes: &[u8]) -> Result<WebFeatures, JsValue> {
+        Ok(WebFeatures {
+            inner: Rc::new(Features::from_bytes(bytes)?),
+        })
+    }
+
+    /// The cacheable bytes.
+    #[wasm_bindgen(js_name = toBytes)]
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.inner.to_bytes()
+    }
+
+    /// Number of texts.
+    #[wasm_bindgen(getter)]
+    pub fn rows(&self) -> usize {
+        self.inner.rows
+    }
+
+    /// Refuses features of another model, other settings or another row count.
+    pub fn check(
+        &self,
+        encoder: &WebEncoder,
+        pooling: &str,
+        max_len: usize,
+        rows: usize,
+    ) -> Result<(), JsValue> {
+        let settings = FeatureSettings {
+            pooling: Pooling::parse(pooling)?,
+            max_len,
+        };
+        self.inner
+            .check_compatible(encoder.inner.model_id(), &settings)?;
+        if self.inner.rows != rows {
+            return Err(BertError::Mismatch(format!(
+                "these features have {} rows, the data has {rows}: extract them again",
+                self.inner.rows
+            ))
+            .into());
+        }
+        Ok(())
+    }
+}
+
+/// The training rows of features (the dataset's training part comes first), checked.
+fn training_part<'a>(features: &'a Features, dataset: &'a Dataset) -> Result<&'a [f32], JsValue> {
+    let rows = dataset.train.len() + dataset.test.len();
+    if features.rows != rows {
+        return Err(BertError::Mismatch(format!(
+            "the features have {} rows but the data has {rows}: extract them again",
+            features.rows
+        ))
+        .into());
+    }
+    Ok(&features.values[..dataset.train.len() * features.dim])
+}
+
+/// A head's training in progress: one epoch per `step`, on the CPU.
+#[wasm_bindgen(js_name = Trainer)]
+pub struct WebTrainer {
+    inner: Rc<RefCell<Option<Trainer>>>,
+    model_id: String,
+    features: FeatureSettings,
+    label_names: Vec<String>,
+}
+
+#[wasm_bindgen(js_class = Trainer)]
+impl WebTrainer {
+    /// Prepares training on the training part of `features` with `settings` (a
+    /// `TrainSettings` object, e.g. from `trainSettings(preset)`).
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        features: &WebFeatures,
+        dataset: &WebDataset,
+        settings: JsValue,
+    ) -> Result<WebTrainer, JsValue> {
+        let settings: TrainSettings = from_js(settings, "training settings")?;
+        let (f, d) = (&features.inner, &dataset.inner);
+        let x = training_part(f, d)?;
+        let labels: Vec<usize> = d.train.iter().map(|e| e.label).collect();
+        let trainer = Trainer::new(
+            x,
+            f.dim,
+            &labels,
+            d.label_names.len(),
+            settings,
+            &Device::flex(),
+        )?;
+        Ok(WebTrainer {
+            inner: Rc::new(RefCell::new(Some(trainer))),
+            model_id: f.model_id.clone(),
+            features: f.settings,
+            label_names: d.label_names.clone(),
+        })
+    }
+
+    /// Runs one epoch → Promise<EpochReport>.
+    pub fn step(&self) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let mut trainer = inner.borrow_mut().take().ok_or_else(|| busy("trainer"))?;
+            let result = trainer.step().await;
+            *inner.borrow_mut() = Some(trainer);
+            to_js(&result?)
+        })
+    }
+
+    /// Whether the last epoch ran (or early stopping ended training).
+    #[wasm_bindgen(getter)]
+    pub fn finished(&self) -> bool {
+        self.inner
+            .borrow()
+            .as_ref()
+            .is_none_or(Trainer::is_finished)
+    }
+
+    /// The classifier of the best epoch (the trainer is used up).
+    pub fn finish(&self) -> Result<WebClassifier, JsValue> {
+        let trainer = self
+            .inner
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| busy("trainer"))?;
+        let classifier = Classifier::new(
+            trainer.finish()?,
+            &self.model_id,
+            self.features,
+            self.label_names.clone(),
+        );
+        Ok(WebClassifier {
+            inner: Rc::new(RefCell::new(classifier)),
+        })
+    }
+}
+
+/// A trained classifier: a head on top of one base model.
+#[wasm_bindgen(js_name = Classifier)]
+pub struct WebClassifier {
+    inner: Rc<RefCell<Classifier>>,
+}
+
+#[wasm_bindgen(js_class = Classifier)]
+impl WebClassifier {
+    /// Reads a classifier file.
+    #[wasm_bindgen(js_name = fromBytes)]
+    pub fn from_bytes(bytes: &[u8]) -> Result<WebClassifier, JsValue> {
+        Ok(WebClassifier {
+            inner: Rc::new(RefCell::new(Classifier::from_bytes(
+                bytes,
+                &Device::flex(),
+            )?)),
+        })
+    }
+
+    /// The classifier file's bytes.
+    #[wasm_bindgen(js_name = toBytes)]
+    pub fn to_bytes(&self) -> Result<Vec<u8>, JsValue> {
+        let classifier = self.inner.try_borrow().map_err(|_| busy("classifier"))?;
+        Ok(classifier.to_bytes()?)
+    }
+
+    /// Its metadata (`ClassifierMeta`): base model, label names, head shape, settings, metrics.
+    pub fn meta(&self) -> Result<JsValue, JsValue> {
+        let classifier = self.inner.try_borrow().map_err(|_| busy("classifier"))?;
+        to_js(&classifier.meta)
+    }
+
+    /// Fails with a message unless `encoder` is the base model this classifier was trained on.
+    #[wasm_bindgen(js_name = checkBase)]
+    pub fn check_base(&self, encoder: &WebEncoder) -> Result<(), JsValue> {
+        let classifier = self.inner.try_borrow().map_err(|_| busy("classifier"))?;
+        Ok(classifier.check_base(encoder.inner.model_id())?)
+    }
+
+    /// Classifies raw texts → Promise<{label, name, probabilities}[]>.
+    pub fn classify(&self, encoder: &WebEncoder, texts: Vec<String>) -> Promise {
+        let (inner, encoder) = (Rc::clone(&self.inner), Rc::clone(&encoder.inner));
+        future_to_promise(async move {
+            let classifier = inner.try_borrow().map_err(|_| busy("classifier"))?;
+            to_js(&classifier.classify(&encoder, &texts).await?)
+        })
+    }
+
+    /// Evaluates on the test part of `features` → Promise<Report>; the headline numbers are
+    /// kept in the metadata.
+    pub fn evaluate(&self, features: &WebFeatures, dataset: &WebDataset) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        let features = Rc::clone(&features.inner);
+        let labels: Vec<usize> = dataset.inner.test.iter().map(|e| e.label).collect();
+        let test_start = dataset.inner.train.len() * features.dim;
+        let rows = dataset.inner.train.len() + dataset.inner.test.len();
+        future_to_promise(async move {
+            if features.rows != rows {
+                return Err(BertError::Mismatch(format!(
+                    "the features have {} rows but the data has {rows}: extract them again",
+                    features.rows
+                ))
+                .into());
+            }
+            let mut classifier = inner.try_borrow_mut().map_err(|_| busy("classifier"))?;
+            let report = classifier
+                .evaluate(&features.values[test_start..], &labels, &Device::flex())
+                .await?;
+            to_js(&report)
+        })
     }
 }

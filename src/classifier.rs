@@ -6,6 +6,8 @@ use burn::prelude::*;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 
+use crate::data::strip_html;
+use crate::encoder::Encoder;
 use crate::error::{BertError, Result};
 use crate::features::FeatureSettings;
 use crate::head::{Head, HeadShape};
@@ -60,6 +62,17 @@ impl From<&Report> for TestSummary {
             macro_f1: r.macro_f1,
         }
     }
+}
+
+/// One text's prediction.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Prediction {
+    /// Index of the most probable class.
+    pub label: usize,
+    /// Its name.
+    pub name: String,
+    /// Probability of every class, in label order (binary: both, summing to 1).
+    pub probabilities: Vec<f32>,
 }
 
 /// A classifier ready to predict from features.
@@ -118,6 +131,69 @@ impl Classifier {
         crate::encoder::read_f32(crate::train::probabilities(logits, self.meta.shape.classes)).await
     }
 
+    /// One [`Prediction`] per row of [`Classifier::predict`]'s output.
+    pub fn predictions(&self, probs: &[f32]) -> Vec<Prediction> {
+        let names = &self.meta.label_names;
+        let width = if self.meta.shape.classes == 2 {
+            1
+        } else {
+            self.meta.shape.classes.max(1)
+        };
+        probs
+            .chunks_exact(width)
+            .map(|p| {
+                let probabilities = if width == 1 {
+                    vec![1.0 - p[0], p[0]]
+                } else {
+                    p.to_vec()
+                };
+                let label = (0..probabilities.len())
+                    .max_by(|&a, &b| probabilities[a].total_cmp(&probabilities[b]))
+                    .unwrap_or(0);
+                Prediction {
+                    label,
+                    name: names.get(label).cloned().unwrap_or_default(),
+                    probabilities,
+                }
+            })
+            .collect()
+    }
+
+    /// Classifies raw texts as in training: HTML tags stripped, features of `encoder` (which
+    /// must be the base model) with this classifier's feature settings.
+    pub async fn classify<S: AsRef<str>>(
+        &self,
+        encoder: &Encoder,
+        texts: &[S],
+    ) -> Result<Vec<Prediction>> {
+        self.check_base(encoder.model_id())?;
+        let cleaned: Vec<String> = texts.iter().map(|t| strip_html(t.as_ref())).collect();
+        let features = encoder
+            .embed(
+                &cleaned,
+                self.meta.features.pooling,
+                self.meta.features.max_len,
+            )
+            .await?;
+        let probs = self.predict(&features, encoder.device()).await?;
+        Ok(self.predictions(&probs))
+    }
+
+    /// Evaluates on labelled features (e.g. the test split) and keeps the headline numbers in
+    /// the metadata, so the saved file carries them.
+    pub async fn evaluate(
+        &mut self,
+        features: &[f32],
+        labels: &[usize],
+        device: &Device,
+    ) -> Result<Report> {
+        let probs = self.predict(features, device).await?;
+        let report = Report::new(&probs, self.meta.label_names.len(), labels)
+            .map_err(|e| BertError::Mismatch(e.to_string()))?;
+        self.meta.test = Some(TestSummary::from(&report));
+        Ok(report)
+    }
+
     /// The file: safetensors with the metadata as JSON under the `bertweb` key.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let meta = serde_json::to_string(&self.meta)
@@ -160,5 +236,86 @@ impl Classifier {
             meta,
             head: head.valid(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::{Preset, TrainSettings, Trainer};
+
+    fn tiny_encoder() -> Encoder {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny");
+        let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+        Encoder::load(
+            &read("config.json"),
+            &read("model.safetensors"),
+            &read("tokenizer.json"),
+            &Device::flex(),
+        )
+        .unwrap()
+    }
+
+    /// A classifier trained on separable random features of width `dim`.
+    fn trained(dim: usize, model_id: &str) -> (Classifier, Vec<f32>, Vec<usize>) {
+        let mut rng = crate::data::SeededRng::new(7);
+        let labels: Vec<usize> = (0..60).map(|i| i % 2).collect();
+        let features: Vec<f32> = labels
+            .iter()
+            .flat_map(|&l| {
+                let shift = if l == 1 { 2.0 } else { -2.0 };
+                (0..dim)
+                    .map(|_| shift + rng.next_f64() as f32 - 0.5)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let mut settings = TrainSettings::preset(Preset::Linear);
+        settings.epochs = 3;
+        settings.l2 = vec![0.0];
+        let device = Device::flex();
+        let mut trainer = Trainer::new(&features, dim, &labels, 2, settings, &device).unwrap();
+        while !trainer.is_finished() {
+            pollster::block_on(trainer.step()).unwrap();
+        }
+        let classifier = Classifier::new(
+            trainer.finish().unwrap(),
+            model_id,
+            FeatureSettings::default(),
+            vec!["negative".into(), "positive".into()],
+        );
+        (classifier, features, labels)
+    }
+
+    #[test]
+    fn evaluate_reports_and_keeps_the_summary() {
+        let (mut classifier, features, labels) = trained(4, "m");
+        let report =
+            pollster::block_on(classifier.evaluate(&features, &labels, &Device::flex())).unwrap();
+        assert_eq!(report.n, 60);
+        assert!(report.accuracy > 0.9, "{report:?}");
+        assert_eq!(classifier.meta.test.as_ref().map(|t| t.n), Some(60));
+        let probs = pollster::block_on(classifier.predict(&features, &Device::flex())).unwrap();
+        let predictions = classifier.predictions(&probs);
+        assert_eq!(predictions.len(), 60);
+        for p in &predictions {
+            assert_eq!(p.probabilities.len(), 2);
+            assert!((p.probabilities.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+            assert_eq!(p.name, classifier.meta.label_names[p.label]);
+        }
+    }
+
+    #[test]
+    fn classify_checks_the_base_model_and_gives_one_prediction_per_text() {
+        let encoder = tiny_encoder();
+        let (classifier, _, _) = trained(encoder.dim(), encoder.model_id());
+        let texts = ["<b>good</b> food", "", "bad"];
+        let out = pollster::block_on(classifier.classify(&encoder, &texts)).unwrap();
+        assert_eq!(out.len(), 3);
+        let (other, _, _) = trained(encoder.dim(), "another-model");
+        let err = pollster::block_on(other.classify(&encoder, &texts)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("load the model it was trained with")
+        );
     }
 }

@@ -374,6 +374,80 @@ pub fn load(bytes: &[u8], settings: &Settings) -> Result<Dataset, DataError> {
     preprocess(&read_csv(bytes, &settings.columns)?, settings)
 }
 
+/// The header cells of a CSV file (trimmed), so a user can choose the text and label
+/// columns of a file that is not in the Amazon layout.
+pub fn header(bytes: &[u8]) -> Result<Vec<String>, DataError> {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Err(DataError::Utf16);
+    }
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    let mut record = csv::ByteRecord::new();
+    let mut lines = LineCounter::new(bytes);
+    loop {
+        if !next_record(&mut reader, &mut record)? {
+            return Err(DataError::Empty);
+        }
+        if is_blank_record(&record) {
+            continue;
+        }
+        return record
+            .iter()
+            .map(|cell| std::str::from_utf8(cell).map(|s| s.trim().to_string()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| DataError::NotUtf8 {
+                line: lines.line_of(&record),
+                column: "the header".into(),
+            });
+    }
+}
+
+/// Every cell of one column (found as [`read_csv`] finds columns), e.g. the texts of a CSV
+/// file to classify. Records must have as many fields as the header; cells must be UTF-8.
+pub fn read_column(bytes: &[u8], column: &str) -> Result<Vec<String>, DataError> {
+    let names = header(bytes)?;
+    let index = find_column(&names, column).ok_or_else(|| DataError::MissingColumn {
+        missing: vec![column.trim().to_string()],
+        found: names.clone(),
+    })?;
+    check_quotes(bytes)?;
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    let mut record = csv::ByteRecord::new();
+    let mut lines = LineCounter::new(bytes);
+    let mut cells = Vec::new();
+    let mut seen_header = false;
+    while next_record(&mut reader, &mut record)? {
+        if is_blank_record(&record) {
+            continue;
+        }
+        if !seen_header {
+            seen_header = true;
+            continue;
+        }
+        let line = lines.line_of(&record);
+        if record.len() != names.len() {
+            return Err(DataError::FieldCount {
+                line,
+                found: record.len(),
+                expected: names.len(),
+            });
+        }
+        let cell = std::str::from_utf8(&record[index]).map_err(|_| DataError::NotUtf8 {
+            line,
+            column: format!("column `{}`", names[index]),
+        })?;
+        cells.push(cell.to_string());
+    }
+    Ok(cells)
+}
+
 /// Reads the text and label cells of every record of a CSV file.
 ///
 /// Accepts a UTF-8 BOM, CRLF or LF line ends, quoted fields with commas, quotes (`""`) and
@@ -919,5 +993,35 @@ impl SeededRng {
             let j = self.below(i + 1);
             items.swap(i, j);
         }
+    }
+}
+
+#[cfg(test)]
+mod header_tests {
+    use super::*;
+
+    #[test]
+    fn header_reads_the_first_non_blank_line() {
+        let bytes = b"\xEF\xBB\xBF  \n review , stars\n\"a, b\",5\n";
+        assert_eq!(header(bytes).unwrap(), vec!["review", "stars"]);
+        assert_eq!(header(b"").unwrap_err(), DataError::Empty);
+        assert_eq!(header(b"\xFF\xFEa").unwrap_err(), DataError::Utf16);
+    }
+
+    #[test]
+    fn read_column_gives_every_cell_of_one_column() {
+        let bytes = b"id,Text\n1,\"a, \"\"b\"\"\"\n\n2,\n3,c\n";
+        assert_eq!(
+            read_column(bytes, "text").unwrap(),
+            vec!["a, \"b\"", "", "c"]
+        );
+        assert!(matches!(
+            read_column(bytes, "Review"),
+            Err(DataError::MissingColumn { .. })
+        ));
+        assert!(matches!(
+            read_column(b"Text\n\"open\n", "Text"),
+            Err(DataError::UnclosedQuote { line: 2 })
+        ));
     }
 }
