@@ -64,12 +64,18 @@ export function resolveUnderRoot(root, urlPath) {
 
 /**
  * Start the static server.
- * @param {{root?: string, port?: number, host?: string, quiet?: boolean}} [options]
+ * `cors` lets pages of other origins read the files (as huggingface.co does), so tests can
+ * stand in for a model host.
+ * @param {{root?: string, port?: number, host?: string, quiet?: boolean, cors?: boolean}} [options]
  * @returns {Promise<{server: import('node:http').Server, url: string, port: number, close: () => Promise<void>}>}
  */
-export async function startServer({ root = REPO_ROOT, port = 8080, host = '127.0.0.1', quiet = true } = {}) {
+export async function startServer({ root = REPO_ROOT, port = 8080, host = '127.0.0.1', quiet = true, cors = false } = {}) {
   const rootDir = resolve(root);
   const server = createServer((req, res) => {
+    if (cors) {
+      res.setHeader('Access-Control-Allow-Origin', '*');
+      res.setHeader('Cross-Origin-Resource-Policy', 'cross-origin');
+    }
     handle(rootDir, req, res, quiet).catch((err) => {
       if (!res.headersSent) send(res, 500, `internal error: ${err.message}\n`);
       else res.destroy(err);
@@ -96,8 +102,15 @@ export async function startServer({ root = REPO_ROOT, port = 8080, host = '127.0
   };
 }
 
+/** The security headers, except that a CORS server keeps its cross-origin CORP. */
+function securityHeaders(res) {
+  return res.getHeader('Access-Control-Allow-Origin')
+    ? { ...SECURITY_HEADERS, 'Cross-Origin-Resource-Policy': 'cross-origin' }
+    : SECURITY_HEADERS;
+}
+
 function send(res, status, text) {
-  res.writeHead(status, { ...SECURITY_HEADERS, 'Content-Type': 'text/plain; charset=utf-8' });
+  res.writeHead(status, { ...securityHeaders(res), 'Content-Type': 'text/plain; charset=utf-8' });
   res.end(text);
 }
 
@@ -113,7 +126,7 @@ async function handle(root, req, res, quiet) {
   let info = await stat(file).catch(() => null);
   if (info?.isDirectory()) {
     if (!pathname.endsWith('/')) {
-      res.writeHead(301, { ...SECURITY_HEADERS, Location: `${pathname}/` });
+      res.writeHead(301, { ...securityHeaders(res), Location: `${pathname}/` });
       return res.end();
     }
     file = join(file, 'index.html');
@@ -125,7 +138,7 @@ async function handle(root, req, res, quiet) {
   }
 
   res.writeHead(200, {
-    ...SECURITY_HEADERS,
+    ...securityHeaders(res),
     'Content-Type': MIME_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',
     'Content-Length': info.size,
     // Models are large and pkg/ changes on every build: let the browser revalidate.

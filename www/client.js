@@ -36,11 +36,49 @@
  * UI → worker: stop request `target` at its next step; it then rejects with a CancelledError.
  * @typedef {{id: number, type: 'cancel', target: number}} CancelRequest
  */
-/** @typedef {LoadRequest | ReloadRequest | EmbedRequest | TokenizeRequest | CancelRequest} Request */
+/**
+ * UI → worker: the tutorial's preprocessing settings and every training preset's settings.
+ * @typedef {{id: number, type: 'defaults'}} DefaultsRequest
+ */
+/**
+ * UI → worker: the header cells of a CSV file / every cell of one of its columns.
+ * @typedef {{id: number, type: 'csvHeader', csv: ArrayBuffer}} CsvHeaderRequest
+ * @typedef {{id: number, type: 'csvColumn', csv: ArrayBuffer, column: string}} CsvColumnRequest
+ */
+/**
+ * UI → worker: read, preprocess and split a CSV file; it becomes the current dataset.
+ * @typedef {{id: number, type: 'dataset', csv: ArrayBuffer, settings: DataSettings}} DatasetRequest
+ */
+/**
+ * UI → worker: features of the current dataset's texts, from IndexedDB under `key` or extracted
+ * (progress stage 'extract' with done/total; cancellable between batches).
+ * @typedef {{id: number, type: 'extract', key: string, pooling: Pooling, maxLen: number, batchSize: number}} ExtractRequest
+ */
+/**
+ * UI → worker: train a head on the features (progress stage 'epoch' with `report`, one per
+ * epoch; cancellable between epochs), evaluate it on the test rows; it becomes the classifier.
+ * @typedef {{id: number, type: 'train', settings: TrainSettings}} TrainRequest
+ */
+/**
+ * UI → worker: classify texts with the current classifier (progress stage 'classify').
+ * @typedef {{id: number, type: 'classify', texts: string[], batchSize: number}} ClassifyRequest
+ */
+/**
+ * UI → worker: make a classifier file the current classifier / get the current one's bytes.
+ * @typedef {{id: number, type: 'setClassifier', bytes: ArrayBuffer}} SetClassifierRequest
+ * @typedef {{id: number, type: 'classifierBytes'}} ClassifierBytesRequest
+ */
+/**
+ * @typedef {LoadRequest | ReloadRequest | EmbedRequest | TokenizeRequest | CancelRequest | DefaultsRequest
+ *   | CsvHeaderRequest | CsvColumnRequest | DatasetRequest | ExtractRequest | TrainRequest | ClassifyRequest
+ *   | SetClassifierRequest | ClassifierBytesRequest} Request
+ */
 
 /**
- * Worker → UI: a step of request `id` (stage: 'wasm' | 'encoder' | 'embed').
- * @typedef {{id: number, type: 'progress', stage: string, message: string, done?: number, total?: number}} ProgressMessage
+ * Worker → UI: a step of request `id` (stage: 'wasm' | 'encoder' | 'embed' | 'extract' | 'epoch'
+ * | 'classify' | 'fallback'; `report` with 'epoch', `reason` with 'fallback').
+ * @typedef {{id: number, type: 'progress', stage: string, message: string, done?: number, total?: number,
+ *   report?: EpochReport, reason?: string}} ProgressMessage
  */
 /**
  * Worker → UI: request `id` succeeded.
@@ -56,6 +94,7 @@
  * The result of load/reload.
  * @typedef {object} EncoderInfo
  * @property {Device} device          what runs
+ * @property {string} modelId         identity of the base model (architecture + weights hash)
  * @property {DeviceChoice} requested what was asked for
  * @property {string | null} fallback why WebGPU was not used although asked for (null when it was, or not asked)
  * @property {number} dim             hidden size
@@ -64,6 +103,47 @@
  */
 
 /** @typedef {{ids: number[], mask: number[]}} Tokenized  One text's word pieces, unpadded. */
+
+/**
+ * Preprocessing settings (Rust `data::Settings`); `columns` is "amazon" or
+ * `{named: {text, label}}`, `label_mode` "binary" | "three" | "five" | "named".
+ * @typedef {{columns: 'amazon' | {named: {text: string, label: string}}, label_mode: string,
+ *   max_words: number | null, sample_size: number | null, seed: number, test_fraction: number,
+ *   strip_html: boolean}} DataSettings
+ */
+/**
+ * Rows kept and dropped by each preprocessing step (Rust `data::Counts`).
+ * @typedef {Record<string, number | number[] | string[]>} Counts
+ */
+/**
+ * A preprocessed CSV file.
+ * @typedef {{layout: 'amazon' | 'named', text_column: string, label_column: string,
+ *   label_names: string[], counts: Counts, settings: DataSettings,
+ *   examples: {text: string, label: number}[]}} DatasetSummary
+ */
+/** @typedef {{rows: number, cached: boolean, ms: number, storeError: string | null}} ExtractResult */
+/**
+ * Training settings (Rust `train::TrainSettings`): preset, hidden, batch_norm, dropout, epochs, …
+ * @typedef {{preset: string, hidden: number[], batch_norm: boolean, dropout: number, epochs: number} & Record<string, any>} TrainSettings
+ */
+/**
+ * One epoch's metrics (Rust `train::EpochReport`).
+ * @typedef {{epoch: number, train_loss: number, train_accuracy: number, train_auroc: number | null,
+ *   val_loss: number, val_accuracy: number, val_auroc: number | null, best: boolean} & Record<string, any>} EpochReport
+ */
+/**
+ * Test metrics (Rust `metrics::Report`).
+ * @typedef {{n: number, n_classes: number, accuracy: number, auroc: number | null,
+ *   roc: ({fpr: number[], tpr: number[]} | null)[], confusion: number[][],
+ *   per_class: {precision: number, recall: number, f1: number, support: number}[], macro_f1: number}} Report
+ */
+/**
+ * A classifier's metadata (Rust `classifier::ClassifierMeta`).
+ * @typedef {{model_id: string, label_names: string[], shape: {input: number, hidden: number[],
+ *   batch_norm: boolean, dropout: number, classes: number}, settings: TrainSettings | null,
+ *   test: {n: number, accuracy: number, auroc: number | null, macro_f1: number} | null} & Record<string, any>} ClassifierMeta
+ */
+/** @typedef {{label: number, name: string, probabilities: number[]}} Prediction */
 
 /** Rejection of a request that was cancelled. */
 export class CancelledError extends Error {
@@ -174,6 +254,91 @@ export class BertClient {
    */
   tokenize(texts, maxLen = 55) {
     return this.#request({ type: 'tokenize', texts, maxLen }, []).promise;
+  }
+
+  /** @returns {Promise<{data: DataSettings, presets: Record<string, TrainSettings>}>} */
+  defaults() {
+    return this.#request({ type: 'defaults' }, []).promise;
+  }
+
+  /**
+   * @param {ArrayBuffer} csv (copied, not taken)
+   * @returns {Promise<string[]>}
+   */
+  csvHeader(csv) {
+    return this.#request({ type: 'csvHeader', csv }, []).promise;
+  }
+
+  /**
+   * @param {ArrayBuffer} csv (copied, not taken)
+   * @param {string} column
+   * @returns {Promise<string[]>}
+   */
+  csvColumn(csv, column) {
+    return this.#request({ type: 'csvColumn', csv, column }, []).promise;
+  }
+
+  /**
+   * Read, preprocess and split a CSV file in the worker.
+   * @param {ArrayBuffer} csv (copied, not taken)
+   * @param {Partial<DataSettings>} settings
+   * @returns {Promise<DatasetSummary>}
+   */
+  dataset(csv, settings) {
+    return this.#request({ type: 'dataset', csv, settings }, []).promise;
+  }
+
+  /**
+   * Features of the current dataset, cached in IndexedDB under `key`.
+   * @param {{key: string, pooling?: Pooling, maxLen?: number, batchSize?: number,
+   *   onProgress?: (p: ProgressMessage) => void, signal?: AbortSignal}} options
+   * @returns {Promise<ExtractResult>}
+   */
+  extract({ key, pooling = 'mean', maxLen = 55, batchSize = 16, onProgress, signal }) {
+    return this.#cancellable({ type: 'extract', key, pooling, maxLen, batchSize }, onProgress, signal);
+  }
+
+  /**
+   * Train a head; it becomes the worker's classifier.
+   * @param {TrainSettings} settings
+   * @param {{onProgress?: (p: ProgressMessage) => void, signal?: AbortSignal}} [options]
+   * @returns {Promise<{meta: ClassifierMeta, report: Report}>}
+   */
+  train(settings, { onProgress, signal } = {}) {
+    return this.#cancellable({ type: 'train', settings }, onProgress, signal);
+  }
+
+  /**
+   * @param {string[]} texts
+   * @param {{batchSize?: number, onProgress?: (p: ProgressMessage) => void, signal?: AbortSignal}} [options]
+   * @returns {Promise<Prediction[]>}
+   */
+  classify(texts, { batchSize = 32, onProgress, signal } = {}) {
+    return this.#cancellable({ type: 'classify', texts, batchSize }, onProgress, signal);
+  }
+
+  /**
+   * Make a classifier file the worker's classifier. `mismatch` says why it does not fit the
+   * loaded model (it is kept anyway, for when that model is loaded).
+   * @param {ArrayBuffer} bytes (copied, not taken)
+   * @returns {Promise<{meta: ClassifierMeta, mismatch: string | null}>}
+   */
+  setClassifier(bytes) {
+    return this.#request({ type: 'setClassifier', bytes }, []).promise;
+  }
+
+  /** @returns {Promise<ArrayBuffer>} the current classifier's file */
+  classifierBytes() {
+    return this.#request({ type: 'classifierBytes' }, []).promise;
+  }
+
+  #cancellable(message, onProgress, signal) {
+    const { id, promise } = this.#request(message, [], onProgress);
+    if (signal) {
+      if (signal.aborted) this.cancel(id);
+      else signal.addEventListener('abort', () => this.cancel(id), { once: true });
+    }
+    return promise;
   }
 
   /** Ask the worker to stop request `id` at its next step. */

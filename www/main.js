@@ -1,55 +1,158 @@
-// UI thread: fetches model files, renders state. All model work happens in www/worker.js,
-// reached through the promise RPC in www/client.js. Text goes into the DOM as textContent only.
+// UI thread: fetches files, renders state. All model work (and CSV parsing, training, metrics)
+// happens in www/worker.js, reached through the promise RPC in www/client.js. User text goes
+// into the DOM as textContent only, never as HTML.
 
-import { BertClient } from './client.js';
+import { BertClient, CancelledError } from './client.js';
+import { epochChart, headDiagram, rocChart } from './charts.js';
+import { idbDelete, idbGet, idbPut, storageError } from './store.js';
 
 /** Folder of the default model, relative to this file (fetched by scripts/fetch_model.py). */
 const DEFAULT_MODEL_URL = new URL('../models/all-MiniLM-L6-v2/', import.meta.url);
 const DEFAULT_MODEL_NAME = 'all-MiniLM-L6-v2';
+const DEFAULT_CLASSIFIER_URL = new URL('../classifiers/default-minilm.safetensors', import.meta.url);
+/** Cache API name for model files; bump the version when their format or keys change. */
+const MODEL_CACHE = 'bertweb-models-v1';
+/** IndexedDB key of the classifier in use. */
+const CURRENT_CLASSIFIER = 'current';
 const MAX_LEN = 55;
 const POOLING = 'mean';
+/** Rows of a classified CSV shown in the page (the download has them all). */
+const TABLE_ROWS = 200;
 
-const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+const $ = (id) => /** @type {any} */ (document.getElementById(id));
 const ui = {
+  status: $('status'),
+  modelSection: $('model-section'),
   modelName: $('model-name'),
   deviceLabel: $('device-label'),
   progressLine: $('load-progress-line'),
-  progress: /** @type {HTMLProgressElement} */ ($('load-progress')),
+  progress: $('load-progress'),
   bytes: $('load-bytes'),
-  device: /** @type {HTMLSelectElement} */ ($('device')),
-  files: /** @type {HTMLInputElement} */ ($('model-files')),
-  form: /** @type {HTMLFormElement} */ ($('embed-form')),
-  text: /** @type {HTMLTextAreaElement} */ ($('text')),
-  embed: /** @type {HTMLButtonElement} */ ($('embed')),
+  device: $('device'),
+  files: $('model-files'),
+  ownModel: $('own-model'),
+  urlForm: $('model-url-form'),
+  url: $('model-url'),
+  urlLoad: $('model-url-load'),
+  // classify
+  classifierName: $('classifier-name'),
+  classifyForm: $('classify-form'),
+  review: $('review'),
+  classify: $('classify'),
+  verdict: $('verdict'),
+  batchFile: $('batch-file'),
+  batchColumn: $('batch-column'),
+  batchRun: $('batch-run'),
+  batchCancel: $('batch-cancel'),
+  batchProgressLine: $('batch-progress-line'),
+  batchProgress: $('batch-progress'),
+  batchRate: $('batch-rate'),
+  classifyStatus: $('classify-status'),
+  batchResult: $('batch-result'),
+  batchDownload: $('batch-download'),
+  batchSummary: $('batch-summary'),
+  batchTable: $('batch-table'),
+  // train
+  csvDrop: $('csv-drop'),
+  csvFile: $('csv-file'),
+  dataStatus: $('data-status'),
+  dataForm: $('data-form'),
+  dataLayout: $('data-layout'),
+  textColumn: $('text-column'),
+  labelColumn: $('label-column'),
+  labelMode: $('label-mode'),
+  maxWords: $('max-words'),
+  sampleSize: $('sample-size'),
+  testFraction: $('test-fraction'),
+  seed: $('seed'),
+  stripHtml: $('strip-html'),
+  preprocess: $('preprocess'),
+  dataResult: $('data-result'),
+  counts: $('counts'),
+  examples: $('examples'),
+  extract: $('extract'),
+  extractCancel: $('extract-cancel'),
+  extractProgressLine: $('extract-progress-line'),
+  extractProgress: $('extract-progress'),
+  extractRate: $('extract-rate'),
+  extractStatus: $('extract-status'),
+  trainControls: $('train-controls'),
+  preset: $('preset'),
+  epochs: $('epochs'),
+  train: $('train'),
+  trainCancel: $('train-cancel'),
+  headDiagram: $('head-diagram'),
+  trainStatus: $('train-status'),
+  chartLoss: $('chart-loss'),
+  chartAccuracy: $('chart-accuracy'),
+  chartAuroc: $('chart-auroc'),
+  report: $('report'),
+  reportN: $('report-n'),
+  reportAccuracy: $('report-accuracy'),
+  reportAuroc: $('report-auroc'),
+  reportF1: $('report-f1'),
+  chartRoc: $('chart-roc'),
+  confusion: $('confusion'),
+  perClass: $('per-class'),
+  // keep
+  classifierDownload: $('classifier-download'),
+  classifierFile: $('classifier-file'),
+  classifierReset: $('classifier-reset'),
+  keepStatus: $('keep-status'),
+  // embed
+  form: $('embed-form'),
+  text: $('text'),
+  embed: $('embed'),
   result: $('result'),
   resultDim: $('result-dim'),
   resultTime: $('result-time'),
   resultNorm: $('result-norm'),
   resultTokens: $('result-tokens'),
   resultValues: $('result-values'),
-  status: $('status'),
 };
 
 const client = new BertClient();
-let busy = false;
+
+/** What the page holds besides the worker's state. */
+const state = {
+  busy: false,
+  /** @type {{name: string, bytes: ArrayBuffer, hash: string, header: string[]} | null} */
+  csv: null,
+  /** @type {import('./client.js').DatasetSummary | null} */
+  summary: null,
+  extracted: false,
+  /** @type {{data: import('./client.js').DataSettings, presets: Record<string, import('./client.js').TrainSettings>} | null} */
+  defaults: null,
+  /** @type {import('./client.js').ClassifierMeta | null} */
+  classifier: null,
+  /** @type {{name: string, bytes: ArrayBuffer, header: string[]} | null} */
+  batch: null,
+  /** @type {AbortController | null} the long job that a Cancel button stops */
+  job: null,
+};
+
+// ---- small helpers ------------------------------------------------------------------------
+
+/** End a message with a full stop unless it already ends with punctuation. */
+function sentence(text) {
+  const t = String(text).trim();
+  return /[.!?:]$/.test(t) ? t : `${t}.`;
+}
 
 /**
- * Show a message in the status area.
+ * Show a message in the status area at the top (model and page state).
  * @param {string} text
  * @param {'info' | 'ok' | 'warn' | 'error'} [kind]
  */
 function setStatus(text, kind = 'info') {
-  ui.status.dataset.kind = kind;
-  ui.status.textContent = kind === 'error' ? `Error: ${text}` : text;
+  say(ui.status, text, kind);
 }
 
-function setBusy(value) {
-  busy = value;
-  const noModel = client.info === null;
-  ui.embed.disabled = value || noModel;
-  ui.device.disabled = value || noModel;
-  ui.files.disabled = value;
-  document.body.setAttribute('aria-busy', String(value));
+/** Show a message in one section's status line. */
+function say(el, text, kind = 'info') {
+  el.hidden = false;
+  el.dataset.kind = kind;
+  el.textContent = kind === 'error' ? `Error: ${text}` : text;
 }
 
 function formatBytes(n) {
@@ -57,6 +160,79 @@ function formatBytes(n) {
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
   return `${(n / (1024 * 1024)).toFixed(1)} MB`;
 }
+
+function formatSeconds(s) {
+  if (!Number.isFinite(s)) return '…';
+  if (s < 60) return `${Math.ceil(s)} s`;
+  return `${Math.floor(s / 60)} min ${Math.ceil(s % 60)} s`;
+}
+
+const pct = (p, digits = 0) => `${(p * 100).toFixed(digits)} %`;
+const num = (v, digits = 3) => (v === null || v === undefined ? 'n/a' : Number(v).toFixed(digits));
+
+function cell(tag, text) {
+  const el = document.createElement(tag);
+  el.textContent = String(text);
+  return el;
+}
+
+function row(cells, headerFirst = false) {
+  const tr = document.createElement('tr');
+  cells.forEach((c, i) => tr.append(cell(headerFirst && i === 0 ? 'th' : 'td', c)));
+  return tr;
+}
+
+async function sha256(bytes) {
+  const digest = await crypto.subtle.digest('SHA-256', bytes);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** A long job: a Cancel button that aborts it, shown while it runs. */
+function startJob(cancelButton) {
+  const job = new AbortController();
+  state.job = job;
+  cancelButton.hidden = false;
+  cancelButton.disabled = false;
+  cancelButton.onclick = () => {
+    cancelButton.disabled = true;
+    job.abort();
+  };
+  return job;
+}
+
+function endJob(cancelButton) {
+  cancelButton.hidden = true;
+  cancelButton.onclick = null;
+  state.job = null;
+}
+
+function setBusy(value) {
+  state.busy = value;
+  refreshControls();
+}
+
+/** Enable what can be used now. */
+function refreshControls() {
+  const busy = state.busy;
+  const model = client.info !== null;
+  ui.embed.disabled = busy || !model;
+  ui.device.disabled = busy || !model;
+  ui.files.disabled = busy;
+  ui.urlLoad.disabled = busy;
+  ui.classify.disabled = busy || !model || !state.classifier;
+  ui.batchRun.disabled = busy || !model || !state.classifier || !state.batch;
+  ui.batchColumn.disabled = busy || !state.batch;
+  ui.csvFile.disabled = busy;
+  ui.preprocess.disabled = busy || !state.csv;
+  ui.extract.disabled = busy || !model || !state.summary;
+  ui.train.disabled = busy || !state.extracted;
+  ui.classifierDownload.disabled = busy || !state.classifier;
+  ui.classifierFile.disabled = busy;
+  ui.classifierReset.disabled = busy;
+  document.body.setAttribute('aria-busy', String(busy));
+}
+
+// ---- model --------------------------------------------------------------------------------
 
 const DEVICE_NAMES = { webgpu: 'WebGPU', cpu: 'CPU (WebAssembly)' };
 
@@ -73,32 +249,37 @@ function showEncoder(info, modelName) {
     setStatus(`Ready: ${modelName} on ${DEVICE_NAMES[info.device] ?? info.device}, ` +
       `${info.dim} dimensions, loaded in ${seconds} s.`, 'ok');
   }
+  showClassifier();
 }
 
 function onWorkerProgress(p) {
   if (p.stage === 'wasm' || p.stage === 'encoder') setStatus(p.message);
+  if (p.stage === 'fallback' && client.info) {
+    client.info = { ...client.info, device: 'cpu', fallback: p.reason };
+    ui.deviceLabel.textContent = DEVICE_NAMES.cpu;
+    ui.deviceLabel.dataset.device = 'cpu';
+    setStatus(`${sentence(p.reason)} Your data and results are kept.`, 'warn');
+  }
+}
+client.onProgress(onWorkerProgress);
+
+class HttpError extends Error {
+  constructor(name, status, statusText) {
+    super(`${name}: HTTP ${status} ${statusText}`);
+    this.status = status;
+  }
 }
 
-/** End a message with a full stop unless it already ends with punctuation. */
-function sentence(text) {
-  const t = String(text).trim();
-  return /[.!?:]$/.test(t) ? t : `${t}.`;
-}
-
-/**
- * Fetch a URL, rejecting on an HTTP error status; the body is left unread.
- * @param {URL} url
- * @returns {Promise<Response>}
- */
-async function fetchOk(url) {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`${url.pathname.split('/').pop()}: HTTP ${response.status} ${response.statusText}`);
-  return response;
+async function openModelCache() {
+  try {
+    return await caches.open(MODEL_CACHE);
+  } catch {
+    return null; // no Cache API (e.g. some private modes): download every time
+  }
 }
 
 /** Read a response body into one ArrayBuffer, reporting each chunk's size. */
 async function readBody(response, onChunk) {
-  const length = Number(response.headers.get('Content-Length')) || 0;
   if (!response.body) {
     const buf = await response.arrayBuffer();
     onChunk(buf.byteLength);
@@ -114,7 +295,7 @@ async function readBody(response, onChunk) {
     received += value.byteLength;
     onChunk(value.byteLength);
   }
-  const out = new Uint8Array(length === received ? length : received);
+  const out = new Uint8Array(received);
   let offset = 0;
   for (const c of chunks) {
     out.set(c, offset);
@@ -123,52 +304,83 @@ async function readBody(response, onChunk) {
   return out.buffer;
 }
 
-/** Fetch the default model's files with one progress bar over all their bytes. */
-async function fetchDefaultModel() {
-  const at = (name) => new URL(name, DEFAULT_MODEL_URL);
-  const tokenizerResponse = fetch(at('tokenizer.json')).then((r) => (r.ok ? r : fetchOk(at('vocab.txt'))));
-  const [config, weights, tokenizer] = await Promise.all([
-    fetchOk(at('config.json')),
-    fetchOk(at('model.safetensors')),
-    tokenizerResponse,
-  ]);
-  const responses = { config, weights, tokenizer };
-  const lengths = Object.values(responses).map((r) => Number(r.headers.get('Content-Length')));
+/**
+ * Fetch a Hugging Face folder's config.json, model.safetensors and tokenizer.json (or
+ * vocab.txt) with one progress bar over all their bytes; the Cache API keeps them, so the next
+ * visit (and an offline one) reads them from there.
+ * @param {URL} base folder URL ending in '/'
+ * @param {string} label what to call it in messages
+ */
+async function fetchModelFolder(base, label) {
+  const cache = await openModelCache();
+  const get = async (name) => {
+    const url = new URL(name, base).href;
+    const hit = await cache?.match(url);
+    if (hit) return { url, response: hit, cached: true };
+    let response;
+    try {
+      response = await fetch(url);
+    } catch (err) {
+      throw new Error(`${name}: ${err.message} (offline, or the server does not allow this page to read it)`);
+    }
+    if (!response.ok) throw new HttpError(name, response.status, response.statusText);
+    return { url, response, cached: false };
+  };
+  const tokenizer = get('tokenizer.json').catch((first) =>
+    get('vocab.txt').catch(() => {
+      throw first;
+    }));
+  const [config, weights, tok] = await Promise.all([get('config.json'), get('model.safetensors'), tokenizer]);
+  const parts = { config, weights, tokenizer: tok };
+  const lengths = Object.values(parts).map((p) => Number(p.response.headers.get('Content-Length')));
   const total = lengths.every((n) => n > 0) ? lengths.reduce((a, b) => a + b, 0) : 0;
+  const fromCache = Object.values(parts).every((p) => p.cached);
   let loaded = 0;
   ui.progressLine.hidden = false;
-  if (total) ui.progress.max = total;
-  else ui.progress.removeAttribute('value'); // indeterminate
+  ui.progressLine.querySelector('label').textContent = fromCache ? 'Reading from cache' : 'Downloading';
+  ui.progress.max = total || 1;
+  if (!total) ui.progress.removeAttribute('value');
   const onChunk = (n) => {
     loaded += n;
-    if (total) {
-      ui.progress.value = loaded;
-      ui.bytes.textContent = `${formatBytes(loaded)} of ${formatBytes(total)}`;
-    } else {
-      ui.bytes.textContent = formatBytes(loaded);
-    }
+    if (total) ui.progress.value = loaded;
+    ui.bytes.textContent = total ? `${formatBytes(loaded)} of ${formatBytes(total)}` : formatBytes(loaded);
   };
-  setStatus(`Downloading ${DEFAULT_MODEL_NAME}…`);
+  setStatus(`${fromCache ? 'Reading' : 'Downloading'} ${label}…`);
   const entries = await Promise.all(
-    Object.entries(responses).map(async ([key, r]) => [key, await readBody(r, onChunk)]),
+    Object.entries(parts).map(async ([key, p]) => [key, await readBody(p.response, onChunk)]),
   );
-  ui.progressLine.querySelector('label').textContent = 'Downloaded';
-  return Object.fromEntries(entries);
+  ui.progressLine.querySelector('label').textContent = fromCache ? 'Read from cache' : 'Downloaded';
+  const files = Object.fromEntries(entries);
+  let cacheWarning = null;
+  if (cache) {
+    for (const [key, p] of Object.entries(parts)) {
+      if (p.cached) continue;
+      const headers = { 'Content-Type': p.response.headers.get('Content-Type') ?? 'application/octet-stream',
+        'Content-Length': String(files[key].byteLength) };
+      try {
+        await cache.put(p.url, new Response(files[key].slice(0), { headers }));
+      } catch (err) {
+        cacheWarning = storageError(err).message;
+      }
+    }
+  }
+  return { files, cacheWarning };
 }
 
-/** Load the default model on the best device. Resolves to the encoder info. */
+/** Load the default model on the chosen device. Resolves to the encoder info. */
 async function loadDefault() {
   setBusy(true);
   try {
-    let files;
+    let fetched;
     try {
-      files = await fetchDefaultModel();
+      fetched = await fetchModelFolder(DEFAULT_MODEL_URL, DEFAULT_MODEL_NAME);
     } catch (err) {
       throw new Error(`could not download the default model (${err.message}). ` +
-        'Run `python3 scripts/fetch_model.py` and reload, or pick your own model files above.');
+        'Run `python3 scripts/fetch_model.py` and reload, or use your own model files below.');
     }
-    const info = await client.load(files, ui.device.value, onWorkerProgress);
+    const info = await client.load(fetched.files, ui.device.value, onWorkerProgress);
     showEncoder(info, DEFAULT_MODEL_NAME);
+    if (fetched.cacheWarning) setStatus(`${ui.status.textContent} Not cached for offline use: ${fetched.cacheWarning}`, 'warn');
     return info;
   } catch (err) {
     setStatus(err.message, 'error');
@@ -196,18 +408,27 @@ function pickModelFiles(fileList) {
   return { config, weights, tokenizer };
 }
 
-async function onFilesPicked() {
-  if (!ui.files.files?.length || busy) return;
+/** After a new model: features belong to the old one, the classifier may not fit. */
+function modelChanged() {
+  state.extracted = false;
+  ui.trainControls.hidden = true;
+  ui.result.hidden = true;
+  ui.verdict.textContent = '';
+  showClassifier();
+}
+
+async function loadModelFiles(fileList) {
+  if (!fileList?.length || state.busy) return;
   setBusy(true);
   try {
-    const picked = pickModelFiles(ui.files.files);
+    const picked = pickModelFiles(fileList);
     setStatus(`Reading ${picked.weights.name} (${formatBytes(picked.weights.size)})…`);
     const [config, weights, tokenizer] = await Promise.all(
       [picked.config, picked.weights, picked.tokenizer].map((f) => f.arrayBuffer()),
     );
     const info = await client.load({ config, weights, tokenizer }, ui.device.value, onWorkerProgress);
-    ui.result.hidden = true;
     showEncoder(info, `your files (${picked.weights.name}, ${picked.tokenizer.name})`);
+    modelChanged();
   } catch (err) {
     const keep = client.info ? ' The previous model is still loaded and usable.' : '';
     setStatus(`could not load your model: ${sentence(err.message)}${keep}`, 'error');
@@ -217,8 +438,37 @@ async function onFilesPicked() {
   }
 }
 
+async function onModelUrl(event) {
+  event.preventDefault();
+  if (state.busy) return;
+  let base;
+  try {
+    base = new URL(ui.url.value.trim());
+    if (!/^https?:$/.test(base.protocol)) throw new Error('not http(s)');
+  } catch {
+    setStatus('that is not a web address: give the folder URL, e.g. https://huggingface.co/bert-base-uncased/resolve/main/', 'error');
+    return;
+  }
+  if (!base.pathname.endsWith('/')) base.pathname += '/';
+  setBusy(true);
+  try {
+    const { files, cacheWarning } = await fetchModelFolder(base, base.href);
+    const info = await client.load(files, ui.device.value, onWorkerProgress);
+    const name = base.pathname.split('/').filter(Boolean).filter((p) => !['resolve', 'main'].includes(p)).join('/') || base.host;
+    showEncoder(info, name);
+    modelChanged();
+    if (cacheWarning) say(ui.status, `${ui.status.textContent} Not cached for offline use: ${cacheWarning}`, 'warn');
+  } catch (err) {
+    const keep = client.info ? ' The previous model is still loaded and usable.' : '';
+    setStatus(`could not load the model from ${base.href}: ${sentence(err.message)} The folder must hold ` +
+      `config.json, model.safetensors and tokenizer.json (or vocab.txt).${keep}`, 'error');
+  } finally {
+    setBusy(false);
+  }
+}
+
 async function onDeviceChanged() {
-  if (busy || !client.info) return;
+  if (state.busy || !client.info) return;
   setBusy(true);
   try {
     const info = await client.reload(ui.device.value, onWorkerProgress);
@@ -230,9 +480,513 @@ async function onDeviceChanged() {
   }
 }
 
+// ---- classifier ---------------------------------------------------------------------------
+
+/** @type {string} where the current classifier came from, for its description */
+let classifierSource = '';
+
+function showClassifier() {
+  const meta = state.classifier;
+  if (!meta) {
+    ui.classifierName.textContent = classifierSource === '' ? 'loading…' : 'none loaded';
+    refreshControls();
+    return;
+  }
+  const test = meta.test ? `, test accuracy ${pct(meta.test.accuracy, 1)} on ${meta.test.n} reviews` : '';
+  const fits = client.info && client.info.modelId !== meta.model_id
+    ? ' (trained on another base model: load that model to use it)' : '';
+  const kind = meta.settings ? `${meta.settings.preset} head` : meta.fine_tune ? 'fine-tuned encoder layers and head' : 'head';
+  ui.classifierName.textContent = `${classifierSource}: ${meta.label_names.join(' / ')}, ${kind}${test}${fits}`;
+  ui.classifierName.dataset.testN = String(meta.test?.n ?? '');
+  refreshControls();
+}
+
+/**
+ * Make classifier bytes the one in use; `persist` keeps them in IndexedDB for the next visit.
+ * Resolves to a warning (or null) about the base model or storage.
+ */
+async function useClassifier(bytes, source, persist) {
+  const { meta, mismatch } = await client.setClassifier(bytes);
+  state.classifier = meta;
+  classifierSource = source;
+  showClassifier();
+  let warning = mismatch;
+  if (persist) {
+    try {
+      await idbPut('classifiers', CURRENT_CLASSIFIER, { bytes, source });
+    } catch (err) {
+      warning = [warning, err.message].filter(Boolean).join(' ');
+    }
+  }
+  return warning;
+}
+
+async function fetchDefaultClassifier() {
+  const response = await fetch(DEFAULT_CLASSIFIER_URL);
+  if (!response.ok) throw new HttpError('default-minilm.safetensors', response.status, response.statusText);
+  return response.arrayBuffer();
+}
+
+/** The classifier kept from the last visit, else the default one. */
+async function loadClassifier() {
+  await ready.catch(() => {}); // a classifier loads even when the model did not
+  let stored;
+  try {
+    stored = await idbGet('classifiers', CURRENT_CLASSIFIER);
+  } catch {
+    stored = undefined;
+  }
+  try {
+    if (stored?.bytes) {
+      await useClassifier(stored.bytes, stored.source ?? 'kept from your last visit', false);
+      return state.classifier;
+    }
+  } catch (err) {
+    say(ui.keepStatus, `the classifier kept in this browser could not be read (${err.message}); using the default one.`, 'warn');
+  }
+  try {
+    await useClassifier(await fetchDefaultClassifier(), 'default (all-MiniLM-L6-v2, Amazon reviews)', false);
+  } catch (err) {
+    classifierSource = 'none';
+    ui.classifierName.textContent = 'none loaded';
+    say(ui.classifyStatus, `could not load the default classifier (${err.message}): train one below or load a classifier file.`, 'error');
+  }
+  return state.classifier;
+}
+
+// ---- classify -----------------------------------------------------------------------------
+
+async function onClassify(event) {
+  event.preventDefault();
+  if (state.busy) return;
+  const text = ui.review.value;
+  if (!text.trim()) {
+    say(ui.classifyStatus, 'type a review to classify first.', 'error');
+    ui.review.focus();
+    return;
+  }
+  setBusy(true);
+  try {
+    const [p] = await client.classify([text]);
+    ui.verdict.textContent = `${p.name} ${pct(p.probabilities[p.label])}`;
+    ui.verdict.dataset.label = p.name;
+    ui.classifyStatus.hidden = true;
+  } catch (err) {
+    ui.verdict.textContent = '';
+    say(ui.classifyStatus, `could not classify: ${sentence(err.message)}`, 'error');
+  } finally {
+    setBusy(false);
+  }
+}
+
+async function onBatchFile() {
+  const file = ui.batchFile.files?.[0];
+  if (!file || state.busy) return;
+  setBusy(true);
+  try {
+    const bytes = await file.arrayBuffer();
+    const header = await client.csvHeader(bytes);
+    state.batch = { name: file.name, bytes, header };
+    ui.batchColumn.replaceChildren(...header.map((h) => new Option(h, h)));
+    const guess = header.find((h) => h.toLowerCase() === 'text') ?? header.find((h) => /text|review/i.test(h)) ?? header[0];
+    ui.batchColumn.value = guess;
+    say(ui.classifyStatus, `${file.name}: ${header.length} columns. Choose the text column and press Classify all.`);
+  } catch (err) {
+    state.batch = null;
+    ui.batchColumn.replaceChildren();
+    say(ui.classifyStatus, `cannot use ${file.name}: ${sentence(err.message)}`, 'error');
+  } finally {
+    setBusy(false);
+  }
+}
+
+function csvField(value) {
+  const s = String(value);
+  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+async function onBatchRun() {
+  if (!state.batch || state.busy) return;
+  const { name, bytes } = state.batch;
+  const column = ui.batchColumn.value;
+  setBusy(true);
+  const job = startJob(ui.batchCancel);
+  try {
+    const texts = await client.csvColumn(bytes, column);
+    if (!texts.length) throw new Error(`${name} has a header but no rows to classify`);
+    ui.batchProgressLine.hidden = false;
+    ui.batchProgress.max = texts.length;
+    ui.batchProgress.value = 0;
+    const started = performance.now();
+    const predictions = await client.classify(texts, {
+      signal: job.signal,
+      onProgress: (p) => {
+        if (p.stage !== 'classify') return;
+        ui.batchProgress.value = p.done;
+        const rate = p.done / ((performance.now() - started) / 1000);
+        ui.batchRate.textContent = `${p.done} of ${p.total} · ${rate.toFixed(1)} texts/s · ${formatSeconds((p.total - p.done) / rate)} left`;
+      },
+    });
+    ui.batchProgress.value = texts.length;
+    showBatch(texts, predictions);
+    const seconds = (performance.now() - started) / 1000;
+    say(ui.classifyStatus, `Classified ${texts.length} texts of ${name} in ${seconds.toFixed(1)} s.`, 'ok');
+  } catch (err) {
+    if (err instanceof CancelledError) say(ui.classifyStatus, 'Classification cancelled; nothing was changed.', 'warn');
+    else say(ui.classifyStatus, `could not classify ${name}: ${sentence(err.message)}`, 'error');
+  } finally {
+    endJob(ui.batchCancel);
+    setBusy(false);
+  }
+}
+
+/** @param {string[]} texts @param {import('./client.js').Prediction[]} predictions */
+function showBatch(texts, predictions) {
+  const names = state.classifier?.label_names ?? [];
+  const head = ['text', 'label', ...names.map((n) => `p_${n}`)];
+  ui.batchTable.tHead.replaceChildren(row(['#', ...head]));
+  const body = predictions.slice(0, TABLE_ROWS).map((p, i) =>
+    row([i + 1, texts[i], p.name, ...p.probabilities.map((v) => v.toFixed(3))]));
+  ui.batchTable.tBodies[0].replaceChildren(...body);
+  const lines = [head.map(csvField).join(',')];
+  predictions.forEach((p, i) => {
+    lines.push([texts[i], p.name, ...p.probabilities.map((v) => v.toFixed(6))].map(csvField).join(','));
+  });
+  if (ui.batchDownload.href.startsWith('blob:')) URL.revokeObjectURL(ui.batchDownload.href);
+  ui.batchDownload.href = URL.createObjectURL(new Blob([`${lines.join('\r\n')}\r\n`], { type: 'text/csv' }));
+  const tally = names.map((n, c) => `${predictions.filter((p) => p.label === c).length} ${n}`).join(', ');
+  const shown = predictions.length > TABLE_ROWS ? ` The first ${TABLE_ROWS} are shown; the download has all.` : '';
+  ui.batchSummary.textContent = `${predictions.length} rows: ${tally}.${shown}`;
+  ui.batchResult.hidden = false;
+}
+
+// ---- data ---------------------------------------------------------------------------------
+
+async function ensureDefaults() {
+  state.defaults ??= await client.defaults();
+  return state.defaults;
+}
+
+function fillSettings(settings) {
+  ui.labelMode.value = settings.label_mode;
+  ui.maxWords.value = settings.max_words ?? '';
+  ui.sampleSize.value = settings.sample_size ?? '';
+  ui.testFraction.value = settings.test_fraction;
+  ui.seed.value = settings.seed;
+  ui.stripHtml.checked = settings.strip_html;
+}
+
+/** The settings in the form. */
+function readSettings() {
+  const header = state.csv?.header ?? [];
+  const text = ui.textColumn.value;
+  const label = ui.labelColumn.value;
+  const amazon = header.includes('Text') && header.includes('Score') && text === 'Text' && label === 'Score';
+  const optional = (input) => (input.value === '' ? null : Math.max(1, Math.floor(Number(input.value))));
+  return {
+    columns: amazon ? 'amazon' : { named: { text, label } },
+    label_mode: ui.labelMode.value,
+    max_words: optional(ui.maxWords),
+    sample_size: optional(ui.sampleSize),
+    seed: Math.max(0, Math.floor(Number(ui.seed.value) || 0)),
+    test_fraction: Number(ui.testFraction.value),
+    strip_html: ui.stripHtml.checked,
+  };
+}
+
+async function onCsvFile(file) {
+  if (!file || state.busy) return;
+  setBusy(true);
+  try {
+    const bytes = await file.arrayBuffer();
+    const defaults = await ensureDefaults();
+    const [header, hash] = await Promise.all([client.csvHeader(bytes), sha256(bytes)]);
+    state.csv = { name: file.name, bytes, hash, header };
+    const options = () => header.map((h) => new Option(h, h));
+    ui.textColumn.replaceChildren(...options());
+    ui.labelColumn.replaceChildren(...options());
+    const amazon = header.includes('Text') && header.includes('Score');
+    ui.textColumn.value = amazon ? 'Text' : (header.find((h) => /text|review|sentence/i.test(h)) ?? header[0]);
+    ui.labelColumn.value = amazon ? 'Score' : (header.find((h) => /label|score|rating|star|sentiment|class/i.test(h)) ?? header[1] ?? header[0]);
+    if (!state.summary) fillSettings(defaults.data);
+    ui.dataLayout.textContent = amazon
+      ? `${file.name}: the Amazon Fine Food Reviews layout (Text and Score columns) was found.`
+      : `${file.name}: ${header.length} columns. Choose the text and the label column.`;
+    ui.dataForm.hidden = false;
+  } catch (err) {
+    say(ui.dataStatus, `cannot use ${file.name}: ${sentence(err.message)}`, 'error');
+    setBusy(false);
+    return;
+  }
+  setBusy(false);
+  await preprocess();
+}
+
+async function preprocess() {
+  if (!state.csv || state.busy) return;
+  setBusy(true);
+  try {
+    const summary = await client.dataset(state.csv.bytes, readSettings());
+    state.summary = summary;
+    state.extracted = false;
+    ui.trainControls.hidden = true;
+    showCounts(summary);
+    ui.dataResult.hidden = false;
+    say(ui.dataStatus, `${state.csv.name}: ${summary.counts.train} training and ${summary.counts.test} test reviews, ` +
+      `classes ${summary.label_names.join(', ')}.`, 'ok');
+    ui.extractStatus.hidden = true;
+  } catch (err) {
+    // The previous dataset stays loaded in the worker; only this attempt failed.
+    say(ui.dataStatus, `cannot use ${state.csv.name}: ${sentence(err.message)}`, 'error');
+  } finally {
+    setBusy(false);
+  }
+}
+
+/** @param {import('./client.js').DatasetSummary} s */
+function showCounts(s) {
+  const c = /** @type {Record<string, any>} */ (s.counts);
+  const settings = s.settings;
+  const labelDrops = [];
+  if (c.dropped_neutral) labelDrops.push(`${c.dropped_neutral} neutral (score 3)`);
+  if (c.dropped_unusable_label) {
+    labelDrops.push(`${c.dropped_unusable_label} unusable, e.g. ${c.unusable_label_examples.map((x) => JSON.stringify(x)).join(', ')}`);
+  }
+  const rows = [
+    ['Rows read', c.rows_read, c.blank_lines ? `${c.blank_lines} blank lines skipped` : ''],
+    ['Text and label not empty', c.after_empty, c.dropped_empty || ''],
+    [`Labels (${settings.label_mode})`, c.after_labels, labelDrops.join('; ')],
+    [settings.max_words ? `Fewer than ${settings.max_words} words` : 'Any length', c.after_words, c.dropped_long || ''],
+    [settings.sample_size ? `Sample of at most ${settings.sample_size}` : 'No sampling', c.after_sampling, c.dropped_by_sampling || ''],
+    ...s.label_names.map((n, i) => [`  class ${n}`, c.per_class[i], '']),
+    [`Training part (validation: its last 20 %)`, c.train, s.label_names.map((n, i) => `${c.train_per_class[i]} ${n}`).join(', ')],
+    [`Test part (${settings.test_fraction})`, c.test, s.label_names.map((n, i) => `${c.test_per_class[i]} ${n}`).join(', ')],
+  ];
+  if (c.blank_after_html) rows.push(['Blank once HTML tags are removed', c.blank_after_html, 'kept']);
+  ui.counts.tBodies[0].replaceChildren(...rows.map((r) => row(r, true)));
+  ui.examples.replaceChildren(...s.examples.map((e) => {
+    const li = document.createElement('li');
+    li.append(cell('strong', s.label_names[e.label] ?? e.label), ' ', cell('span', e.text));
+    return li;
+  }));
+}
+
+// ---- features -----------------------------------------------------------------------------
+
+async function onExtract() {
+  if (!state.summary || !client.info || state.busy) return;
+  const key = [client.info.modelId, state.csv.hash, JSON.stringify(state.summary.settings), POOLING, MAX_LEN].join('|');
+  setBusy(true);
+  const job = startJob(ui.extractCancel);
+  const total = state.summary.counts.train + state.summary.counts.test;
+  ui.extractProgressLine.hidden = false;
+  ui.extractProgress.max = total;
+  ui.extractProgress.value = 0;
+  ui.extractRate.textContent = '';
+  say(ui.extractStatus, `Extracting features of ${total} texts on ${DEVICE_NAMES[client.device]}…`);
+  const started = performance.now();
+  let done = 0;
+  try {
+    const result = await client.extract({
+      key,
+      pooling: POOLING,
+      maxLen: MAX_LEN,
+      signal: job.signal,
+      onProgress: (p) => {
+        if (p.stage !== 'extract') return;
+        done = p.done;
+        ui.extractProgress.value = p.done;
+        const seconds = (performance.now() - started) / 1000;
+        const rate = p.done / seconds;
+        ui.extractRate.textContent = p.done
+          ? `${p.done} of ${p.total} texts · ${rate.toFixed(1)} texts/s · ${formatSeconds((p.total - p.done) / rate)} left`
+          : `0 of ${p.total} texts`;
+      },
+    });
+    ui.extractProgress.value = total;
+    state.extracted = true;
+    if (result.cached) {
+      ui.extractRate.textContent = `${result.rows} of ${result.rows} texts`;
+      say(ui.extractStatus, `Features of ${result.rows} texts loaded from this browser's cache (extracted earlier with the same model, data and settings).`, 'ok');
+    } else {
+      const seconds = result.ms / 1000;
+      const stored = result.storeError ? ` They could not be kept for next time: ${result.storeError}` : ' They are kept in this browser for next time.';
+      say(ui.extractStatus, `Extracted features of ${result.rows} texts in ${seconds.toFixed(1)} s ` +
+        `(${(result.rows / seconds).toFixed(1)} texts/s).${stored}`, result.storeError ? 'warn' : 'ok');
+    }
+    showTrainControls();
+  } catch (err) {
+    if (err instanceof CancelledError) {
+      say(ui.extractStatus, `Extraction cancelled after ${done} of ${total} texts. Your data and settings are kept: ` +
+        'press Extract features to start again.', 'warn');
+    } else {
+      say(ui.extractStatus, `feature extraction failed: ${sentence(err.message)} Your data is kept: try again, or choose the CPU.`, 'error');
+    }
+  } finally {
+    endJob(ui.extractCancel);
+    setBusy(false);
+  }
+}
+
+// ---- training -----------------------------------------------------------------------------
+
+function presetSettings() {
+  return state.defaults?.presets[ui.preset.value];
+}
+
+function drawHead() {
+  const settings = presetSettings();
+  if (!settings || !client.info || !state.summary) return;
+  headDiagram(ui.headDiagram, {
+    input: client.info.dim,
+    hidden: settings.hidden,
+    batch_norm: settings.batch_norm,
+    dropout: settings.dropout,
+    classes: state.summary.label_names.length,
+    standardize: settings.standardize,
+  });
+}
+
+function showTrainControls() {
+  ui.trainControls.hidden = false;
+  if (!ui.epochs.value) ui.epochs.value = String(presetSettings()?.epochs ?? 10);
+  drawHead();
+}
+
+function onPresetChanged() {
+  ui.epochs.value = String(presetSettings()?.epochs ?? 10);
+  drawHead();
+}
+
+async function onTrain() {
+  if (!state.extracted || state.busy) return;
+  const epochs = Math.max(1, Math.floor(Number(ui.epochs.value) || 1));
+  const settings = { ...presetSettings(), epochs };
+  setBusy(true);
+  const job = startJob(ui.trainCancel);
+  drawHead();
+  const charts = {
+    loss: epochChart(ui.chartLoss),
+    accuracy: epochChart(ui.chartAccuracy, { yRange: [0, 1] }),
+    auroc: epochChart(ui.chartAuroc, { yRange: [0, 1] }),
+  };
+  const history = [];
+  ui.report.hidden = true;
+  say(ui.trainStatus, `Training the ${settings.preset} head for at most ${epochs} epochs…`);
+  const started = performance.now();
+  try {
+    const { meta, report } = await client.train(settings, {
+      signal: job.signal,
+      onProgress: (p) => {
+        if (p.stage !== 'epoch') return;
+        const r = p.report;
+        history.push(r);
+        const x = history.map((h) => h.epoch);
+        charts.loss.set(x, history.map((h) => h.train_loss), history.map((h) => h.val_loss));
+        charts.accuracy.set(x, history.map((h) => h.train_accuracy), history.map((h) => h.val_accuracy));
+        charts.auroc.set(x, history.map((h) => h.train_auroc), history.map((h) => h.val_auroc));
+        say(ui.trainStatus, `Epoch ${r.epoch} of ${epochs}: loss ${num(r.train_loss)}, validation accuracy ` +
+          `${pct(r.val_accuracy, 1)}, validation AUROC ${num(r.val_auroc)}${r.best ? ' (best so far)' : ''}.`);
+      },
+    });
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    state.classifier = meta;
+    classifierSource = `trained here on ${state.csv?.name ?? 'your data'}`;
+    showReport(report);
+    say(ui.trainStatus, `Trained in ${seconds} s; kept epoch ${meta.best_epoch.epoch} of ${history.length}. ` +
+      'This classifier is now in use above.', 'ok');
+    showClassifier();
+    try {
+      const bytes = await client.classifierBytes();
+      await idbPut('classifiers', CURRENT_CLASSIFIER, { bytes, source: classifierSource });
+      say(ui.keepStatus, 'Your classifier is kept in this browser. Download it to keep a copy.', 'ok');
+    } catch (err) {
+      say(ui.keepStatus, `${sentence(err.message)} Download it to keep it.`, 'warn');
+    }
+  } catch (err) {
+    if (err instanceof CancelledError) {
+      say(ui.trainStatus, `Training cancelled after ${history.length} epochs. The features are kept and the ` +
+        'previous classifier is still in use: press Train to start again.', 'warn');
+    } else {
+      say(ui.trainStatus, `training failed: ${sentence(err.message)} The features and the previous classifier are kept.`, 'error');
+    }
+  } finally {
+    endJob(ui.trainCancel);
+    setBusy(false);
+  }
+}
+
+/** @param {import('./client.js').Report} report */
+function showReport(report) {
+  const names = state.classifier?.label_names ?? [];
+  ui.reportN.textContent = String(report.n);
+  ui.reportAccuracy.textContent = pct(report.accuracy, 1);
+  ui.reportAuroc.textContent = num(report.auroc);
+  ui.reportF1.textContent = num(report.macro_f1);
+  ui.confusion.tHead.replaceChildren(row(['true \\ predicted', ...names]));
+  ui.confusion.tBodies[0].replaceChildren(...report.confusion.map((r, i) => row([names[i], ...r], true)));
+  ui.perClass.tBodies[0].replaceChildren(...report.per_class.map((m, i) =>
+    row([names[i], num(m.precision), num(m.recall), num(m.f1), m.support], true)));
+  ui.report.hidden = false;
+  const curve = report.roc.find(Boolean);
+  if (curve) rocChart(ui.chartRoc, curve);
+  else ui.chartRoc.textContent = 'No ROC curve: the test part has a single class.';
+}
+
+// ---- keep ---------------------------------------------------------------------------------
+
+async function onClassifierDownload() {
+  if (state.busy) return;
+  try {
+    const bytes = await client.classifierBytes();
+    const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = 'bertweb-classifier.safetensors';
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  } catch (err) {
+    say(ui.keepStatus, `could not save the classifier: ${sentence(err.message)}`, 'error');
+  }
+}
+
+async function onClassifierFile() {
+  const file = ui.classifierFile.files?.[0];
+  if (!file || state.busy) return;
+  setBusy(true);
+  try {
+    const warning = await useClassifier(await file.arrayBuffer(), `from ${file.name}`, true);
+    if (warning) say(ui.keepStatus, `Loaded ${file.name}, but: ${sentence(warning)}`, 'warn');
+    else say(ui.keepStatus, `Loaded ${file.name}; it is in use and kept in this browser.`, 'ok');
+  } catch (err) {
+    say(ui.keepStatus, `could not load ${file.name}: ${sentence(err.message)} The previous classifier is still in use.`, 'error');
+  } finally {
+    ui.classifierFile.value = '';
+    setBusy(false);
+  }
+}
+
+async function onClassifierReset() {
+  if (state.busy) return;
+  setBusy(true);
+  try {
+    await useClassifier(await fetchDefaultClassifier(), 'default (all-MiniLM-L6-v2, Amazon reviews)', false);
+    await idbDelete('classifiers', CURRENT_CLASSIFIER).catch(() => {});
+    say(ui.keepStatus, 'The default classifier is in use again.', 'ok');
+  } catch (err) {
+    say(ui.keepStatus, `could not load the default classifier: ${sentence(err.message)}`, 'error');
+  } finally {
+    setBusy(false);
+  }
+}
+
+// ---- embed --------------------------------------------------------------------------------
+
 async function onEmbed(event) {
   event.preventDefault();
-  if (busy) return;
+  if (state.busy) return;
   const text = ui.text.value;
   if (!text.trim()) {
     setStatus('type some text to embed first.', 'error');
@@ -261,20 +1015,68 @@ async function onEmbed(event) {
   }
 }
 
-ui.files.addEventListener('change', onFilesPicked);
+// ---- wiring -------------------------------------------------------------------------------
+
+/** Files dropped on `zone` go to `onFiles`; anywhere else a drop does nothing (no navigation). */
+function dropZone(zone, onFiles) {
+  zone.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    zone.classList.add('dragging');
+  });
+  zone.addEventListener('dragleave', () => zone.classList.remove('dragging'));
+  zone.addEventListener('drop', (e) => {
+    e.preventDefault();
+    e.stopPropagation();
+    zone.classList.remove('dragging');
+    if (e.dataTransfer?.files?.length) onFiles(e.dataTransfer.files);
+  });
+}
+document.addEventListener('dragover', (e) => e.preventDefault());
+document.addEventListener('drop', (e) => e.preventDefault());
+
+dropZone(ui.modelSection, (files) => loadModelFiles(files));
+dropZone(ui.csvDrop, (files) => onCsvFile(files[0]));
+ui.files.addEventListener('change', () => loadModelFiles(ui.files.files));
+ui.urlForm.addEventListener('submit', onModelUrl);
 ui.device.addEventListener('change', onDeviceChanged);
+ui.classifyForm.addEventListener('submit', onClassify);
+ui.review.addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) ui.classifyForm.requestSubmit();
+});
+ui.batchFile.addEventListener('change', onBatchFile);
+ui.batchRun.addEventListener('click', onBatchRun);
+ui.csvFile.addEventListener('change', () => onCsvFile(ui.csvFile.files?.[0]));
+ui.dataForm.addEventListener('submit', (e) => {
+  e.preventDefault();
+  preprocess();
+});
+ui.extract.addEventListener('click', onExtract);
+ui.preset.addEventListener('change', onPresetChanged);
+ui.train.addEventListener('click', onTrain);
+ui.classifierDownload.addEventListener('click', onClassifierDownload);
+ui.classifierFile.addEventListener('change', onClassifierFile);
+ui.classifierReset.addEventListener('click', onClassifierReset);
 ui.form.addEventListener('submit', onEmbed);
 ui.text.addEventListener('keydown', (e) => {
   if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) ui.form.requestSubmit();
 });
 ui.progressLine.hidden = true;
+refreshControls();
 
 // `?device=cpu|webgpu|auto` picks the first device (a shareable link; the tests use it too).
 const askedDevice = new URLSearchParams(location.search).get('device');
 if ([...ui.device.options].some((o) => o.value === askedDevice)) ui.device.value = askedDevice;
 
+/** The app shell and pkg/ cached by sw.js, so the next visit works offline. */
+const serviceWorker = 'serviceWorker' in navigator
+  ? navigator.serviceWorker.register(new URL('../sw.js', import.meta.url)).then(() => navigator.serviceWorker.ready)
+  : Promise.reject(new Error('this browser has no service workers'));
+serviceWorker.catch((err) => console.warn(`offline use is not available: ${err.message}`));
+
 const ready = loadDefault();
 ready.catch(() => {}); // shown in the status area; tests await `ready` themselves
+const classifierReady = loadClassifier();
+classifierReady.catch(() => {});
 
-/** Test and console hook: `await bertweb.ready; await bertweb.client.embed([...])`. */
-window.bertweb = { ready, client };
+/** Test and console hook: `await bertweb.ready; await bertweb.client.classify([...])`. */
+window.bertweb = { ready, classifierReady, serviceWorker, client };

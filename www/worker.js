@@ -1,7 +1,19 @@
 // Module Worker that owns the bertweb wasm instance. It answers the requests of www/client.js
 // (message shapes: the @typedefs there), one at a time, and posts progress between steps.
 
-import init, { Encoder } from '../pkg/bertweb.js';
+import init, {
+  Classifier,
+  Dataset,
+  Encoder,
+  Extraction,
+  Features,
+  Trainer,
+  csvColumn,
+  csvHeader,
+  defaultDataSettings,
+  trainSettings,
+} from '../pkg/bertweb.js';
+import { idbGet, idbPut } from './store.js';
 
 /** @type {Promise<unknown> | null} */
 let wasmReady = null;
@@ -11,6 +23,12 @@ let encoder = null;
 let currentFiles = null;
 /** Set once the wasm instance trapped (a Rust panic): it cannot be trusted afterwards. */
 let crashed = null;
+/** @type {Dataset | null} the preprocessed CSV the user is working on */
+let dataset = null;
+/** @type {Features | null} features of `dataset`'s texts (training rows first) */
+let features = null;
+/** @type {Classifier | null} the classifier `classify` uses */
+let classifier = null;
 /** Messages of the wasm's typed errors that are about the files, not the device. */
 const MODEL_ERROR = /^(config\.json|model\.safetensors|tokenizer)/;
 /** Ids of requests asked to stop. */
@@ -56,8 +74,7 @@ async function webgpuAdapter() {
  * Load an encoder on the device asked for, falling back from WebGPU to CPU with a reason.
  * The previous encoder is freed only once the new one is ready.
  */
-async function loadEncoder(id, files, requested) {
-  const started = performance.now();
+async function startWasm(id) {
   if (!wasmReady) {
     progress(id, 'wasm', 'Starting the WebAssembly module…');
     wasmReady = init();
@@ -68,6 +85,11 @@ async function loadEncoder(id, files, requested) {
     wasmReady = null;
     throw new Error(`the WebAssembly module (pkg/bertweb_bg.wasm) could not be started: ${err?.message ?? err}`);
   }
+}
+
+async function loadEncoder(id, files, requested) {
+  const started = performance.now();
+  await startWasm(id);
 
   const bytes = {
     config: new Uint8Array(files.config),
@@ -109,6 +131,7 @@ async function loadEncoder(id, files, requested) {
   previous?.free();
   return {
     device: encoder.device,
+    modelId: encoder.modelId,
     requested,
     fallback,
     dim: encoder.dim,
@@ -143,6 +166,162 @@ async function embed(id, { texts, pooling, maxLen, batchSize }) {
   return out;
 }
 
+/** Whether an error is the GPU failing (not the data or the model files). */
+function isDeviceFailure(err) {
+  return encoder?.device === 'webgpu' && /compute device error|device (was )?lost|GPUDevice|WebGPU/i.test(err?.message ?? '');
+}
+
+/**
+ * Run `work`; when WebGPU fails under it, load the same model on the CPU, say so, and run it
+ * once more. The dataset, features and classifier live in wasm memory and are kept.
+ */
+async function withCpuFallback(id, work) {
+  try {
+    return await work();
+  } catch (err) {
+    if (!isDeviceFailure(err) || !currentFiles) throw err;
+    const reason = `WebGPU failed (${err.message}); switched to the CPU and started this step again`;
+    progress(id, 'fallback', reason, { reason });
+    await loadEncoder(id, currentFiles, 'cpu');
+    return work();
+  }
+}
+
+function requireDataset() {
+  if (!dataset) throw new Error('no data is loaded yet: choose a CSV file first');
+  return dataset;
+}
+
+function requireClassifier() {
+  if (!classifier) throw new Error('no classifier is loaded: train one, or load a classifier file');
+  return classifier;
+}
+
+/** Preprocess CSV bytes; the previous dataset (and its features) are replaced only on success. */
+async function loadDataset(id, { csv, settings }) {
+  await startWasm(id);
+  const next = Dataset.load(new Uint8Array(csv), settings);
+  dataset?.free();
+  features?.free();
+  features = null;
+  dataset = next;
+  return { ...next.summary(), examples: next.examples(5) };
+}
+
+/**
+ * Features of the dataset's texts: from IndexedDB under `key` when there, else extracted one
+ * batch per step (progress, cancel between batches) and stored under `key`.
+ */
+async function extract(id, { key, pooling, maxLen, batchSize }) {
+  const data = requireDataset();
+  const enc = requireEncoder();
+  const texts = data.texts();
+  let stored;
+  try {
+    stored = await idbGet('features', key);
+  } catch {
+    stored = undefined; // no storage (private mode): extract
+  }
+  if (stored) {
+    try {
+      const cached = Features.fromBytes(new Uint8Array(stored));
+      cached.check(enc, pooling, maxLen, texts.length);
+      features?.free();
+      features = cached;
+      return { rows: cached.rows, cached: true, ms: 0, storeError: null };
+    } catch {
+      // Stale or from another model: extract again below.
+    }
+  }
+  const started = performance.now();
+  const extraction = new Extraction(enc, texts, pooling, maxLen, batchSize);
+  try {
+    const total = extraction.total;
+    progress(id, 'extract', `Extracting features of ${total} texts…`, { done: 0, total });
+    for (;;) {
+      await yieldToEvents();
+      checkCancelled(id);
+      const done = await extraction.step();
+      progress(id, 'extract', `Extracted ${done} of ${total} texts`, { done, total });
+      if (done >= total) break;
+    }
+    const next = extraction.finish();
+    features?.free();
+    features = next;
+  } finally {
+    extraction.free();
+  }
+  let storeError = null;
+  try {
+    await idbPut('features', key, features.toBytes().buffer);
+  } catch (err) {
+    storeError = err.message;
+  }
+  return { rows: features.rows, cached: false, ms: performance.now() - started, storeError };
+}
+
+/** Train a head on the features, one epoch per step; the new classifier replaces the old. */
+async function train(id, { settings }) {
+  const data = requireDataset();
+  if (!features) throw new Error('extract the features first');
+  const trainer = new Trainer(features, data, settings);
+  let next = null;
+  try {
+    while (!trainer.finished) {
+      await yieldToEvents();
+      checkCancelled(id);
+      const report = await trainer.step();
+      progress(id, 'epoch', `Epoch ${report.epoch} of ${settings.epochs}`, { report });
+    }
+    next = trainer.finish();
+    const report = await next.evaluate(features, data);
+    const meta = next.meta();
+    classifier?.free();
+    classifier = next;
+    return { meta, report };
+  } catch (err) {
+    next?.free();
+    throw err;
+  } finally {
+    trainer.free();
+  }
+}
+
+/** Classify texts in batches (progress, cancel between them). */
+async function classify(id, { texts, batchSize }) {
+  const clf = requireClassifier();
+  const step = Math.max(1, Math.floor(batchSize) || 32);
+  const out = [];
+  for (let start = 0; start < texts.length; start += step) {
+    if (start > 0) await yieldToEvents();
+    checkCancelled(id);
+    out.push(...(await clf.classify(requireEncoder(), texts.slice(start, start + step))));
+    if (texts.length > step) {
+      const done = Math.min(start + step, texts.length);
+      progress(id, 'classify', `Classified ${done} of ${texts.length} texts`, { done, total: texts.length });
+    }
+  }
+  return out;
+}
+
+/** Replace the classifier with one read from a file's bytes. */
+async function setClassifier(id, { bytes }) {
+  await startWasm(id);
+  const next = Classifier.fromBytes(new Uint8Array(bytes));
+  let mismatch = null;
+  if (encoder) {
+    try {
+      next.checkBase(encoder);
+    } catch (err) {
+      mismatch = err.message;
+    }
+  }
+  const meta = next.meta();
+  classifier?.free();
+  classifier = next;
+  return { meta, mismatch };
+}
+
 async function handle(msg) {
   const { id, type } = msg;
   if (crashed) throw new Error(`the model crashed earlier (${crashed}): reload the page`);
@@ -156,6 +335,32 @@ async function handle(msg) {
       return embed(id, msg);
     case 'tokenize':
       return requireEncoder().tokenize(msg.texts, msg.maxLen);
+    case 'defaults':
+      await startWasm(id);
+      return {
+        data: defaultDataSettings(),
+        presets: Object.fromEntries(['tutorial', 'linear', 'default'].map((p) => [p, trainSettings(p)])),
+      };
+    case 'csvHeader':
+      await startWasm(id);
+      return csvHeader(new Uint8Array(msg.csv));
+    case 'csvColumn':
+      await startWasm(id);
+      return csvColumn(new Uint8Array(msg.csv), msg.column);
+    case 'dataset':
+      return loadDataset(id, msg);
+    case 'extract':
+      return withCpuFallback(id, () => extract(id, msg));
+    case 'train':
+      return train(id, msg);
+    case 'classify':
+      return withCpuFallback(id, () => classify(id, msg));
+    case 'setClassifier':
+      return setClassifier(id, msg);
+    case 'classifierBytes': {
+      const bytes = requireClassifier().toBytes();
+      return bytes.buffer.byteLength === bytes.byteLength ? bytes.buffer : bytes.slice().buffer;
+    }
     default:
       throw new Error(`unknown request type ${JSON.stringify(type)}`);
   }
@@ -163,8 +368,9 @@ async function handle(msg) {
 
 function reply(id, value) {
   const own = value instanceof Float32Array && value.byteLength === value.buffer.byteLength;
+  const transfer = own ? [value.buffer] : value instanceof ArrayBuffer ? [value] : [];
   try {
-    self.postMessage({ id, type: 'result', value }, own ? [value.buffer] : []);
+    self.postMessage({ id, type: 'result', value }, transfer);
   } catch {
     // A buffer that cannot be transferred (e.g. a view on wasm memory): send a copy.
     self.postMessage({ id, type: 'result', value: value instanceof Float32Array ? value.slice() : value });

@@ -13,11 +13,13 @@ import {
   FIXTURE,
   MODEL_DIR,
   ROOT,
+  classifyTyped,
   embedInPage,
   launch,
   maxAbsDiff,
   missingPrerequisites,
   openPage,
+  waitClassifier,
   waitReady,
 } from './harness.mjs';
 
@@ -208,6 +210,12 @@ describe('page on WebGPU (SwiftShader)', () => {
       .slice(0, 2);
     await checkAgainstFixture(page, cases, 'mean', 'WebGPU');
     await checkAgainstFixture(page, cases, 'pooler', 'WebGPU');
+
+    // The default classifier on WebGPU: a typed review.
+    await waitClassifier(page);
+    const verdict = await classifyTyped(page, 'Delicious and fresh, will buy again.', 300_000);
+    console.log(`# WebGPU: typed review -> ${verdict}`);
+    assert.match(verdict, /^positive \d+ %$/);
     mkdirSync(SCREENSHOTS, { recursive: true });
     await page.screenshot({ path: join(SCREENSHOTS, 'ready-webgpu.png'), fullPage: true });
   });

@@ -2,7 +2,7 @@
 // playwright-core (it never downloads a browser), the in-process static server, and checks for
 // what must exist before a browser run makes sense.
 
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -89,6 +89,8 @@ export async function launch({ webgpu = true } = {}) {
   return {
     context,
     url: server.url,
+    /** Stop serving (the browser stays open), to check what works with no server at all. */
+    stopServer: () => server.close(),
     async close() {
       await context.close().catch(() => {});
       await server.close();
@@ -111,6 +113,40 @@ export async function openPage(context, url) {
   const t0 = performance.now();
   await page.goto(url);
   return { page, log, openedAt: t0 };
+}
+
+export const SAMPLE_CSV = resolve(ROOT, '..', 'shared', 'data', 'amazon-fine-food', 'sample-2k.csv');
+export const SCREENSHOTS = join(ROOT, 'test-results', 'screenshots');
+
+/** Save a full-page screenshot under test-results/screenshots (git-ignored) for a reviewer. */
+export async function screenshot(page, name) {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+/** Wait for the default classifier (or the kept one) to be loaded in the page. */
+export async function waitClassifier(page) {
+  const meta = await withTimeout(page.evaluate(() => window.bertweb.classifierReady), 60_000, 'loading the classifier');
+  if (!meta) throw new Error(`no classifier loaded: ${await page.textContent('#classify-status')}`);
+  return meta;
+}
+
+/** Type a review, press Classify, and return the verdict shown ("positive 97 %"). */
+export async function classifyTyped(page, text, timeout = 60_000) {
+  await page.evaluate(() => {
+    document.getElementById('verdict').textContent = '';
+    document.getElementById('classify-status').hidden = true;
+  });
+  await page.fill('#review', text);
+  await page.click('#classify');
+  await page.waitForFunction(
+    () => document.getElementById('verdict').textContent || !document.getElementById('classify-status').hidden,
+    null,
+    { timeout },
+  );
+  const verdict = await page.textContent('#verdict');
+  if (!verdict) throw new Error(`no verdict: ${await page.textContent('#classify-status')}`);
+  return verdict;
 }
 
 /** Reject with a message naming `what` when `promise` takes longer than `ms`. */

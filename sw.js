@@ -1,0 +1,68 @@
+// Service worker: keeps the app shell, pkg/ and the default classifier in the Cache API so
+// that after one visit the page opens and classifies with the network gone. Network first (a
+// rebuilt pkg/ is picked up at once), the cache when the network fails. Model files are cached
+// by the page itself (www/main.js, cache "bertweb-models-v1").
+
+const SHELL_CACHE = 'bertweb-shell-v1';
+const SHELL = [
+  './',
+  'index.html',
+  'www/main.js',
+  'www/client.js',
+  'www/worker.js',
+  'www/store.js',
+  'www/charts.js',
+  'www/style.css',
+  'www/vendor/uplot/uPlot.esm.js',
+  'www/vendor/uplot/uPlot.min.css',
+  'pkg/bertweb.js',
+  'pkg/bertweb_bg.wasm',
+  'classifiers/default-minilm.safetensors',
+];
+const SCOPE = new URL('./', self.location.href);
+const SHELL_URLS = new Set(SHELL.map((p) => new URL(p, SCOPE).href));
+
+self.addEventListener('install', (event) => {
+  event.waitUntil(
+    caches.open(SHELL_CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()),
+  );
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil((async () => {
+    for (const name of await caches.keys()) {
+      if (name.startsWith('bertweb-shell-') && name !== SHELL_CACHE) await caches.delete(name);
+    }
+    await self.clients.claim();
+  })());
+});
+
+/** Whether a request is part of the shell (query strings such as ?device=cpu ignored). */
+function isShell(request) {
+  if (request.method !== 'GET') return false;
+  const url = new URL(request.url);
+  if (url.origin !== SCOPE.origin) return false;
+  url.search = '';
+  url.hash = '';
+  return SHELL_URLS.has(url.href) || url.pathname.startsWith(`${SCOPE.pathname}pkg/`);
+}
+
+self.addEventListener('fetch', (event) => {
+  if (!isShell(event.request)) return;
+  event.respondWith((async () => {
+    const cache = await caches.open(SHELL_CACHE);
+    try {
+      const response = await fetch(event.request);
+      if (response.ok) {
+        const key = new URL(event.request.url);
+        key.search = '';
+        await cache.put(key.href, response.clone()).catch(() => {});
+      }
+      return response;
+    } catch (err) {
+      const cached = await cache.match(event.request, { ignoreSearch: true });
+      if (cached) return cached;
+      throw err;
+    }
+  })());
+});

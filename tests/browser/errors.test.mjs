@@ -1,0 +1,205 @@
+// What a user gets wrong, and what they see: a broken CSV, a CSV in another layout, review
+// texts full of HTML (rendered inert), a cancelled extraction, a model folder URL (a local
+// server mimicking huggingface.co's /resolve/main/ layout) that works and one that does not.
+// After each, the page is still usable.
+
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { startServer } from '../../scripts/serve.mjs';
+import {
+  ROOT,
+  SAMPLE_CSV,
+  classifyTyped,
+  launch,
+  missingPrerequisites,
+  openPage,
+  screenshot,
+  waitClassifier,
+  waitReady,
+} from './harness.mjs';
+
+let missing = await missingPrerequisites();
+if (!missing && !existsSync(SAMPLE_CSV)) missing = `missing ${SAMPLE_CSV} (the shared data)`;
+const skip = missing && !process.env.CI ? missing : false;
+if (skip) console.log(`# browser tests skipped: ${skip}`);
+
+const tmp = mkdtempSync(join(tmpdir(), 'bertweb-errors-'));
+function file(name, text) {
+  const path = join(tmp, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+/** Wait until a section's status line shows something other than `info`. */
+async function waitStatus(page, id, timeout = 60_000) {
+  await page.waitForSelector(`#${id}:not([hidden]):not([data-kind="info"])`, { timeout });
+  return { kind: await page.getAttribute(`#${id}`, 'data-kind'), text: await page.textContent(`#${id}`) };
+}
+
+async function resetStatus(page, id) {
+  await page.evaluate((id) => {
+    document.getElementById(id).dataset.kind = 'info';
+  }, id);
+}
+
+describe('mistakes and hostile data leave the page usable', () => {
+  let browser;
+  let page;
+  let log = [];
+  before(async () => {
+    if (skip) return;
+    if (missing) throw new Error(`${missing} (CI is set, so this fails instead of skipping)`);
+    browser = await launch({ webgpu: false });
+    let openedAt;
+    ({ page, log, openedAt } = await openPage(browser.context, `${browser.url}?device=cpu`));
+    await waitReady(page, openedAt, 120_000);
+    await waitClassifier(page);
+  });
+  after(async () => {
+    const errors = log.filter((l) => /^\[(pageerror|error|worker error)\]/.test(l));
+    if (errors.length) console.log(`# page errors:\n${errors.map((l) => `#   ${l}`).join('\n')}`);
+    await browser?.close();
+  });
+
+  test('a broken CSV says what is wrong and where', { skip }, async () => {
+    await page.setInputFiles('#csv-file', file('broken.csv', 'Id,Score,Text\n1,5,"great coffee\n2,1,bad\n'));
+    const status = await waitStatus(page, 'data-status');
+    console.log(`# broken CSV -> ${status.text}`);
+    assert.equal(status.kind, 'error');
+    assert.match(status.text, /broken\.csv.*line 2: a quoted field opens with `"` and is never closed/);
+    await resetStatus(page, 'data-status');
+    await page.setInputFiles('#csv-file', file('utf16.csv', Buffer.from([0xff, 0xfe, 0x41, 0x00])));
+    assert.match((await waitStatus(page, 'data-status')).text, /UTF-16 .* save it as "CSV UTF-8"/);
+    assert.match(await classifyTyped(page, 'Lovely tea, I will order more.'), /^positive \d+ %$/);
+  });
+
+  test('another layout: the user picks the columns; too few rows is explained', { skip }, async () => {
+    await resetStatus(page, 'data-status');
+    const rows = ['review,stars', 'good,5', 'nice,4', 'fine,5', 'bad,1', 'awful,2', 'poor,1'];
+    await page.setInputFiles('#csv-file', file('mine.csv', `${rows.join('\n')}\n`));
+    await page.waitForSelector('#data-form:not([hidden])');
+    assert.match(await page.textContent('#data-layout'), /mine\.csv: 2 columns\. Choose the text and the label column/);
+    assert.equal(await page.inputValue('#text-column'), 'review');
+    assert.equal(await page.inputValue('#label-column'), 'stars');
+    const status = await waitStatus(page, 'data-status');
+    assert.equal(status.kind, 'ok', status.text);
+    assert.match(status.text, /4 training and 2 test reviews/);
+    await resetStatus(page, 'data-status');
+    await page.selectOption('#label-column', 'review');
+    await page.selectOption('#text-column', 'stars');
+    await page.selectOption('#label-mode', 'binary');
+    await page.click('#preprocess');
+    const bad = await waitStatus(page, 'data-status');
+    console.log(`# label column of words in binary mode -> ${bad.text}`);
+    assert.equal(bad.kind, 'error');
+  });
+
+  test('texts with <img onerror> and <script> are shown as text, never run', { skip }, async () => {
+    await resetStatus(page, 'data-status');
+    await page.evaluate(() => {
+      window.__xss = 0;
+    });
+    const evil = [
+      '<img src=x onerror="window.__xss=1">Tasty snack',
+      '<script>window.__xss=2</script>Great price',
+      '<b onmouseover="window.__xss=3">Good</b> stuff',
+      '<img src=x onerror="window.__xss=4">Horrible taste',
+      '<iframe src="javascript:window.__xss=5"></iframe>Bad box',
+      '<svg onload="window.__xss=6">Stale chips',
+    ];
+    const csv = `Id,Score,Text\n${evil.map((t, i) => `${i + 1},${i < 3 ? 5 : 1},"${t.replaceAll('"', '""')}"`).join('\n')}\n`;
+    const path = file('evil.csv', csv);
+    await page.setInputFiles('#csv-file', path);
+    await page.waitForSelector('#data-form:not([hidden])');
+    await waitStatus(page, 'data-status');
+    // Keep the tags, so the examples show them.
+    await resetStatus(page, 'data-status');
+    await page.uncheck('#strip-html');
+    await page.click('#preprocess');
+    assert.equal((await waitStatus(page, 'data-status')).kind, 'ok');
+    const shown = await page.textContent('#examples');
+    assert.match(shown, /<(img|script|b|iframe|svg)/, 'the markup is visible as text');
+    // And in the batch table.
+    await resetStatus(page, 'classify-status');
+    await page.setInputFiles('#batch-file', path);
+    await page.waitForFunction(() => document.getElementById('batch-column').value === 'Text');
+    await page.click('#batch-run');
+    assert.equal((await waitStatus(page, 'classify-status')).kind, 'ok');
+    assert.match(await page.textContent('#batch-table'), /<script>window.__xss=2<\/script>Great price/);
+    await page.hover('#examples');
+    await page.waitForTimeout(300);
+    const found = await page.evaluate(() => ({
+      xss: window.__xss,
+      elements: document.querySelectorAll('main img, main script, main iframe, #examples b, #batch-table b, #examples svg, #batch-table svg').length,
+    }));
+    assert.deepEqual(found, { xss: 0, elements: 0 });
+    await screenshot(page, 'inert-html');
+  });
+
+  test('a cancelled extraction keeps the data and can start again', { skip, timeout: 120_000 }, async () => {
+    await resetStatus(page, 'data-status');
+    await page.setInputFiles('#csv-file', SAMPLE_CSV);
+    await page.waitForSelector('#data-form:not([hidden])');
+    await waitStatus(page, 'data-status');
+    await page.check('#strip-html');
+    await page.fill('#sample-size', '600');
+    await resetStatus(page, 'data-status');
+    await page.click('#preprocess');
+    assert.equal((await waitStatus(page, 'data-status')).kind, 'ok');
+    await page.click('#extract');
+    await page.waitForFunction(() => document.getElementById('extract-progress').value > 0, null, { timeout: 60_000 });
+    await page.click('#extract-cancel');
+    const status = await waitStatus(page, 'extract-status');
+    console.log(`# cancelled -> ${status.text}`);
+    assert.equal(status.kind, 'warn');
+    assert.match(status.text, /Extraction cancelled after \d+ of 600 texts\. Your data and settings are kept/);
+    assert.equal(await page.isEnabled('#extract'), true);
+    assert.equal(await page.isHidden('#extract-cancel'), true);
+    assert.match(await classifyTyped(page, 'Disgusting, it was rotten.'), /^negative \d+ %$/);
+    await screenshot(page, 'extraction-cancelled');
+  });
+
+  test('a model folder URL loads; a wrong one says which file is missing', { skip }, async () => {
+    // A stand-in for huggingface.co: another origin, CORS allowed, /<org>/<name>/resolve/main/.
+    const hub = mkdtempSync(join(tmpdir(), 'bertweb-hub-'));
+    const folder = join(hub, 'org', 'tiny-bert', 'resolve', 'main');
+    mkdirSync(folder, { recursive: true });
+    for (const f of ['config.json', 'model.safetensors', 'vocab.txt']) {
+      symlinkSync(join(ROOT, 'tests', 'fixtures', 'tiny', f), join(folder, f));
+    }
+    const server = await startServer({ root: hub, port: 0, cors: true });
+    try {
+      await page.evaluate(() => {
+        document.getElementById('own-model').open = true;
+      });
+      await page.fill('#model-url', `${server.url}org/nothing/resolve/main/`);
+      await page.click('#model-url-load');
+      await page.waitForSelector('#status[data-kind="error"]');
+      const wrong = await page.textContent('#status');
+      console.log(`# wrong URL -> ${wrong}`);
+      assert.match(wrong, /HTTP 404/);
+      assert.match(wrong, /previous model is still loaded/);
+
+      await page.fill('#model-url', `${server.url}org/tiny-bert/resolve/main`);
+      await page.click('#model-url-load');
+      await page.waitForSelector('#status[data-kind="ok"]', { timeout: 60_000 });
+      assert.match(await page.textContent('#status'), /^Ready: org\/tiny-bert on CPU .*, 32 dimensions/);
+      assert.match(await page.textContent('#classifier-name'), /trained on another base model/);
+      // Cached for next time under the versioned key.
+      const cached = await page.evaluate(async (url) => {
+        const cache = await caches.open('bertweb-models-v1');
+        return Boolean(await cache.match(`${url}org/tiny-bert/resolve/main/model.safetensors`));
+      }, server.url);
+      assert.equal(cached, true);
+      await page.fill('#review', 'Great.');
+      await page.click('#classify');
+      const mismatch = await waitStatus(page, 'classify-status');
+      assert.match(mismatch.text, /trained on base model .* load the model it was trained with/);
+    } finally {
+      await server.close();
+    }
+  });
+});

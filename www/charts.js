@@ -1,0 +1,109 @@
+// Charts (uPlot, vendored in www/vendor/uplot) and the head's layer diagram (SVG). Only numbers
+// and our own labels reach these; nothing here renders user text.
+
+import uPlot from './vendor/uplot/uPlot.esm.js';
+
+const COLORS = { train: '#0b5cad', validation: '#d9480f', diagonal: '#8c959f' };
+
+function width(el) {
+  return Math.max(240, Math.floor(el.clientWidth || el.parentElement?.clientWidth || 300));
+}
+
+/**
+ * A per-epoch chart of a train and a validation series.
+ * @param {HTMLElement} el
+ * @param {{yRange?: [number, number]}} [options]
+ */
+export function epochChart(el, { yRange } = {}) {
+  el.replaceChildren();
+  el.dataset.points = '0';
+  const plot = new uPlot(
+    {
+      width: width(el),
+      height: 180,
+      scales: { x: { time: false }, y: yRange ? { range: yRange } : {} },
+      axes: [{ label: 'epoch' }, {}],
+      series: [
+        { label: 'epoch' },
+        { label: 'train', stroke: COLORS.train, width: 2, points: { show: true } },
+        { label: 'validation', stroke: COLORS.validation, width: 2, points: { show: true } },
+      ],
+    },
+    [[], [], []],
+    el,
+  );
+  return {
+    /** @param {number[]} epochs @param {(number|null)[]} train @param {(number|null)[]} validation */
+    set(epochs, train, validation) {
+      plot.setData([epochs, train, validation]);
+      el.dataset.points = String(epochs.length);
+    },
+  };
+}
+
+/**
+ * A ROC curve with the chance diagonal.
+ * @param {HTMLElement} el
+ * @param {{fpr: number[], tpr: number[]}} roc
+ */
+export function rocChart(el, roc) {
+  el.replaceChildren();
+  const size = Math.min(width(el), 320);
+  new uPlot(
+    {
+      width: size,
+      height: size,
+      scales: { x: { time: false, range: [0, 1] }, y: { range: [0, 1] } },
+      axes: [{ label: 'false-positive rate' }, { label: 'true-positive rate' }],
+      series: [
+        { label: 'FPR' },
+        { label: 'ROC', stroke: COLORS.train, width: 2 },
+        { label: 'chance', stroke: COLORS.diagonal, dash: [4, 4] },
+      ],
+    },
+    [roc.fpr, roc.tpr, roc.fpr],
+    el,
+  );
+  el.dataset.points = String(roc.fpr.length);
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+function svg(name, attrs, text) {
+  const node = document.createElementNS(SVG, name);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/**
+ * The head's layers, top to bottom, as the tutorial's plot_model draws them.
+ * @param {HTMLElement} el
+ * @param {{input: number, hidden: number[], batch_norm: boolean, dropout: number, classes: number, standardize?: boolean}} shape
+ */
+export function headDiagram(el, shape) {
+  const layers = [[`Input: ${shape.input} features`, 'io']];
+  if (shape.standardize) layers.push(['Standardize (train mean, deviation)', 'norm']);
+  shape.hidden.forEach((units, i) => {
+    layers.push([`Dense ${units}, ReLU`, 'dense']);
+    if (i === 0 && shape.batch_norm) layers.push(['BatchNorm', 'norm']);
+    if (shape.dropout > 0) layers.push([`Dropout ${shape.dropout}`, 'drop']);
+  });
+  const outputs = shape.classes === 2 ? 1 : shape.classes;
+  layers.push([`Dense ${outputs}, ${shape.classes === 2 ? 'sigmoid' : 'softmax'}`, 'io']);
+
+  const boxW = 260;
+  const boxH = 30;
+  const gap = 16;
+  const height = layers.length * (boxH + gap) - gap + 2;
+  const root = svg('svg', { viewBox: `0 0 ${boxW + 2} ${height}`, width: boxW + 2, height, role: 'img',
+    'aria-label': layers.map(([t]) => t).join(' → ') });
+  layers.forEach(([label, kind], i) => {
+    const y = 1 + i * (boxH + gap);
+    root.append(svg('rect', { x: 1, y, width: boxW, height: boxH, rx: 5, class: `layer ${kind}` }));
+    root.append(svg('text', { x: 1 + boxW / 2, y: y + boxH / 2, 'text-anchor': 'middle', 'dominant-baseline': 'central' }, label));
+    if (i > 0) root.append(svg('line', { x1: 1 + boxW / 2, y1: y - gap, x2: 1 + boxW / 2, y2: y, class: 'arrow' }));
+  });
+  el.replaceChildren(root);
+  el.dataset.layers = String(layers.length);
+}
