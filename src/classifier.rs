@@ -1,6 +1,7 @@
-//! A trained classifier as one file: the head's tensors (safetensors) with everything needed to
-//! use it again in its metadata — base model identity, feature settings, label names, shape,
-//! training settings, standardization and metrics.
+//! A trained classifier as one file: the head's tensors — and, for a fine-tuned one, its
+//! encoder layers' — (safetensors) with everything needed to use it again in its metadata: base
+//! model identity, feature settings, label names, shape, training settings, standardization
+//! and metrics.
 
 use burn::prelude::*;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
@@ -10,8 +11,10 @@ use crate::data::strip_html;
 use crate::encoder::Encoder;
 use crate::error::{BertError, Result};
 use crate::features::FeatureSettings;
-use crate::head::{Head, HeadShape};
+use crate::finetune::{FineTuneSettings, FineTuned, TunedEncoder, TunedTop};
+use crate::head::{Head, HeadShape, Init};
 use crate::metrics::Report;
+use crate::model::bert::LayerShape;
 use crate::train::{EpochReport, Standardizer, TrainSettings, Trained};
 
 const FORMAT: &str = "bertweb-classifier/1";
@@ -30,14 +33,31 @@ pub struct ClassifierMeta {
     pub label_names: Vec<String>,
     /// The head's shape.
     pub shape: HeadShape,
-    /// Training settings.
-    pub settings: TrainSettings,
+    /// Training settings of a head on frozen features; `None` for a fine-tuned classifier.
+    pub settings: Option<TrainSettings>,
+    /// How the encoder's top layers were fine-tuned; `None` for a head on frozen features.
+    #[serde(default)]
+    pub fine_tune: Option<FineTuneMeta>,
     /// Input standardization.
     pub standardizer: Standardizer,
     /// The kept epoch.
     pub best_epoch: EpochReport,
     /// Test-split metrics, when evaluated.
     pub test: Option<TestSummary>,
+}
+
+/// What a fine-tuned classifier needs beyond a head's metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FineTuneMeta {
+    /// Every setting of the run.
+    pub settings: FineTuneSettings,
+    /// Index of the first fine-tuned layer in the base model; the layers below it are the base
+    /// model's own.
+    pub first_layer: usize,
+    /// Geometry of the fine-tuned layers.
+    pub layer_shape: LayerShape,
+    /// Every epoch's report.
+    pub history: Vec<EpochReport>,
 }
 
 /// The headline test metrics stored with a classifier.
@@ -75,11 +95,13 @@ pub struct Prediction {
     pub probabilities: Vec<f32>,
 }
 
-/// A classifier ready to predict from features.
+/// A classifier ready to predict.
 pub struct Classifier {
     /// Its metadata.
     pub meta: ClassifierMeta,
     head: Head,
+    /// The fine-tuned top layers, which replace the base model's own.
+    tuned: Option<TunedEncoder>,
 }
 
 impl Classifier {
@@ -97,13 +119,49 @@ impl Classifier {
                 features,
                 label_names,
                 shape: trained.shape,
-                settings: trained.settings,
+                settings: Some(trained.settings),
+                fine_tune: None,
                 standardizer: trained.standardizer,
                 best_epoch: trained.best,
                 test: None,
             },
             head: trained.head,
+            tuned: None,
         }
+    }
+
+    /// Wraps a finished fine-tuning run.
+    pub fn from_fine_tuned(tuned: FineTuned, label_names: Vec<String>) -> Self {
+        let TunedTop { encoder, head } = tuned.top;
+        Self {
+            meta: ClassifierMeta {
+                format: FORMAT.into(),
+                model_id: tuned.model_id,
+                features: FeatureSettings {
+                    pooling: tuned.settings.pooling,
+                    max_len: tuned.settings.max_len,
+                },
+                label_names,
+                standardizer: Standardizer::identity(tuned.head_shape.input),
+                shape: tuned.head_shape,
+                settings: None,
+                fine_tune: Some(FineTuneMeta {
+                    settings: tuned.settings,
+                    first_layer: tuned.first_layer,
+                    layer_shape: tuned.layer_shape,
+                    history: tuned.history,
+                }),
+                best_epoch: tuned.best,
+                test: None,
+            },
+            head,
+            tuned: Some(encoder),
+        }
+    }
+
+    /// Whether encoder layers were fine-tuned (it then classifies texts, not features).
+    pub fn is_fine_tuned(&self) -> bool {
+        self.tuned.is_some()
     }
 
     /// Refuses a base model other than the one this classifier was trained on.
@@ -119,6 +177,12 @@ impl Classifier {
 
     /// Class probabilities for row-major features (binary: one column, P(positive)).
     pub async fn predict(&self, features: &[f32], device: &Device) -> Result<Vec<f32>> {
+        if self.is_fine_tuned() {
+            return Err(BertError::Mismatch(
+                "this classifier fine-tuned its encoder layers: classify texts, not features"
+                    .into(),
+            ));
+        }
         let dim = self.meta.shape.input;
         if dim == 0 || !features.len().is_multiple_of(dim) || features.is_empty() {
             return Err(BertError::EmptyBatch);
@@ -168,15 +232,67 @@ impl Classifier {
     ) -> Result<Vec<Prediction>> {
         self.check_base(encoder.model_id())?;
         let cleaned: Vec<String> = texts.iter().map(|t| strip_html(t.as_ref())).collect();
-        let features = encoder
-            .embed(
-                &cleaned,
-                self.meta.features.pooling,
-                self.meta.features.max_len,
-            )
-            .await?;
-        let probs = self.predict(&features, encoder.device()).await?;
+        let probs = self.probabilities(encoder, &cleaned).await?;
         Ok(self.predictions(&probs))
+    }
+
+    /// [`Classifier::probabilities`] of many texts, `batch_size` at a time in order of token
+    /// length (each batch is padded only to its longest text), returned in the given order;
+    /// `progress` gets the number of texts done after each batch.
+    pub async fn probabilities_all<S: AsRef<str>>(
+        &self,
+        encoder: &Encoder,
+        texts: &[S],
+        batch_size: usize,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Vec<f32>> {
+        let max_len = self.meta.features.max_len;
+        let lengths = texts
+            .iter()
+            .map(|t| Ok(encoder.encode_ids(t.as_ref(), max_len)?.len()))
+            .collect::<Result<Vec<_>>>()?;
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| lengths[i]);
+        let width = self.meta.shape.outputs();
+        let mut probs = vec![0f32; texts.len() * width];
+        let mut done = 0;
+        for chunk in order.chunks(batch_size.max(1)) {
+            let batch: Vec<&str> = chunk.iter().map(|&i| texts[i].as_ref()).collect();
+            let out = self.probabilities(encoder, &batch).await?;
+            for (row, &i) in out.chunks_exact(width).zip(chunk) {
+                probs[i * width..(i + 1) * width].copy_from_slice(row);
+            }
+            done += chunk.len();
+            progress(done);
+        }
+        Ok(probs)
+    }
+
+    /// Class probabilities of texts as given (no HTML stripping), in [`Classifier::predict`]'s
+    /// layout: frozen features and the head, or the base model's lower layers, the fine-tuned
+    /// layers and the head.
+    pub async fn probabilities<S: AsRef<str>>(
+        &self,
+        encoder: &Encoder,
+        texts: &[S],
+    ) -> Result<Vec<f32>> {
+        self.check_base(encoder.model_id())?;
+        let (pooling, max_len) = (self.meta.features.pooling, self.meta.features.max_len);
+        let (Some(tuned), Some(fine_tune)) = (&self.tuned, &self.meta.fine_tune) else {
+            let features = encoder.embed(texts, pooling, max_len).await?;
+            return self.predict(&features, encoder.device()).await;
+        };
+        let device = encoder.device();
+        let tokens = encoder.tokenize(texts, max_len)?;
+        let (hidden, mask) = encoder
+            .model()
+            .lower_hidden(&tokens, fine_tune.first_layer, device);
+        let pooled = tuned
+            .clone()
+            .to_device(device)
+            .forward(hidden, mask, pooling)?;
+        let logits = self.head.clone().to_device(device).forward(pooled);
+        crate::encoder::read_f32(crate::train::probabilities(logits, self.meta.shape.classes)).await
     }
 
     /// Evaluates on labelled features (e.g. the test split) and keeps the headline numbers in
@@ -199,9 +315,15 @@ impl Classifier {
         let meta = serde_json::to_string(&self.meta)
             .map_err(|e| BertError::Mismatch(format!("cannot write classifier metadata: {e}")))?;
         let mut store = SafetensorsStore::from_bytes(None).metadata(META_KEY, meta);
-        self.head
-            .save_into(&mut store)
-            .map_err(|e| BertError::Mismatch(format!("cannot write classifier: {e}")))?;
+        let saved = match &self.tuned {
+            None => self.head.save_into(&mut store),
+            Some(encoder) => TunedTop {
+                encoder: encoder.clone(),
+                head: self.head.clone(),
+            }
+            .save_into(&mut store),
+        };
+        saved.map_err(|e| BertError::Mismatch(format!("cannot write classifier: {e}")))?;
         store
             .get_bytes()
             .map_err(|e| BertError::Mismatch(format!("cannot write classifier: {e}")))
@@ -223,19 +345,38 @@ impl Classifier {
         if meta.format != FORMAT {
             return Err(bad(format!("format {} (expected {FORMAT})", meta.format)));
         }
-        let mut head = Head::new(&meta.shape, meta.settings.init, device);
         let mut store = SafetensorsStore::from_bytes(Some(bytes.to_vec()));
-        let applied = head.load_from(&mut store).map_err(|e| bad(e.to_string()))?;
-        if !applied.missing.is_empty() || !applied.errors.is_empty() {
-            return Err(bad(format!(
-                "tensors missing or misshaped: {:?} {:?}",
-                applied.missing, applied.errors
-            )));
-        }
-        Ok(Self {
-            meta,
-            head: head.valid(),
-        })
+        let check = |applied: burn::store::ApplyResult| {
+            if applied.missing.is_empty() && applied.errors.is_empty() {
+                Ok(())
+            } else {
+                Err(bad(format!(
+                    "tensors missing or misshaped: {:?} {:?}",
+                    applied.missing, applied.errors
+                )))
+            }
+        };
+        let (head, tuned) = match &meta.fine_tune {
+            None => {
+                let init = meta.settings.as_ref().map_or(Init::Standard, |s| s.init);
+                let mut head = Head::new(&meta.shape, init, device);
+                check(head.load_from(&mut store).map_err(|e| bad(e.to_string()))?)?;
+                (head.valid(), None)
+            }
+            Some(fine_tune) => {
+                let mut top = TunedTop::skeleton(
+                    &fine_tune.layer_shape,
+                    fine_tune.settings.layers,
+                    fine_tune.settings.pooling == crate::model::Pooling::Pooler,
+                    &meta.shape,
+                    device,
+                );
+                check(top.load_from(&mut store).map_err(|e| bad(e.to_string()))?)?;
+                let TunedTop { encoder, head } = top.valid();
+                (head, Some(encoder))
+            }
+        };
+        Ok(Self { meta, head, tuned })
     }
 }
 
@@ -270,7 +411,9 @@ mod tests {
             })
             .collect();
         let mut settings = TrainSettings::preset(Preset::Linear);
-        settings.epochs = 3;
+        // Enough steps to move well away from the random initialization.
+        settings.epochs = 20;
+        settings.learning_rate = 0.05;
         settings.l2 = vec![0.0];
         let device = Device::flex();
         let mut trainer = Trainer::new(&features, dim, &labels, 2, settings, &device).unwrap();

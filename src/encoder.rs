@@ -73,17 +73,29 @@ impl Encoder {
         Ok(())
     }
 
+    /// `[CLS] … [SEP]` ids of one text (at most `max_len`), checked against the vocabulary.
+    pub fn encode_ids(&self, text: &str, max_len: usize) -> Result<Vec<u32>> {
+        let ids = self.tokenizer.encode(text, max_len)?;
+        self.check_vocab(ids.iter().map(|&id| id as i64))?;
+        Ok(ids)
+    }
+
+    fn check_vocab(&self, mut ids: impl Iterator<Item = i64>) -> Result<()> {
+        let vocab_size = self.config.vocab_size;
+        match ids.find(|&id| id as usize >= vocab_size) {
+            Some(id) => Err(BertError::TokenOutOfVocab {
+                id: id as u32,
+                vocab_size,
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Tokenizes `texts`, padded to the longest of them (at most `max_len`).
     pub fn tokenize<S: AsRef<str>>(&self, texts: &[S], max_len: usize) -> Result<TokenBatch> {
         self.check_max_len(max_len)?;
         let batch = self.tokenizer.batch(texts, max_len)?;
-        let vocab_size = self.config.vocab_size;
-        if let Some(&id) = batch.ids.iter().find(|&&id| id as usize >= vocab_size) {
-            return Err(BertError::TokenOutOfVocab {
-                id: id as u32,
-                vocab_size,
-            });
-        }
+        self.check_vocab(batch.ids.iter().copied())?;
         Ok(batch)
     }
 

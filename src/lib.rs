@@ -10,6 +10,7 @@ pub mod data;
 pub mod encoder;
 pub mod error;
 pub mod features;
+pub mod finetune;
 pub mod head;
 pub mod metrics;
 pub mod model;

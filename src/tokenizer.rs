@@ -136,20 +136,11 @@ impl BertTokenizer {
             .iter()
             .map(|t| self.encode(t.as_ref(), max_len))
             .collect::<Result<Vec<_>>>()?;
-        let seq = encoded.iter().map(Vec::len).max().unwrap_or(2);
-        let mut ids = Vec::with_capacity(texts.len() * seq);
-        let mut mask = Vec::with_capacity(texts.len() * seq);
-        for row in &encoded {
-            ids.extend(row.iter().map(|&id| id as i64));
-            ids.extend(std::iter::repeat_n(self.pad as i64, seq - row.len()));
-            mask.extend(std::iter::repeat_n(1, row.len()));
-            mask.extend(std::iter::repeat_n(0, seq - row.len()));
-        }
-        Ok(TokenBatch {
-            ids,
-            mask,
-            batch: texts.len(),
-            seq,
-        })
+        Ok(TokenBatch::pad(&encoded, self.pad))
+    }
+
+    /// The padding id.
+    pub fn pad_id(&self) -> u32 {
+        self.pad
     }
 }

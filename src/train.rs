@@ -232,7 +232,8 @@ impl Standardizer {
         }
     }
 
-    fn identity(dim: usize) -> Self {
+    /// No change: zero mean, unit scale.
+    pub fn identity(dim: usize) -> Self {
         Self {
             mean: vec![0.0; dim],
             scale: vec![1.0; dim],
@@ -287,7 +288,8 @@ fn tensor(values: Vec<f32>, rows: usize, dim: usize, device: &Device) -> Tensor<
     Tensor::from_data(TensorData::new(values, [rows, dim]), device)
 }
 
-fn targets(labels: &[usize], classes: usize, device: &Device) -> Tensor<2> {
+/// Loss targets for class indices: a 0/1 column (binary) or one-hot rows.
+pub fn targets(labels: &[usize], classes: usize, device: &Device) -> Tensor<2> {
     let width = if classes == 2 { 1 } else { classes };
     let mut values = vec![0f32; labels.len() * width];
     for (i, &l) in labels.iter().enumerate() {
@@ -301,7 +303,7 @@ fn targets(labels: &[usize], classes: usize, device: &Device) -> Tensor<2> {
 }
 
 /// Mean binary or categorical cross-entropy of logits against one-hot / 0-1 targets.
-fn loss(logits: Tensor<2>, targets: Tensor<2>, classes: usize) -> Tensor<1> {
+pub fn loss(logits: Tensor<2>, targets: Tensor<2>, classes: usize) -> Tensor<1> {
     if classes == 2 {
         // log(1 + e^z) − y·z, written so that large |z| cannot overflow.
         let softplus =
@@ -321,7 +323,7 @@ pub fn probabilities(logits: Tensor<2>, classes: usize) -> Tensor<2> {
     }
 }
 
-fn report(probs: &[f32], classes: usize, labels: &[usize]) -> Result<Report> {
+pub(crate) fn report(probs: &[f32], classes: usize, labels: &[usize]) -> Result<Report> {
     Report::new(probs, classes, labels).map_err(|e| BertError::Mismatch(e.to_string()))
 }
 

@@ -70,3 +70,22 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
 }
+
+/// The shared Amazon reviews (`../shared/data/amazon-fine-food/Reviews.partial.csv.gz`),
+/// decompressed, or `None` (with a message) when absent. Under CI a missing file is a failure.
+pub fn shared_data() -> Option<Vec<u8>> {
+    let path = root().join("../shared/data/amazon-fine-food/Reviews.partial.csv.gz");
+    if !path.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "shared data missing at {}",
+            path.display()
+        );
+        eprintln!("SKIPPED: shared data missing");
+        return None;
+    }
+    let mut csv = Vec::new();
+    let file = std::fs::File::open(path).unwrap();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(file), &mut csv).unwrap();
+    Some(csv)
+}

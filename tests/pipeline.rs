@@ -12,30 +12,13 @@ use bertweb::metrics::Report;
 use bertweb::train::{Preset, TrainSettings, Trainer};
 use bertweb::{Encoder, Pooling};
 use burn::tensor::Device;
-use common::{default_model, read, root};
+use common::{default_model, read, shared_data};
 
 struct Prepared {
     encoder: Encoder,
     dataset: Dataset,
     train: Features,
     test: Features,
-}
-
-fn shared_data() -> Option<Vec<u8>> {
-    let path = root().join("../shared/data/amazon-fine-food/Reviews.partial.csv.gz");
-    if !path.exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "shared data missing at {}",
-            path.display()
-        );
-        eprintln!("SKIPPED: shared data missing");
-        return None;
-    }
-    let mut csv = Vec::new();
-    let file = std::fs::File::open(path).unwrap();
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(file), &mut csv).unwrap();
-    Some(csv)
 }
 
 fn extract(encoder: &Encoder, texts: Vec<String>, settings: FeatureSettings) -> Features {
@@ -112,7 +95,7 @@ fn train_and_test(p: &Prepared, settings: TrainSettings) -> (Classifier, Report)
     let report = Report::new(&probs, classes, &test_labels).unwrap();
     eprintln!(
         "{:?}: {epochs} epochs in {:.1} s, test accuracy {:.4}, AUROC {:.4}",
-        classifier.meta.settings.preset,
+        classifier.meta.settings.as_ref().map(|s| s.preset),
         start.elapsed().as_secs_f64(),
         report.accuracy,
         report.auroc.unwrap_or(f64::NAN)

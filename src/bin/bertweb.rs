@@ -9,6 +9,7 @@ use std::time::Instant;
 use bertweb::classifier::{Classifier, TestSummary};
 use bertweb::data::{self, Columns, LabelMode, Settings};
 use bertweb::features::{Extraction, FeatureSettings, Features};
+use bertweb::finetune::{FineTuneSettings, FineTuner, Phase};
 use bertweb::metrics::Report;
 use bertweb::train::{Preset, TrainSettings, Trainer};
 use bertweb::{Encoder, Pooling};
@@ -60,6 +61,22 @@ enum Command {
         /// Cache extracted features here and reuse them on the next run.
         #[arg(long)]
         features_cache: Option<PathBuf>,
+        /// Fine-tune the top K encoder layers with a linear head instead of training a head on
+        /// frozen features (the preset is then not used).
+        #[arg(long, value_name = "K")]
+        fine_tune_layers: Option<usize>,
+        /// Fine-tuning: passes over the training part.
+        #[arg(long, default_value_t = 3)]
+        epochs: usize,
+        /// Fine-tuning: texts per step.
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        /// Fine-tuning: peak learning rate of the encoder layers.
+        #[arg(long, default_value_t = 5e-5)]
+        encoder_lr: f64,
+        /// Fine-tuning: peak learning rate of the head.
+        #[arg(long, default_value_t = 1e-3)]
+        head_lr: f64,
     },
     /// Classify texts, or every row of a CSV, with a saved classifier.
     Classify {
@@ -226,6 +243,90 @@ fn train(
     let probs = pollster::block_on(classifier.predict(test_x, &Device::flex()))?;
     let test_labels: Vec<usize> = dataset.test.iter().map(|e| e.label).collect();
     let report = Report::new(&probs, classes, &test_labels)?;
+    print_test(&report);
+    classifier.meta.test = Some(TestSummary::from(&report));
+    std::fs::write(out, classifier.to_bytes()?)?;
+    println!("saved {}", out.display());
+    Ok(())
+}
+
+fn bar(total: usize, what: &str) -> Result<ProgressBar, Failure> {
+    let bar = ProgressBar::new(total as u64).with_style(
+        ProgressStyle::with_template(
+            "{msg:>8} [{bar:40}] {pos}/{len} texts, {per_sec}, {eta} left",
+        )?
+        .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    Ok(bar)
+}
+
+fn fine_tune(
+    model: &Path,
+    csv: &Path,
+    data_settings: Settings,
+    settings: FineTuneSettings,
+    out: &Path,
+) -> Result<(), Failure> {
+    let dataset = data::load(&read_file(csv)?, &data_settings)?;
+    println!("{}", serde_json::to_string_pretty(&dataset.counts)?);
+    let encoder = load_encoder(model)?;
+    let texts: Vec<String> = dataset.train.iter().map(|e| e.text.clone()).collect();
+    let labels: Vec<usize> = dataset.train.iter().map(|e| e.label).collect();
+    let classes = dataset.label_names.len();
+    let start = Instant::now();
+    let mut tuner = FineTuner::new(&encoder, &texts, &labels, classes, settings)?;
+    let (mut phase, mut progress) = (None, bar(0, "")?);
+    while !tuner.is_finished() {
+        let step = pollster::block_on(tuner.step(&encoder))?;
+        if phase != Some((step.phase, step.epoch)) && step.phase != Phase::Finished {
+            progress.finish_and_clear();
+            let what = match step.phase {
+                Phase::Caching => "cache".to_string(),
+                Phase::Validating => format!("val {}", step.epoch),
+                _ => format!("epoch {}", step.epoch),
+            };
+            progress = bar(step.total, &what)?;
+            phase = Some((step.phase, step.epoch));
+        }
+        progress.set_position(step.done as u64);
+        if let Some(r) = step.epoch_report {
+            progress.finish_and_clear();
+            println!(
+                "epoch {:>2}: loss {:.4} acc {:.4} auroc {:.4} | val loss {:.4} acc {:.4} auroc {:.4}{}  ({:.0} s)",
+                r.epoch,
+                r.train_loss,
+                r.train_accuracy,
+                r.train_auroc.unwrap_or(f64::NAN),
+                r.val_loss,
+                r.val_accuracy,
+                r.val_auroc.unwrap_or(f64::NAN),
+                if r.best { "  *" } else { "" },
+                start.elapsed().as_secs_f64()
+            );
+        }
+    }
+    progress.finish_and_clear();
+    println!("fine-tuned in {:.1} s", start.elapsed().as_secs_f64());
+    let mut classifier = Classifier::from_fine_tuned(tuner.finish()?, dataset.label_names.clone());
+    let test_texts: Vec<String> = dataset.test.iter().map(|e| e.text.clone()).collect();
+    let progress = bar(test_texts.len(), "test")?;
+    let probs = pollster::block_on(
+        classifier.probabilities_all(&encoder, &test_texts, 64, |n| {
+            progress.set_position(n as u64)
+        }),
+    )?;
+    progress.finish_and_clear();
+    let test_labels: Vec<usize> = dataset.test.iter().map(|e| e.label).collect();
+    let report = Report::new(&probs, classes, &test_labels)?;
+    print_test(&report);
+    classifier.meta.test = Some(TestSummary::from(&report));
+    std::fs::write(out, classifier.to_bytes()?)?;
+    println!("saved {}", out.display());
+    Ok(())
+}
+
+fn print_test(report: &Report) {
     println!(
         "test: {} rows, accuracy {:.4}, AUROC {:.4}, macro-F1 {:.4}",
         report.n,
@@ -234,10 +335,6 @@ fn train(
         report.macro_f1
     );
     println!("confusion [true][predicted]: {:?}", report.confusion);
-    classifier.meta.test = Some(TestSummary::from(&report));
-    std::fs::write(out, classifier.to_bytes()?)?;
-    println!("saved {}", out.display());
-    Ok(())
 }
 
 fn classify(
@@ -270,8 +367,11 @@ fn classify(
         return Err("nothing to classify: give --text or --csv".into());
     }
     let cleaned: Vec<String> = texts.iter().map(|t| data::strip_html(t)).collect();
-    let features = extract(&encoder, cleaned, classifier.meta.features, "embed")?;
-    let probs = pollster::block_on(classifier.predict(&features.values, &Device::flex()))?;
+    let progress = bar(cleaned.len(), "classify")?;
+    let probs = pollster::block_on(
+        classifier.probabilities_all(&encoder, &cleaned, 32, |n| progress.set_position(n as u64)),
+    )?;
+    progress.finish_and_clear();
     let names = &classifier.meta.label_names;
     let width = probs.len() / texts.len();
     let rows: Vec<(usize, Vec<f32>)> = probs
@@ -321,11 +421,35 @@ fn run(cli: Cli) -> Result<(), Failure> {
             seed,
             out,
             features_cache,
+            fine_tune_layers,
+            epochs,
+            batch_size,
+            encoder_lr,
+            head_lr,
         } => {
             let columns = match (text_column, label_column) {
                 (Some(text), Some(label)) => Columns::Named { text, label },
                 _ => Columns::default(),
             };
+            if let Some(layers) = fine_tune_layers {
+                let data_settings = Settings {
+                    columns,
+                    label_mode: label_mode(&mode)?,
+                    ..Settings::default()
+                };
+                let settings = FineTuneSettings {
+                    layers,
+                    pooling: Pooling::parse(&pooling)?,
+                    max_len,
+                    epochs,
+                    batch_size,
+                    encoder_lr,
+                    head_lr,
+                    seed,
+                    ..FineTuneSettings::default()
+                };
+                return fine_tune(&cli.model, &csv, data_settings, settings, &out);
+            }
             let features = FeatureSettings {
                 pooling: Pooling::parse(&pooling)?,
                 max_len,

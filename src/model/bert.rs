@@ -6,11 +6,13 @@
 
 use std::ops::Range;
 
-use burn::nn::{Embedding, LayerNorm, Linear};
+use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax, tanh};
+use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
 
-use crate::config::Activation;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Activation, BertConfig};
 
 /// Token ids and attention mask of a padded batch, row-major `[batch, seq]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +25,28 @@ pub struct TokenBatch {
     pub batch: usize,
     /// Padded sequence length.
     pub seq: usize,
+}
+
+impl TokenBatch {
+    /// Pads rows of ids (`[CLS] … [SEP]`) with `pad` to the longest row.
+    pub fn pad<R: AsRef<[u32]>>(rows: &[R], pad: u32) -> Self {
+        let seq = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(rows.len() * seq);
+        let mut mask = Vec::with_capacity(rows.len() * seq);
+        for row in rows {
+            let row = row.as_ref();
+            ids.extend(row.iter().map(|&id| i64::from(id)));
+            ids.extend(std::iter::repeat_n(i64::from(pad), seq - row.len()));
+            mask.extend(std::iter::repeat_n(1, row.len()));
+            mask.extend(std::iter::repeat_n(0, seq - row.len()));
+        }
+        Self {
+            ids,
+            mask,
+            batch: rows.len(),
+            seq,
+        }
+    }
 }
 
 /// Word, position and segment embeddings, summed and normalized.
@@ -84,6 +108,35 @@ impl BertAttention {
     }
 }
 
+/// The geometry of one encoder layer: enough to rebuild an empty layer and load saved tensors
+/// into it (a fine-tuned classifier stores its layers' shape this way).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerShape {
+    /// Hidden width.
+    pub hidden: usize,
+    /// Attention heads.
+    pub heads: usize,
+    /// Feed-forward width.
+    pub intermediate: usize,
+    /// Feed-forward activation code (see [`activation_code`]).
+    pub activation: usize,
+    /// LayerNorm epsilon.
+    pub layer_norm_eps: f64,
+}
+
+impl LayerShape {
+    /// The layer geometry `config` describes.
+    pub fn of(config: &BertConfig) -> Self {
+        Self {
+            hidden: config.hidden_size,
+            heads: config.num_attention_heads,
+            intermediate: config.intermediate_size,
+            activation: activation_code(config.hidden_act),
+            layer_norm_eps: config.layer_norm_eps,
+        }
+    }
+}
+
 /// One encoder layer: attention, then the feed-forward block with its residual LayerNorm.
 #[derive(Module, Debug)]
 pub struct BertLayer {
@@ -95,11 +148,38 @@ pub struct BertLayer {
 }
 
 impl BertLayer {
+    /// A randomly initialized layer of `shape`, to load saved tensors into.
+    pub fn new(shape: &LayerShape, device: &Device) -> Self {
+        let (h, i) = (shape.hidden, shape.intermediate);
+        let norm = || {
+            LayerNormConfig::new(h)
+                .with_epsilon(shape.layer_norm_eps)
+                .init(device)
+        };
+        let dense = |d_in, d_out| LinearConfig::new(d_in, d_out).init(device);
+        Self {
+            attention: BertAttention {
+                query: dense(h, h),
+                key: dense(h, h),
+                value: dense(h, h),
+                output: dense(h, h),
+                layer_norm: norm(),
+                heads: shape.heads,
+            },
+            intermediate: dense(h, i),
+            output: dense(i, h),
+            layer_norm: norm(),
+            activation: shape.activation,
+        }
+    }
+
     /// `[batch, seq, hidden]` → `[batch, seq, hidden]`.
     pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
         let x = self.attention.forward(x, mask_bias);
         let h = self.intermediate.forward(x.clone());
         let h = match activation_from_code(self.activation) {
+            Activation::Gelu if h.is_autodiff() => guarded(h, gelu),
+            Activation::GeluTanh if h.is_autodiff() => guarded(h, gelu_approximate),
             Activation::Gelu => gelu(h),
             Activation::GeluTanh => gelu_approximate(h),
             Activation::Relu => relu(h),
@@ -158,6 +238,29 @@ impl BertModel {
             .fold(hidden, |h, layer| layer.forward(h, mask_bias.clone()))
     }
 
+    /// The layers, bottom first.
+    pub fn layers(&self) -> &[BertLayer] {
+        &self.layers
+    }
+
+    /// The pooler's dense layer, when the checkpoint has one.
+    pub fn pooler(&self) -> Option<&Linear> {
+        self.pooler.as_ref()
+    }
+
+    /// Hidden states after the embeddings and the first `upto` layers, with the batch's 0/1
+    /// mask, both on `device`.
+    pub fn lower_hidden(
+        &self,
+        batch: &TokenBatch,
+        upto: usize,
+        device: &Device,
+    ) -> (Tensor<3>, Tensor<2>) {
+        let (ids, mask) = Self::batch_tensors(batch, device);
+        let hidden = self.encode_layers(self.embed(ids), Self::mask_bias(mask.clone()), 0..upto);
+        (hidden, mask)
+    }
+
     /// Last hidden state, `[batch, seq, hidden]`.
     pub fn forward(&self, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<3> {
         let hidden = self.embed(ids);
@@ -172,13 +275,20 @@ impl BertModel {
     /// The pooler: tanh of a dense layer over the `[CLS]` state, `[batch, hidden]`; `None`
     /// for checkpoints without pooler weights.
     pub fn pool_cls(&self, hidden: Tensor<3>) -> Option<Tensor<2>> {
-        let pooler = self.pooler.as_ref()?;
-        let [batch, _, width] = hidden.dims();
-        let cls = hidden
-            .slice([0..batch, 0..1, 0..width])
-            .reshape([batch, width]);
-        Some(tanh(pooler.forward(cls)))
+        Some(super::pooling::cls_pool(self.pooler.as_ref()?, hidden))
     }
+}
+
+/// GELU evaluated only on [-12, 12]: burn's GELU backward on WebGPU gives NaN for |x| ≥ 15,
+/// and outside that range GELU equals x (above) or 0 (below) to f32 precision, so the output
+/// is unchanged and the gradient is exact.
+fn guarded(x: Tensor<3>, activation: fn(Tensor<3>) -> Tensor<3>) -> Tensor<3> {
+    const LIMIT: f64 = 12.0;
+    let above = x.clone().greater_elem(LIMIT);
+    let below = x.clone().lower_elem(-LIMIT);
+    activation(x.clone().clamp(-LIMIT, LIMIT))
+        .mask_where(above, x)
+        .mask_fill(below, 0.0)
 }
 
 /// Activation stored as a plain number so the module derive treats it as a constant.

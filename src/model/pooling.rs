@@ -1,6 +1,8 @@
 //! From per-token hidden states to one vector per text.
 
+use burn::nn::Linear;
 use burn::prelude::*;
+use burn::tensor::activation::tanh;
 
 use super::BertModel;
 use crate::error::{BertError, Result};
@@ -36,11 +38,30 @@ impl Pooling {
 
     /// `[batch, seq, hidden]` states and `[batch, seq]` 0/1 mask → `[batch, hidden]`.
     pub fn apply(self, model: &BertModel, hidden: Tensor<3>, mask: Tensor<2>) -> Result<Tensor<2>> {
+        self.apply_with(model.pooler(), hidden, mask)
+    }
+
+    /// As [`Pooling::apply`], with a given pooler dense layer (a fine-tuned one, say).
+    pub fn apply_with(
+        self,
+        pooler: Option<&Linear>,
+        hidden: Tensor<3>,
+        mask: Tensor<2>,
+    ) -> Result<Tensor<2>> {
         match self {
-            Self::Pooler => model.pool_cls(hidden).ok_or(BertError::NoPooler),
+            Self::Pooler => Ok(cls_pool(pooler.ok_or(BertError::NoPooler)?, hidden)),
             Self::Mean => Ok(mean_pool(hidden, mask)),
         }
     }
+}
+
+/// BERT's pooler: tanh of a dense layer over the `[CLS]` state.
+pub fn cls_pool(pooler: &Linear, hidden: Tensor<3>) -> Tensor<2> {
+    let [batch, _, width] = hidden.dims();
+    let cls = hidden
+        .slice([0..batch, 0..1, 0..width])
+        .reshape([batch, width]);
+    tanh(pooler.forward(cls))
 }
 
 /// Attention-masked mean, as sentence-transformers computes it.

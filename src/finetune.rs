@@ -1,0 +1,951 @@
+//! Fine-tuning: the top K encoder layers and a linear head trained together with burn's
+//! autodiff, the embeddings and the lower L − K layers frozen.
+//!
+//! The frozen part's output for every text is computed once (a caching pass, length-sorted so
+//! batches carry little padding) and reused every epoch while it fits a memory budget; above
+//! the budget it is recomputed per batch, so memory stays bounded for any number of texts.
+//! [`FineTuner::step`] does one unit of work (one batch of the caching pass, one optimizer step,
+//! or one validation batch) so the page's worker can report progress and honour cancel.
+//! K = 0 trains only the head on the frozen encoder's pooled output.
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::nn::Linear;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::data::SeededRng;
+use crate::encoder::{Encoder, read_f32};
+use crate::error::{BertError, Result};
+use crate::head::{Head, HeadShape, Init};
+use crate::model::bert::{BertLayer, BertModel, LayerShape};
+use crate::model::{Pooling, TokenBatch};
+use crate::train::{EpochReport, loss, probabilities, report, targets};
+
+/// Every setting of a fine-tuning run; [`Default`] is the measured recipe (top 2 layers, AdamW
+/// with lr 5e-5 for the layers and 1e-3 for the head, linear decay, weight decay 0.01, batch
+/// 32, 3 epochs, mean pooling, max 55 tokens).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FineTuneSettings {
+    /// How many of the top encoder layers are trained (0 = only the head).
+    pub layers: usize,
+    /// Pooling of the last hidden states (with `pooler`, the pooler is trained too).
+    pub pooling: Pooling,
+    /// Longest input, `[CLS]` and `[SEP]` included.
+    pub max_len: usize,
+    /// Texts per optimizer step.
+    pub batch_size: usize,
+    /// Passes over the training part.
+    pub epochs: usize,
+    /// Peak learning rate of the encoder layers (and pooler).
+    pub encoder_lr: f64,
+    /// Peak learning rate of the head.
+    pub head_lr: f64,
+    /// Fraction of the steps over which the learning rates rise linearly from 0; they then fall
+    /// linearly to 0 at the last step.
+    pub warmup_fraction: f64,
+    /// AdamW's decoupled weight decay.
+    pub weight_decay: f64,
+    /// Gradients are scaled down to this global L2 norm (`None`: no clipping).
+    pub max_grad_norm: Option<f64>,
+    /// Seed of the head's initialization and of the shuffling.
+    pub seed: u64,
+    /// Fraction of the training rows (the last ones) held out for validation.
+    pub validation_fraction: f64,
+    /// Most memory, in MiB, for the frozen layers' outputs kept between epochs; above it they
+    /// are recomputed for every batch.
+    pub cache_budget_mb: usize,
+}
+
+impl Default for FineTuneSettings {
+    fn default() -> Self {
+        Self {
+            layers: 2,
+            pooling: Pooling::Mean,
+            max_len: crate::tokenizer::DEFAULT_MAX_LEN,
+            batch_size: 32,
+            epochs: 3,
+            encoder_lr: 5e-5,
+            head_lr: 1e-3,
+            warmup_fraction: 0.0,
+            weight_decay: 0.01,
+            max_grad_norm: Some(1.0),
+            seed: 42,
+            validation_fraction: 0.2,
+            cache_budget_mb: 512,
+        }
+    }
+}
+
+/// The trained part of the encoder: its top layers, and the pooler when pooling uses it.
+#[derive(Module, Debug)]
+pub struct TunedEncoder {
+    pub(crate) layers: Vec<BertLayer>,
+    pub(crate) pooler: Option<Linear>,
+}
+
+impl TunedEncoder {
+    /// Pooled vectors `[batch, hidden]` from the frozen layers' output `[batch, seq, hidden]`
+    /// and the batch's 0/1 mask.
+    pub fn forward(
+        &self,
+        hidden: Tensor<3>,
+        mask: Tensor<2>,
+        pooling: Pooling,
+    ) -> Result<Tensor<2>> {
+        let bias = BertModel::mask_bias(mask.clone());
+        let hidden = self
+            .layers
+            .iter()
+            .fold(hidden, |h, layer| layer.forward(h, bias.clone()));
+        pooling.apply_with(self.pooler.as_ref(), hidden, mask)
+    }
+}
+
+/// Everything a fine-tuning run trains: the top layers and the head on their pooled output.
+#[derive(Module, Debug)]
+pub struct TunedTop {
+    pub(crate) encoder: TunedEncoder,
+    pub(crate) head: Head,
+}
+
+impl TunedTop {
+    /// Copies of `base`'s top `layers` layers (and pooler, for pooler pooling) with a fresh
+    /// linear head, on `device` (give an autodiff device to train them).
+    pub fn from_base(
+        base: &BertModel,
+        layers: usize,
+        pooling: Pooling,
+        head: &HeadShape,
+        device: &Device,
+    ) -> Result<Self> {
+        let first = base.num_layers().checked_sub(layers).ok_or_else(|| {
+            BertError::Mismatch(format!(
+                "cannot fine-tune {layers} layers: the model has {}",
+                base.num_layers()
+            ))
+        })?;
+        let pooler = match pooling {
+            Pooling::Mean => None,
+            Pooling::Pooler => Some(base.pooler().ok_or(BertError::NoPooler)?.clone()),
+        };
+        let encoder = TunedEncoder {
+            layers: base.layers()[first..].to_vec(),
+            pooler,
+        };
+        // The base model's parameters live on a plain device: `train` moves them onto its
+        // autodiff twin with gradients on (`fork` keeps a plain tensor plain).
+        Ok(Self {
+            encoder: encoder.fork(&device.clone().without_autodiff()).train(),
+            head: Head::new(head, Init::Standard, device),
+        })
+    }
+
+    /// An untrained top of the given geometry, to load saved tensors into.
+    pub fn skeleton(
+        layer: &LayerShape,
+        layers: usize,
+        pooler: bool,
+        head: &HeadShape,
+        device: &Device,
+    ) -> Self {
+        let width = layer.hidden;
+        Self {
+            encoder: TunedEncoder {
+                layers: (0..layers).map(|_| BertLayer::new(layer, device)).collect(),
+                pooler: pooler.then(|| burn::nn::LinearConfig::new(width, width).init(device)),
+            },
+            head: Head::new(head, Init::Standard, device),
+        }
+    }
+
+    /// Number of encoder layers it holds.
+    pub fn num_layers(&self) -> usize {
+        self.encoder.layers.len()
+    }
+
+    /// The head.
+    pub fn head(&self) -> &Head {
+        &self.head
+    }
+
+    /// Logits `[batch, outputs]` from the frozen layers' output `[batch, seq, hidden]` and the
+    /// batch's 0/1 mask.
+    pub fn forward(
+        &self,
+        hidden: Tensor<3>,
+        mask: Tensor<2>,
+        pooling: Pooling,
+    ) -> Result<Tensor<2>> {
+        Ok(self
+            .head
+            .forward(self.encoder.forward(hidden, mask, pooling)?))
+    }
+}
+
+/// What a run is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Running the frozen layers once over every text.
+    Caching,
+    /// Optimizer steps over the training part.
+    Training,
+    /// Scoring the validation part after an epoch.
+    Validating,
+    /// Every epoch has run.
+    Finished,
+}
+
+/// What one [`FineTuner::step`] did, for progress reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepReport {
+    /// The phase after this step.
+    pub phase: Phase,
+    /// 1-based epoch in progress (0 while caching).
+    pub epoch: usize,
+    /// Texts done in the current phase (this epoch's, for training and validation).
+    pub done: usize,
+    /// Texts in the current phase.
+    pub total: usize,
+    /// Optimizer steps taken.
+    pub step: usize,
+    /// Optimizer steps of the whole run.
+    pub total_steps: usize,
+    /// Mean training loss over this epoch's steps so far.
+    pub running_loss: Option<f64>,
+    /// Set by the step that finished an epoch's validation.
+    pub epoch_report: Option<EpochReport>,
+}
+
+/// A finished run: the best epoch's top, with what made it.
+pub struct FineTuned {
+    /// The best epoch's layers and head, in inference mode.
+    pub top: TunedTop,
+    /// Its settings.
+    pub settings: FineTuneSettings,
+    /// Index of the first trained layer in the base model.
+    pub first_layer: usize,
+    /// Geometry of the trained layers.
+    pub layer_shape: LayerShape,
+    /// The head's shape.
+    pub head_shape: HeadShape,
+    /// The base model's id.
+    pub model_id: String,
+    /// The best epoch's report.
+    pub best: EpochReport,
+    /// Every epoch's report.
+    pub history: Vec<EpochReport>,
+}
+
+/// Running sums of one pass over texts.
+#[derive(Default)]
+struct Pass {
+    next: usize,
+    loss_sum: f64,
+    probs: Vec<f32>,
+    labels: Vec<usize>,
+}
+
+impl Pass {
+    fn add(&mut self, loss: f64, probs: Vec<f32>, labels: &[usize]) {
+        self.loss_sum += loss * labels.len() as f64;
+        self.probs.extend(probs);
+        self.labels.extend_from_slice(labels);
+        self.next += labels.len();
+    }
+
+    fn mean_loss(&self) -> Option<f64> {
+        (!self.labels.is_empty()).then(|| self.loss_sum / self.labels.len() as f64)
+    }
+}
+
+/// A fine-tuning run in progress.
+pub struct FineTuner {
+    settings: FineTuneSettings,
+    model_id: String,
+    classes: usize,
+    first: usize,
+    width: usize,
+    layer_shape: LayerShape,
+    head_shape: HeadShape,
+    device: Device,
+    autodiff: Device,
+    pad: u32,
+    tokens: Vec<Vec<u32>>,
+    labels: Vec<usize>,
+    n_fit: usize,
+    /// Frozen-layer outputs per text (`len × width`), when they fit the budget.
+    cache: Option<Vec<Vec<f32>>>,
+    /// Texts shortest first, the order of the caching pass.
+    cache_order: Vec<usize>,
+    cache_next: usize,
+    top: Option<TunedTop>,
+    encoder_optim: ModuleOptimizer,
+    head_optim: ModuleOptimizer,
+    rng: SeededRng,
+    phase: Phase,
+    epoch: usize,
+    order: Vec<usize>,
+    train: Pass,
+    val: Pass,
+    step: usize,
+    total_steps: usize,
+    best: Option<(TunedTop, EpochReport)>,
+    history: Vec<EpochReport>,
+}
+
+impl FineTuner {
+    /// Plans a run on the training split's `texts` and `labels` (`classes` classes); the last
+    /// `validation_fraction` of them are held out for validation. Tokenizes, nothing more.
+    pub fn new(
+        encoder: &Encoder,
+        texts: &[String],
+        labels: &[usize],
+        classes: usize,
+        settings: FineTuneSettings,
+    ) -> Result<Self> {
+        let config = encoder.config();
+        let bad = |why: String| Err(BertError::Mismatch(why));
+        if settings.layers > config.num_hidden_layers {
+            return bad(format!(
+                "cannot fine-tune {} layers: the model has {}",
+                settings.layers, config.num_hidden_layers
+            ));
+        }
+        if settings.batch_size == 0 || settings.epochs == 0 {
+            return bad("batch size and epochs must be at least 1".into());
+        }
+        if !(0.0..1.0).contains(&settings.validation_fraction)
+            || !(0.0..1.0).contains(&settings.warmup_fraction)
+        {
+            return bad("the validation and warm-up fractions must be in [0, 1)".into());
+        }
+        let n = labels.len();
+        if texts.len() != n || n < 2 {
+            return bad("fine-tuning needs at least 2 texts, each with a label".into());
+        }
+        if classes < 2 || labels.iter().any(|&l| l >= classes) {
+            return bad(format!("labels must be class indices below {classes}"));
+        }
+        encoder.check_max_len(settings.max_len)?;
+        let tokens = texts
+            .iter()
+            .map(|t| encoder.encode_ids(t, settings.max_len))
+            .collect::<Result<Vec<_>>>()?;
+        let n_fit = ((n as f64 * (1.0 - settings.validation_fraction)) as usize).clamp(1, n - 1);
+        let width = config.hidden_size;
+        let cached_bytes: usize = tokens.iter().map(|t| t.len() * width * 4).sum();
+        let cache = (cached_bytes <= settings.cache_budget_mb << 20).then(|| vec![Vec::new(); n]);
+        let mut cache_order: Vec<usize> = (0..n).collect();
+        cache_order.sort_by_key(|&i| tokens[i].len());
+
+        let device = encoder.device().clone();
+        let autodiff = device.clone().autodiff();
+        autodiff.seed(settings.seed);
+        let head_shape = HeadShape {
+            input: width,
+            hidden: vec![],
+            batch_norm: false,
+            dropout: 0.0,
+            classes,
+        };
+        let top = TunedTop::from_base(
+            encoder.model(),
+            settings.layers,
+            settings.pooling,
+            &head_shape,
+            &autodiff,
+        )?;
+        let adamw = AdamWConfig::new()
+            .with_epsilon(1e-8)
+            .with_weight_decay(settings.weight_decay as f32);
+        let steps_per_epoch = n_fit.div_ceil(settings.batch_size);
+        let mut tuner = Self {
+            model_id: encoder.model_id().to_string(),
+            classes,
+            first: config.num_hidden_layers - settings.layers,
+            width,
+            layer_shape: LayerShape::of(config),
+            head_shape,
+            device,
+            autodiff,
+            pad: encoder.tokenizer().pad_id(),
+            tokens,
+            labels: labels.to_vec(),
+            n_fit,
+            phase: if cache.is_some() {
+                Phase::Caching
+            } else {
+                Phase::Training
+            },
+            cache,
+            cache_order,
+            cache_next: 0,
+            top: Some(top),
+            encoder_optim: adamw.init(),
+            head_optim: adamw.init(),
+            rng: SeededRng::new(settings.seed),
+            epoch: 0,
+            order: Vec::new(),
+            train: Pass::default(),
+            val: Pass::default(),
+            step: 0,
+            total_steps: steps_per_epoch * settings.epochs,
+            best: None,
+            history: Vec::new(),
+            settings,
+        };
+        if tuner.phase == Phase::Training {
+            tuner.start_epoch();
+        }
+        Ok(tuner)
+    }
+
+    /// Whether the frozen layers' outputs are kept between epochs (they fit the budget).
+    pub fn caches(&self) -> bool {
+        self.cache.is_some()
+    }
+
+    /// Texts held out for validation.
+    pub fn validation_size(&self) -> usize {
+        self.labels.len() - self.n_fit
+    }
+
+    /// Whether every epoch has run.
+    pub fn is_finished(&self) -> bool {
+        self.phase == Phase::Finished
+    }
+
+    /// Every finished epoch's report.
+    pub fn history(&self) -> &[EpochReport] {
+        &self.history
+    }
+
+    fn start_epoch(&mut self) {
+        self.epoch += 1;
+        self.order = (0..self.n_fit).collect();
+        self.rng.shuffle(&mut self.order);
+        self.train = Pass::default();
+        self.val = Pass {
+            next: self.n_fit,
+            ..Pass::default()
+        };
+        self.phase = Phase::Training;
+    }
+
+    /// Does the next unit of work: one caching batch, one optimizer step or one validation
+    /// batch.
+    pub async fn step(&mut self, encoder: &Encoder) -> Result<StepReport> {
+        if encoder.model_id() != self.model_id {
+            return Err(BertError::Mismatch(
+                "the model changed during fine-tuning: start it again".into(),
+            ));
+        }
+        let mut epoch_report = None;
+        match self.phase {
+            Phase::Caching => self.cache_batch(encoder).await?,
+            Phase::Training => self.train_batch(encoder).await?,
+            Phase::Validating => epoch_report = self.validate_batch(encoder).await?,
+            Phase::Finished => {}
+        }
+        let (done, total) = match self.phase {
+            Phase::Caching => (self.cache_next, self.labels.len()),
+            Phase::Training => (self.train.next, self.n_fit),
+            Phase::Validating => (self.val.next - self.n_fit, self.validation_size()),
+            Phase::Finished => (self.labels.len(), self.labels.len()),
+        };
+        Ok(StepReport {
+            phase: self.phase,
+            epoch: self.epoch,
+            done,
+            total,
+            step: self.step,
+            total_steps: self.total_steps,
+            running_loss: self.train.mean_loss(),
+            epoch_report,
+        })
+    }
+
+    /// The frozen layers' output for `rows`, padded to the longest, with the mask.
+    fn frozen(&self, encoder: &Encoder, rows: &[usize]) -> (Tensor<3>, Tensor<2>) {
+        let seq = rows
+            .iter()
+            .map(|&r| self.tokens[r].len())
+            .max()
+            .unwrap_or(0);
+        if let Some(cache) = self.cache.as_ref().filter(|_| self.phase != Phase::Caching) {
+            let mut values = vec![0f32; rows.len() * seq * self.width];
+            let mut mask = vec![0f32; rows.len() * seq];
+            for (b, &r) in rows.iter().enumerate() {
+                let start = b * seq * self.width;
+                values[start..start + cache[r].len()].copy_from_slice(&cache[r]);
+                mask[b * seq..b * seq + self.tokens[r].len()].fill(1.0);
+            }
+            let shape = [rows.len(), seq, self.width];
+            return (
+                Tensor::from_data(TensorData::new(values, shape), &self.device),
+                Tensor::from_data(TensorData::new(mask, [rows.len(), seq]), &self.device),
+            );
+        }
+        let ids: Vec<&[u32]> = rows.iter().map(|&r| self.tokens[r].as_slice()).collect();
+        let batch = TokenBatch::pad(&ids, self.pad);
+        encoder
+            .model()
+            .lower_hidden(&batch, self.first, &self.device)
+    }
+
+    async fn cache_batch(&mut self, encoder: &Encoder) -> Result<()> {
+        // Inference only, so twice the training batch costs no more memory than a step.
+        let end = (self.cache_next + 2 * self.settings.batch_size).min(self.cache_order.len());
+        let rows = self.cache_order[self.cache_next..end].to_vec();
+        let (hidden, _) = self.frozen(encoder, &rows);
+        let [_, seq, width] = hidden.dims();
+        let values = read_f32(hidden).await?;
+        if let Some(cache) = self.cache.as_mut() {
+            for (b, &r) in rows.iter().enumerate() {
+                let start = b * seq * width;
+                cache[r] = values[start..start + self.tokens[r].len() * width].to_vec();
+            }
+        }
+        self.cache_next = end;
+        if self.cache_next >= self.cache_order.len() {
+            self.start_epoch();
+        }
+        Ok(())
+    }
+
+    /// The learning-rate multiplier of the next step: linear warm-up, then linear decay to 0.
+    fn schedule(&self) -> f64 {
+        let total = self.total_steps.max(1) as f64;
+        let warmup = (self.settings.warmup_fraction * total).round();
+        let t = self.step as f64;
+        if t < warmup {
+            (t + 1.0) / warmup
+        } else {
+            ((total - t) / (total - warmup).max(1.0)).max(0.0)
+        }
+    }
+
+    async fn train_batch(&mut self, encoder: &Encoder) -> Result<()> {
+        let start = self.train.next;
+        let end = (start + self.settings.batch_size).min(self.order.len());
+        let rows = self.order[start..end].to_vec();
+        let labels: Vec<usize> = rows.iter().map(|&r| self.labels[r]).collect();
+        let (hidden, mask) = self.frozen(encoder, &rows);
+        let top = self
+            .top
+            .take()
+            .ok_or_else(|| BertError::Mismatch("fine-tuning failed earlier".into()))?;
+        let logits = top.forward(hidden.autodiff(), mask.autodiff(), self.settings.pooling)?;
+        let targets = targets(&labels, self.classes, &self.autodiff);
+        let batch_loss = loss(logits.clone(), targets, self.classes);
+        let mut grads = batch_loss.backward();
+        let mut encoder_grads = GradientsParams::from_module(&mut grads, &top.encoder);
+        let mut head_grads = GradientsParams::from_module(&mut grads, &top.head);
+        if let Some(max_norm) = self.settings.max_grad_norm {
+            clip_global_norm(&top, &mut encoder_grads, &mut head_grads, max_norm).await?;
+        }
+        let factor = self.schedule();
+        let TunedTop {
+            encoder: layers,
+            head,
+        } = top;
+        self.top = Some(TunedTop {
+            encoder: self.encoder_optim.step(
+                self.settings.encoder_lr * factor,
+                layers,
+                encoder_grads,
+            ),
+            head: self
+                .head_optim
+                .step(self.settings.head_lr * factor, head, head_grads),
+        });
+        self.step += 1;
+        let loss = read_f32(batch_loss.detach()).await?[0] as f64;
+        let probs = read_f32(probabilities(logits.detach(), self.classes)).await?;
+        self.train.add(loss, probs, &labels);
+        if self.train.next >= self.order.len() {
+            self.phase = Phase::Validating;
+        }
+        Ok(())
+    }
+
+    async fn validate_batch(&mut self, encoder: &Encoder) -> Result<Option<EpochReport>> {
+        let start = self.val.next;
+        let end = (start + 2 * self.settings.batch_size).min(self.labels.len());
+        let rows: Vec<usize> = (start..end).collect();
+        let labels = self.labels[start..end].to_vec();
+        let (hidden, mask) = self.frozen(encoder, &rows);
+        let eval = self
+            .top
+            .as_ref()
+            .ok_or_else(|| BertError::Mismatch("fine-tuning failed earlier".into()))?
+            .valid();
+        let logits = eval.forward(hidden, mask, self.settings.pooling)?;
+        let targets = targets(&labels, self.classes, &self.device);
+        let loss = read_f32(loss(logits.clone(), targets, self.classes)).await?[0] as f64;
+        let probs = read_f32(probabilities(logits, self.classes)).await?;
+        self.val.add(loss, probs, &labels);
+        if self.val.next < self.labels.len() {
+            return Ok(None);
+        }
+        let epoch_report = self.end_epoch(eval)?;
+        Ok(Some(epoch_report))
+    }
+
+    fn end_epoch(&mut self, eval: TunedTop) -> Result<EpochReport> {
+        let train = report(&self.train.probs, self.classes, &self.train.labels)?;
+        let val = report(&self.val.probs, self.classes, &self.val.labels)?;
+        let score = |r: &EpochReport| r.val_auroc.unwrap_or(r.val_accuracy);
+        let mut epoch_report = EpochReport {
+            epoch: self.epoch,
+            learning_rate: self.settings.encoder_lr * self.schedule(),
+            train_loss: self.train.mean_loss().unwrap_or(f64::NAN),
+            train_accuracy: train.accuracy,
+            train_auroc: train.auroc,
+            val_loss: self.val.mean_loss().unwrap_or(f64::NAN),
+            val_accuracy: val.accuracy,
+            val_auroc: val.auroc,
+            val_macro_f1: val.macro_f1,
+            l2: self.settings.weight_decay,
+            best: false,
+        };
+        if self
+            .best
+            .as_ref()
+            .is_none_or(|(_, best)| score(&epoch_report) > score(best))
+        {
+            epoch_report.best = true;
+            self.best = Some((eval, epoch_report.clone()));
+        }
+        self.history.push(epoch_report.clone());
+        if self.epoch >= self.settings.epochs {
+            self.phase = Phase::Finished;
+        } else {
+            self.start_epoch();
+        }
+        Ok(epoch_report)
+    }
+
+    /// The best epoch's top (training may stop early: the best epoch so far is kept).
+    pub fn finish(self) -> Result<FineTuned> {
+        let (top, best) = self
+            .best
+            .ok_or_else(|| BertError::Mismatch("no epoch of fine-tuning has finished".into()))?;
+        Ok(FineTuned {
+            top,
+            settings: self.settings,
+            first_layer: self.first,
+            layer_shape: self.layer_shape,
+            head_shape: self.head_shape,
+            model_id: self.model_id,
+            best,
+            history: self.history,
+        })
+    }
+}
+
+/// Squared L2 norm of a module's gradients, summed on the device.
+struct SquaredNorm<'a> {
+    grads: &'a GradientsParams,
+    total: Option<Tensor<1>>,
+}
+
+impl ModuleVisitor for SquaredNorm<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.grads.get::<D>(param.id) {
+            let squares = (g.clone() * g).sum();
+            self.total = Some(match self.total.take() {
+                Some(total) => total + squares,
+                None => squares,
+            });
+        }
+    }
+}
+
+/// Multiplies a module's gradients by `factor`.
+struct Scale<'a> {
+    grads: &'a mut GradientsParams,
+    factor: f64,
+}
+
+impl ModuleVisitor for Scale<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.grads.remove::<D>(param.id) {
+            self.grads.register(param.id, g.mul_scalar(self.factor));
+        }
+    }
+}
+
+/// Scales the gradients of both parts so that their global L2 norm is at most `max_norm`, as
+/// PyTorch's `clip_grad_norm_` does (burn's own clipping works per tensor, which changes the
+/// update's direction).
+async fn clip_global_norm(
+    top: &TunedTop,
+    encoder: &mut GradientsParams,
+    head: &mut GradientsParams,
+    max_norm: f64,
+) -> Result<()> {
+    let mut norm = SquaredNorm {
+        grads: encoder,
+        total: None,
+    };
+    top.encoder.visit(&mut norm);
+    let mut norm = SquaredNorm {
+        grads: head,
+        total: norm.total,
+    };
+    top.head.visit(&mut norm);
+    let Some(total) = norm.total else {
+        return Ok(());
+    };
+    let norm = (read_f32(total).await?[0] as f64).sqrt();
+    if norm > max_norm {
+        let factor = max_norm / (norm + 1e-6);
+        top.encoder.visit(&mut Scale {
+            grads: encoder,
+            factor,
+        });
+        top.head.visit(&mut Scale {
+            grads: head,
+            factor,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classifier::Classifier;
+
+    fn tiny_encoder() -> Encoder {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny");
+        let read = |name: &str| std::fs::read(dir.join(name)).expect("tiny fixture");
+        Encoder::load(
+            &read("config.json"),
+            &read("model.safetensors"),
+            &read("tokenizer.json"),
+            &Device::flex(),
+        )
+        .expect("tiny model loads")
+    }
+
+    /// Reviews the tiny vocabulary can spell, labelled by their sentiment word.
+    fn reviews(n: usize) -> (Vec<String>, Vec<usize>) {
+        let good = ["good", "great", "best", "love"];
+        let bad = ["bad", "worst", "not good", "no"];
+        let things = ["coffee", "tea", "chocolate", "dog food", "chips", "milk"];
+        (0..n)
+            .map(|i| {
+                let label = (i * 7 / 3) % 2;
+                let word = if label == 1 { good[i % 4] } else { bad[i % 4] };
+                (
+                    format!("this {} is {word} !", things[i % things.len()]),
+                    label,
+                )
+            })
+            .unzip()
+    }
+
+    fn head_shape(input: usize) -> HeadShape {
+        HeadShape {
+            input,
+            hidden: vec![],
+            batch_norm: false,
+            dropout: 0.0,
+            classes: 2,
+        }
+    }
+
+    fn set(param: &Param<Tensor<2>>, at: [usize; 2], delta: f32) -> Param<Tensor<2>> {
+        let tensor = param.val();
+        let [rows, cols] = tensor.dims();
+        let mut values = tensor.to_data().try_into_vec::<f32>().expect("f32 weights");
+        values[at[0] * cols + at[1]] += delta;
+        Param::from_tensor(Tensor::from_data(
+            TensorData::new(values, [rows, cols]),
+            &tensor.device(),
+        ))
+    }
+
+    /// Autodiff gradients of a top-layer weight, an attention weight and the head agree with
+    /// central finite differences of the loss.
+    ///
+    /// Tolerance: the loss (≈0.7) is computed in f32 through a few hundred operations, so each
+    /// evaluation carries a rounding error of order 1e-8; divided by 2h = 2e-2 that gives about
+    /// 1e-6 in the central difference, whose truncation error h²·|f'''|/6 is far smaller for
+    /// these small random weights. 2e-6 absolute plus 0.5 % relative covers that (measured
+    /// differences: at most 9e-7, and 0.01 % on the head) while a wrong or missing gradient
+    /// term shows up as an error of the gradient's own size (1e-4 to 4e-2 here).
+    #[test]
+    fn gradients_match_finite_differences() {
+        let encoder = tiny_encoder();
+        let (texts, labels) = reviews(6);
+        let tokens = encoder.tokenize(&texts, 16).expect("tokenize");
+        let (hidden, mask) = encoder.model().lower_hidden(&tokens, 1, encoder.device());
+        let autodiff = encoder.device().clone().autodiff();
+        autodiff.seed(3);
+        let shape = head_shape(encoder.dim());
+        let top =
+            TunedTop::from_base(encoder.model(), 1, Pooling::Mean, &shape, &autodiff).expect("top");
+        let loss_of = |top: &TunedTop, hidden: Tensor<3>, mask: Tensor<2>| {
+            let device = hidden.device();
+            let logits = top.forward(hidden, mask, Pooling::Mean).expect("forward");
+            loss(logits, targets(&labels, 2, &device), 2)
+        };
+        let grads = loss_of(&top, hidden.clone().autodiff(), mask.clone().autodiff()).backward();
+        let eval = top.valid();
+        let value =
+            |top: &TunedTop| loss_of(top, hidden.clone(), mask.clone()).into_scalar::<f32>() as f64;
+        let h = 1e-2;
+        type Pick = fn(&mut TunedTop) -> &mut Param<Tensor<2>>;
+        let picks: [(&str, Pick, [usize; 2]); 4] = [
+            (
+                "intermediate",
+                |t| &mut t.encoder.layers[0].intermediate.weight,
+                [3, 5],
+            ),
+            (
+                "output",
+                |t| &mut t.encoder.layers[0].output.weight,
+                [10, 2],
+            ),
+            (
+                "value",
+                |t| &mut t.encoder.layers[0].attention.value.weight,
+                [1, 7],
+            ),
+            ("head", |t| &mut t.head.output.weight, [4, 0]),
+        ];
+        for (name, pick, at) in picks {
+            let mut trained = top.clone();
+            let param = pick(&mut trained);
+            let grad = param.grad(&grads).expect("the weight has a gradient");
+            let cols = grad.dims()[1];
+            let analytic =
+                grad.to_data().try_into_vec::<f32>().expect("f32")[at[0] * cols + at[1]] as f64;
+            let mut plus = eval.clone();
+            *pick(&mut plus) = set(pick(&mut eval.clone()), at, h as f32);
+            let mut minus = eval.clone();
+            *pick(&mut minus) = set(pick(&mut eval.clone()), at, -h as f32);
+            let numeric = (value(&plus) - value(&minus)) / (2.0 * h);
+            assert!(
+                (analytic - numeric).abs() <= 2e-6 + 0.005 * numeric.abs(),
+                "{name}{at:?}: autodiff {analytic:.6e}, finite differences {numeric:.6e}"
+            );
+            assert!(
+                analytic.abs() > 1e-4,
+                "{name}: gradient {analytic} is too small to test"
+            );
+        }
+    }
+
+    fn run(encoder: &Encoder, settings: FineTuneSettings) -> (FineTuner, Vec<StepReport>) {
+        let (texts, labels) = reviews(48);
+        let mut tuner = FineTuner::new(encoder, &texts, &labels, 2, settings).expect("plan");
+        let mut steps = Vec::new();
+        while !tuner.is_finished() {
+            steps.push(pollster::block_on(tuner.step(encoder)).expect("step"));
+        }
+        (tuner, steps)
+    }
+
+    fn small() -> FineTuneSettings {
+        FineTuneSettings {
+            layers: 1,
+            batch_size: 8,
+            epochs: 3,
+            encoder_lr: 1e-3,
+            head_lr: 1e-2,
+            max_len: 16,
+            ..FineTuneSettings::default()
+        }
+    }
+
+    #[test]
+    fn steps_report_progress_and_learn() {
+        let encoder = tiny_encoder();
+        let (tuner, steps) = run(&encoder, small());
+        assert!(tuner.caches());
+        // 48 texts: a caching pass of 3 batches, then per epoch 5 steps on the 38 training
+        // texts and 1 validation batch of 10.
+        assert_eq!(steps.len(), 3 + 3 * (5 + 1));
+        assert_eq!(steps[0].phase, Phase::Caching);
+        assert_eq!(steps.last().map(|s| s.step), Some(15));
+        let epochs: Vec<_> = steps
+            .iter()
+            .filter_map(|s| s.epoch_report.clone())
+            .collect();
+        assert_eq!(epochs.len(), 3);
+        assert!(epochs[2].train_loss < epochs[0].train_loss, "{epochs:#?}");
+        assert!(epochs[0].best, "the first epoch is the best so far");
+        let done = tuner.finish().expect("finish");
+        assert!(done.best.val_auroc.is_some());
+    }
+
+    #[test]
+    fn recomputing_the_frozen_layers_gives_the_cached_result() {
+        let encoder = tiny_encoder();
+        let (cached, _) = run(&encoder, small());
+        let (recomputed, _) = run(
+            &encoder,
+            FineTuneSettings {
+                cache_budget_mb: 0,
+                ..small()
+            },
+        );
+        assert!(!recomputed.caches());
+        for (a, b) in cached.history().iter().zip(recomputed.history()) {
+            assert!((a.train_loss - b.train_loss).abs() < 1e-5, "{a:?} vs {b:?}");
+            assert!((a.val_loss - b.val_loss).abs() < 1e-5, "{a:?} vs {b:?}");
+        }
+    }
+
+    #[test]
+    fn the_classifier_file_reproduces_predictions_and_checks_its_base() {
+        let encoder = tiny_encoder();
+        let (tuner, _) = run(&encoder, small());
+        let classifier = Classifier::from_fine_tuned(
+            tuner.finish().expect("finish"),
+            vec!["negative".into(), "positive".into()],
+        );
+        let texts = ["this tea is great !", "the worst chips", ""];
+        let before = pollster::block_on(classifier.probabilities(&encoder, &texts)).expect("probs");
+        let bytes = classifier.to_bytes().expect("save");
+        let loaded = Classifier::from_bytes(&bytes, &Device::flex()).expect("load");
+        assert!(loaded.is_fine_tuned());
+        let after = pollster::block_on(loaded.probabilities(&encoder, &texts)).expect("probs");
+        assert_eq!(before, after);
+        let err = pollster::block_on(loaded.predict(&[0.0; 32], &Device::flex())).unwrap_err();
+        assert!(err.to_string().contains("classify texts"), "{err}");
+
+        let mut other = loaded;
+        other.meta.model_id = "bert-2x32-0000000000000000".into();
+        let err = pollster::block_on(other.probabilities(&encoder, &texts)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("load the model it was trained with")
+        );
+    }
+
+    #[test]
+    fn impossible_settings_are_clear_errors() {
+        let encoder = tiny_encoder();
+        let (texts, labels) = reviews(10);
+        let too_many = FineTuneSettings {
+            layers: 3,
+            ..FineTuneSettings::default()
+        };
+        let err = FineTuner::new(&encoder, &texts, &labels, 2, too_many)
+            .err()
+            .expect("3 of 2 layers");
+        assert!(err.to_string().contains("the model has 2"), "{err}");
+        let err = FineTuner::new(&encoder, &texts[..1], &labels[..1], 2, small())
+            .err()
+            .expect("one text");
+        assert!(err.to_string().contains("at least 2"), "{err}");
+    }
+}
