@@ -477,16 +477,33 @@ impl WebTrainer {
             self.features,
             self.label_names.clone(),
         );
-        Ok(WebClassifier {
-            inner: Rc::new(RefCell::new(classifier)),
-        })
+        Ok(WebClassifier::new(classifier))
     }
 }
 
 /// A trained classifier: a head on top of one base model.
 #[wasm_bindgen(js_name = Classifier)]
 pub struct WebClassifier {
-    inner: Rc<RefCell<Classifier>>,
+    /// Taken out while an asynchronous call uses it (no `RefCell` borrow across an await).
+    inner: Rc<RefCell<Option<Classifier>>>,
+}
+
+impl WebClassifier {
+    fn new(classifier: Classifier) -> Self {
+        WebClassifier {
+            inner: Rc::new(RefCell::new(Some(classifier))),
+        }
+    }
+
+    /// Runs `f` on the classifier, unless an asynchronous call has it.
+    fn with<T>(&self, f: impl FnOnce(&Classifier) -> Result<T, JsValue>) -> Result<T, JsValue> {
+        let guard = self.inner.borrow();
+        f(guard.as_ref().ok_or_else(|| busy("classifier"))?)
+    }
+}
+
+fn take_classifier(inner: &RefCell<Option<Classifier>>) -> Result<Classifier, JsValue> {
+    inner.borrow_mut().take().ok_or_else(|| busy("classifier"))
 }
 
 #[wasm_bindgen(js_class = Classifier)]
@@ -494,40 +511,37 @@ impl WebClassifier {
     /// Reads a classifier file.
     #[wasm_bindgen(js_name = fromBytes)]
     pub fn from_bytes(bytes: &[u8]) -> Result<WebClassifier, JsValue> {
-        Ok(WebClassifier {
-            inner: Rc::new(RefCell::new(Classifier::from_bytes(
-                bytes,
-                &Device::flex(),
-            )?)),
-        })
+        Ok(WebClassifier::new(Classifier::from_bytes(
+            bytes,
+            &Device::flex(),
+        )?))
     }
 
     /// The classifier file's bytes.
     #[wasm_bindgen(js_name = toBytes)]
     pub fn to_bytes(&self) -> Result<Vec<u8>, JsValue> {
-        let classifier = self.inner.try_borrow().map_err(|_| busy("classifier"))?;
-        Ok(classifier.to_bytes()?)
+        self.with(|c| Ok(c.to_bytes()?))
     }
 
     /// Its metadata (`ClassifierMeta`): base model, label names, head shape, settings, metrics.
     pub fn meta(&self) -> Result<JsValue, JsValue> {
-        let classifier = self.inner.try_borrow().map_err(|_| busy("classifier"))?;
-        to_js(&classifier.meta)
+        self.with(|c| to_js(&c.meta))
     }
 
     /// Fails with a message unless `encoder` is the base model this classifier was trained on.
     #[wasm_bindgen(js_name = checkBase)]
     pub fn check_base(&self, encoder: &WebEncoder) -> Result<(), JsValue> {
-        let classifier = self.inner.try_borrow().map_err(|_| busy("classifier"))?;
-        Ok(classifier.check_base(encoder.inner.model_id())?)
+        self.with(|c| Ok(c.check_base(encoder.inner.model_id())?))
     }
 
     /// Classifies raw texts → Promise<{label, name, probabilities}[]>.
     pub fn classify(&self, encoder: &WebEncoder, texts: Vec<String>) -> Promise {
         let (inner, encoder) = (Rc::clone(&self.inner), Rc::clone(&encoder.inner));
         future_to_promise(async move {
-            let classifier = inner.try_borrow().map_err(|_| busy("classifier"))?;
-            to_js(&classifier.classify(&encoder, &texts).await?)
+            let classifier = take_classifier(&inner)?;
+            let result = classifier.classify(&encoder, &texts).await;
+            *inner.borrow_mut() = Some(classifier);
+            to_js(&result?)
         })
     }
 
@@ -547,11 +561,12 @@ impl WebClassifier {
                 ))
                 .into());
             }
-            let mut classifier = inner.try_borrow_mut().map_err(|_| busy("classifier"))?;
-            let report = classifier
+            let mut classifier = take_classifier(&inner)?;
+            let result = classifier
                 .evaluate(&features.values[test_start..], &labels, &Device::flex())
-                .await?;
-            to_js(&report)
+                .await;
+            *inner.borrow_mut() = Some(classifier);
+            to_js(&result?)
         })
     }
 }
