@@ -330,7 +330,10 @@ async function fetchModelFolder(base, label) {
     get('vocab.txt').catch(() => {
       throw first;
     }));
-  const [config, weights, tok] = await Promise.all([get('config.json'), get('model.safetensors'), tokenizer]);
+  const settled = await Promise.allSettled([get('config.json'), get('model.safetensors'), tokenizer]);
+  const failed = settled.filter((r) => r.status === 'rejected').map((r) => r.reason.message);
+  if (failed.length) throw new Error(failed.join('; '));
+  const [config, weights, tok] = settled.map((r) => /** @type {PromiseFulfilledResult<any>} */ (r).value);
   const parts = { config, weights, tokenizer: tok };
   const lengths = Object.values(parts).map((p) => Number(p.response.headers.get('Content-Length')));
   const total = lengths.every((n) => n > 0) ? lengths.reduce((a, b) => a + b, 0) : 0;
