@@ -175,6 +175,29 @@ describe('mistakes and hostile data leave the page usable', () => {
     await screenshot(page, 'extraction-cancelled');
   });
 
+  test('a full storage quota is explained, and the loaded classifier still works', { skip }, async () => {
+    await page.evaluate(() => {
+      window.__put = IDBObjectStore.prototype.put;
+      IDBObjectStore.prototype.put = () => {
+        throw new DOMException('quota', 'QuotaExceededError');
+      };
+    });
+    try {
+      await resetStatus(page, 'keep-status');
+      await page.setInputFiles('#classifier-file', join(ROOT, 'classifiers', 'default-minilm.safetensors'));
+      const status = await waitStatus(page, 'keep-status');
+      console.log(`# storage full -> ${status.text}`);
+      assert.equal(status.kind, 'warn');
+      assert.match(status.text, /storage for this page is full.*download what you want to keep/);
+      assert.match(await page.textContent('#classifier-name'), /^from default-minilm\.safetensors/);
+      assert.match(await classifyTyped(page, 'Fresh and tasty, great value.'), /^positive \d+ %$/);
+    } finally {
+      await page.evaluate(() => {
+        IDBObjectStore.prototype.put = window.__put;
+      });
+    }
+  });
+
   test('a model folder URL loads; a wrong one says which file is missing', { skip }, async () => {
     // A stand-in for huggingface.co: another origin, CORS allowed, /<org>/<name>/resolve/main/.
     const hub = mkdtempSync(join(tmpdir(), 'bertweb-hub-'));
