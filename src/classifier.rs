@@ -304,7 +304,14 @@ impl Classifier {
         device: &Device,
     ) -> Result<Report> {
         let probs = self.predict(features, device).await?;
-        let report = Report::new(&probs, self.meta.label_names.len(), labels)
+        self.score(&probs, labels)
+    }
+
+    /// The report of probabilities (from [`Classifier::probabilities`] or
+    /// [`Classifier::predict`]) against the true labels; the headline numbers are kept in the
+    /// metadata, so the saved file carries them.
+    pub fn score(&mut self, probs: &[f32], labels: &[usize]) -> Result<Report> {
+        let report = Report::new(probs, self.meta.label_names.len(), labels)
             .map_err(|e| BertError::Mismatch(e.to_string()))?;
         self.meta.test = Some(TestSummary::from(&report));
         Ok(report)
