@@ -75,7 +75,10 @@ fn main() -> Result<(), Failure> {
                 epoch_start = now;
             }
         }
-        let classifier = Classifier::from_fine_tuned(tuner.finish()?, dataset.label_names.clone());
+        let classifier = Classifier::from_fine_tuned(
+            pollster::block_on(tuner.finish())?,
+            dataset.label_names.clone(),
+        );
         let probs =
             pollster::block_on(classifier.probabilities_all(&encoder, &test_texts, 64, |_| ()))?;
         let report = Report::new(&probs, 2, &test_labels)?;

@@ -17,6 +17,7 @@ use crate::data::{self, DataError, Dataset, Settings};
 use crate::encoder::Encoder;
 use crate::error::BertError;
 use crate::features::{Extraction, FeatureSettings, Features};
+use crate::finetune::{FineTuneSettings, FineTuner};
 use crate::model::Pooling;
 use crate::train::{Preset, TrainSettings, Trainer};
 
@@ -568,5 +569,140 @@ impl WebClassifier {
             *inner.borrow_mut() = Some(classifier);
             to_js(&result?)
         })
+    }
+}
+
+/// The default fine-tuning settings (`FineTuneSettings`: top 2 layers, 3 epochs, batch 32…).
+#[wasm_bindgen(js_name = fineTuneSettings)]
+pub fn fine_tune_settings() -> Result<JsValue, JsValue> {
+    to_js(&FineTuneSettings::default())
+}
+
+/// A fine-tuning run of the encoder's top layers on a dataset's training part: one caching
+/// batch, optimizer step or validation batch per `step`, on the encoder's device.
+#[wasm_bindgen(js_name = FineTuner)]
+pub struct WebFineTuner {
+    encoder: Rc<Encoder>,
+    inner: Rc<RefCell<Option<FineTuner>>>,
+    label_names: Vec<String>,
+}
+
+#[wasm_bindgen(js_class = FineTuner)]
+impl WebFineTuner {
+    /// Plans a run with `settings` (a `FineTuneSettings` object; missing fields take the
+    /// defaults).
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        encoder: &WebEncoder,
+        dataset: &WebDataset,
+        settings: JsValue,
+    ) -> Result<WebFineTuner, JsValue> {
+        let settings: FineTuneSettings = if settings.is_undefined() || settings.is_null() {
+            FineTuneSettings::default()
+        } else {
+            from_js(settings, "fine-tuning settings")?
+        };
+        let d = &dataset.inner;
+        let texts: Vec<String> = d.train.iter().map(|e| e.text.clone()).collect();
+        let labels: Vec<usize> = d.train.iter().map(|e| e.label).collect();
+        let tuner = FineTuner::new(
+            &encoder.inner,
+            &texts,
+            &labels,
+            d.label_names.len(),
+            settings,
+        )?;
+        Ok(WebFineTuner {
+            encoder: Rc::clone(&encoder.inner),
+            inner: Rc::new(RefCell::new(Some(tuner))),
+            label_names: d.label_names.clone(),
+        })
+    }
+
+    /// Seconds the run should take where the full encoder embeds `textsPerSecond` texts a
+    /// second (e.g. as measured during feature extraction).
+    #[wasm_bindgen(js_name = estimateSeconds)]
+    pub fn estimate_seconds(&self, texts_per_second: f64) -> Result<f64, JsValue> {
+        let guard = self.inner.borrow();
+        let tuner = guard.as_ref().ok_or_else(|| busy("fine-tuning"))?;
+        Ok(tuner.estimate_seconds(texts_per_second))
+    }
+
+    /// Does the next unit of work → Promise<StepReport> (`phase`, `epoch`, `done`, `total`,
+    /// `step`, `total_steps`, `running_loss`, and `epoch_report` when an epoch ended).
+    pub fn step(&self) -> Promise {
+        let (encoder, inner) = (Rc::clone(&self.encoder), Rc::clone(&self.inner));
+        future_to_promise(async move {
+            let mut tuner = inner
+                .borrow_mut()
+                .take()
+                .ok_or_else(|| busy("fine-tuning"))?;
+            let result = tuner.step(&encoder).await;
+            *inner.borrow_mut() = Some(tuner);
+            to_js(&result?)
+        })
+    }
+
+    /// Whether every epoch has run.
+    #[wasm_bindgen(getter)]
+    pub fn finished(&self) -> bool {
+        self.inner
+            .borrow()
+            .as_ref()
+            .is_none_or(FineTuner::is_finished)
+    }
+
+    /// → Promise<Classifier> of the best epoch (the run is used up).
+    pub fn finish(&self) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        let label_names = self.label_names.clone();
+        future_to_promise(async move {
+            let tuner = inner
+                .borrow_mut()
+                .take()
+                .ok_or_else(|| busy("fine-tuning"))?;
+            let tuned = tuner.finish().await?;
+            Ok(WebClassifier::new(Classifier::from_fine_tuned(tuned, label_names)).into())
+        })
+    }
+}
+
+#[wasm_bindgen(js_class = Classifier)]
+impl WebClassifier {
+    /// Whether the encoder's top layers were fine-tuned (it then needs texts, not features).
+    #[wasm_bindgen(getter, js_name = fineTuned)]
+    pub fn fine_tuned(&self) -> Result<bool, JsValue> {
+        self.with(|c| Ok(c.is_fine_tuned()))
+    }
+
+    /// Class probabilities of texts as given → Promise<Float32Array> (binary: P(positive) per
+    /// text; N classes: N per text).
+    pub fn probabilities(&self, encoder: &WebEncoder, texts: Vec<String>) -> Promise {
+        let (inner, encoder) = (Rc::clone(&self.inner), Rc::clone(&encoder.inner));
+        future_to_promise(async move {
+            let classifier = take_classifier(&inner)?;
+            let result = classifier.probabilities(&encoder, &texts).await;
+            *inner.borrow_mut() = Some(classifier);
+            Ok(Float32Array::from(result?.as_slice()).into())
+        })
+    }
+
+    /// The test report of `probs` (from `probabilities` over the dataset's test texts, in
+    /// order); the headline numbers are kept in the metadata.
+    #[wasm_bindgen(js_name = scoreTest)]
+    pub fn score_test(&self, probs: Vec<f32>, dataset: &WebDataset) -> Result<JsValue, JsValue> {
+        let labels: Vec<usize> = dataset.inner.test.iter().map(|e| e.label).collect();
+        let mut guard = self.inner.borrow_mut();
+        let classifier = guard.as_mut().ok_or_else(|| busy("classifier"))?;
+        to_js(&classifier.score(&probs, &labels)?)
+    }
+}
+
+#[wasm_bindgen(js_class = Dataset)]
+impl WebDataset {
+    /// The test rows' texts, in order (what `Classifier.scoreTest` expects probabilities of).
+    #[wasm_bindgen(js_name = testTexts)]
+    pub fn test_texts(&self) -> Vec<String> {
+        self.inner.test.iter().map(|e| e.text.clone()).collect()
     }
 }

@@ -8,7 +8,9 @@
 //! or one validation batch) so the page's worker can report progress and honour cancel.
 //! K = 0 trains only the head on the frozen encoder's pooled output.
 
-use burn::module::{Module, ModuleVisitor, Param};
+use std::collections::HashMap;
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::nn::Linear;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
@@ -649,13 +651,14 @@ impl FineTuner {
         Ok(epoch_report)
     }
 
-    /// The best epoch's top (training may stop early: the best epoch so far is kept).
-    pub fn finish(self) -> Result<FineTuned> {
+    /// The best epoch's top, copied to the CPU (training may stop early: the best epoch so far
+    /// is kept).
+    pub async fn finish(self) -> Result<FineTuned> {
         let (top, best) = self
             .best
             .ok_or_else(|| BertError::Mismatch("no epoch of fine-tuning has finished".into()))?;
         Ok(FineTuned {
-            top,
+            top: to_device_async(top, &Device::flex()).await?,
             settings: self.settings,
             first_layer: self.first,
             layer_shape: self.layer_shape,
@@ -665,6 +668,53 @@ impl FineTuner {
             history: self.history,
         })
     }
+}
+
+/// Every float parameter of a module, flattened, with its id.
+struct Flatten(Vec<(ParamId, Tensor<1>)>);
+
+impl ModuleVisitor for Flatten {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let value = param.val();
+        let n = value.shape().num_elements();
+        self.0.push((param.id, value.reshape([n])));
+    }
+}
+
+/// Puts read-back parameter values in place, on `device`.
+struct Place {
+    values: HashMap<ParamId, TensorData>,
+    device: Device,
+}
+
+impl ModuleMapper for Place {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (id, value, mapper) = param.consume();
+        let value = match self.values.remove(&id) {
+            Some(data) => Tensor::<1>::from_data(data, &self.device).reshape(value.shape()),
+            None => value,
+        };
+        Param::from_mapped_value(id, value, mapper)
+    }
+}
+
+/// `module` with every parameter copied to `device` through asynchronous readbacks: in the
+/// browser a WebGPU tensor cannot be read synchronously, which `to_device` or saving would do.
+pub async fn to_device_async<M: Module>(module: M, device: &Device) -> Result<M> {
+    let mut flat = Flatten(Vec::new());
+    module.visit(&mut flat);
+    let mut values = HashMap::with_capacity(flat.0.len());
+    for (id, value) in flat.0 {
+        let data = value
+            .into_data_async()
+            .await
+            .map_err(|e| BertError::Device(e.to_string()))?;
+        values.insert(id, data);
+    }
+    Ok(module.map(&mut Place {
+        values,
+        device: device.clone(),
+    }))
 }
 
 /// Squared L2 norm of a module's gradients, summed on the device.
@@ -902,7 +952,7 @@ mod tests {
         assert_eq!(epochs.len(), 3);
         assert!(epochs[2].train_loss < epochs[0].train_loss, "{epochs:#?}");
         assert!(epochs[0].best, "the first epoch is the best so far");
-        let done = tuner.finish().expect("finish");
+        let done = pollster::block_on(tuner.finish()).expect("finish");
         assert!(done.best.val_auroc.is_some());
     }
 
@@ -946,7 +996,7 @@ mod tests {
         let encoder = tiny_encoder();
         let (tuner, _) = run(&encoder, small());
         let classifier = Classifier::from_fine_tuned(
-            tuner.finish().expect("finish"),
+            pollster::block_on(tuner.finish()).expect("finish"),
             vec!["negative".into(), "positive".into()],
         );
         let texts = ["this tea is great !", "the worst chips", ""];

@@ -53,7 +53,10 @@ fn top_two_layers_reach_test_auroc_095_and_the_file_reproduces_them() {
         cached_at.unwrap_or(0.0),
         start.elapsed().as_secs_f64()
     );
-    let classifier = Classifier::from_fine_tuned(tuner.finish().unwrap(), dataset.label_names);
+    let classifier = Classifier::from_fine_tuned(
+        pollster::block_on(tuner.finish()).unwrap(),
+        dataset.label_names,
+    );
     let test_texts: Vec<String> = dataset.test.iter().map(|e| e.text.clone()).collect();
     let test_labels: Vec<usize> = dataset.test.iter().map(|e| e.label).collect();
     let probs = pollster::block_on(classifier.probabilities_all(&encoder, &test_texts, 64, |_| ()))

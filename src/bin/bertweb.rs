@@ -308,7 +308,10 @@ fn fine_tune(
     }
     progress.finish_and_clear();
     println!("fine-tuned in {:.1} s", start.elapsed().as_secs_f64());
-    let mut classifier = Classifier::from_fine_tuned(tuner.finish()?, dataset.label_names.clone());
+    let mut classifier = Classifier::from_fine_tuned(
+        pollster::block_on(tuner.finish())?,
+        dataset.label_names.clone(),
+    );
     let test_texts: Vec<String> = dataset.test.iter().map(|e| e.text.clone()).collect();
     let progress = bar(test_texts.len(), "test")?;
     let probs = pollster::block_on(
