@@ -89,9 +89,33 @@ export function headDiagram(el, shape) {
     if (i === 0 && shape.batch_norm) layers.push(['BatchNorm', 'norm']);
     if (shape.dropout > 0) layers.push([`Dropout ${shape.dropout}`, 'drop']);
   });
-  const outputs = shape.classes === 2 ? 1 : shape.classes;
-  layers.push([`Dense ${outputs}, ${shape.classes === 2 ? 'sigmoid' : 'softmax'}`, 'io']);
+  layers.push(outputLayer(shape.classes));
+  drawLayers(el, layers);
+}
 
+function outputLayer(classes) {
+  const outputs = classes === 2 ? 1 : classes;
+  return [`Dense ${outputs}, ${classes === 2 ? 'sigmoid' : 'softmax'}`, 'io'];
+}
+
+/**
+ * The fine-tuned model's layers, top to bottom: frozen embeddings and lower layers, the
+ * trained top layers, the pooling and the linear head.
+ * @param {HTMLElement} el
+ * @param {{layers: number, trained: number, dim: number, maxLen: number, pooling: string, classes: number}} shape
+ */
+export function fineTuneDiagram(el, shape) {
+  const frozen = shape.layers - shape.trained;
+  const layers = [[`Input: word pieces (at most ${shape.maxLen})`, 'io']];
+  layers.push([frozen > 0 ? `Embeddings + layers 1–${frozen}: frozen` : 'Embeddings: frozen', 'frozen']);
+  for (let i = frozen + 1; i <= shape.layers; i++) layers.push([`Layer ${i} (${shape.dim}): trained`, 'dense']);
+  layers.push([shape.pooling === 'pooler' ? 'Pooler ([CLS], tanh)' : 'Mean pooling', 'norm']);
+  layers.push(outputLayer(shape.classes));
+  drawLayers(el, layers);
+}
+
+/** Boxes joined by arrows, one per [label, kind]; the kind is a CSS class. */
+function drawLayers(el, layers) {
   const boxW = 260;
   const boxH = 30;
   const gap = 16;

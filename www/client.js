@@ -60,6 +60,19 @@
  * @typedef {{id: number, type: 'train', settings: TrainSettings}} TrainRequest
  */
 /**
+ * UI → worker: what a fine-tuning run would take on this device, before starting it. The rate
+ * of the full encoder is `textsPerSecond` when given (measured by the page), else timed on 32
+ * training texts.
+ * @typedef {{id: number, type: 'fineTunePlan', settings: Partial<FineTuneSettings>, textsPerSecond?: number}} FineTunePlanRequest
+ */
+/**
+ * UI → worker: fine-tune the encoder's top layers and a head on the current dataset's training
+ * part (progress stage 'finetune' per step, with `step`), then score its test part in batches
+ * (stage 'test'); cancellable between steps. It becomes the classifier; a cancelled or failed
+ * run leaves the dataset, the features and the previous classifier as they were.
+ * @typedef {{id: number, type: 'fineTune', settings: Partial<FineTuneSettings>}} FineTuneRequest
+ */
+/**
  * UI → worker: classify texts with the current classifier (progress stage 'classify').
  * @typedef {{id: number, type: 'classify', texts: string[], batchSize: number}} ClassifyRequest
  */
@@ -70,15 +83,20 @@
  */
 /**
  * @typedef {LoadRequest | ReloadRequest | EmbedRequest | TokenizeRequest | CancelRequest | DefaultsRequest
- *   | CsvHeaderRequest | CsvColumnRequest | DatasetRequest | ExtractRequest | TrainRequest | ClassifyRequest
+ *   | CsvHeaderRequest | CsvColumnRequest | DatasetRequest | ExtractRequest | TrainRequest | FineTunePlanRequest
+ *   | FineTuneRequest | ClassifyRequest
  *   | SetClassifierRequest | ClassifierBytesRequest} Request
  */
 
 /**
  * Worker → UI: a step of request `id` (stage: 'wasm' | 'encoder' | 'embed' | 'extract' | 'epoch'
- * | 'classify' | 'fallback'; `report` with 'epoch', `reason` with 'fallback').
+ * | 'finetune' | 'test' | 'classify' | 'fallback'; `report` with 'epoch', `reason` with
+ * 'fallback'; with 'finetune' and 'test': `textsPerSecond` of the current phase and
+ * `secondsLeft` and `fraction` (0…1) of the whole run (null until measured), and with 'finetune' the `step`
+ * (null before the first), `done`/`total` being optimizer steps).
  * @typedef {{id: number, type: 'progress', stage: string, message: string, done?: number, total?: number,
- *   report?: EpochReport, reason?: string}} ProgressMessage
+ *   report?: EpochReport, reason?: string, step?: StepReport | null, textsPerSecond?: number | null,
+ *   secondsLeft?: number | null, fraction?: number}} ProgressMessage
  */
 /**
  * Worker → UI: request `id` succeeded.
@@ -98,6 +116,7 @@
  * @property {DeviceChoice} requested what was asked for
  * @property {string | null} fallback why WebGPU was not used although asked for (null when it was, or not asked)
  * @property {number} dim             hidden size
+ * @property {number | null} layers   number of encoder layers
  * @property {number} maxPositions    the model's max position embeddings
  * @property {number} loadMs          time spent in the worker loading (wasm init + Encoder.load)
  */
@@ -144,6 +163,26 @@
  *   test: {n: number, accuracy: number, auroc: number | null, macro_f1: number} | null} & Record<string, any>} ClassifierMeta
  */
 /** @typedef {{label: number, name: string, probabilities: number[]}} Prediction */
+/**
+ * Fine-tuning settings (Rust `finetune::FineTuneSettings`); any field may be left out.
+ * @typedef {{layers: number, pooling: Pooling, max_len: number, batch_size: number, epochs: number,
+ *   encoder_lr: number, head_lr: number, warmup_fraction: number, weight_decay: number,
+ *   max_grad_norm: number | null, seed: number, validation_fraction: number, cache_budget_mb: number}} FineTuneSettings
+ */
+/**
+ * One fine-tuning step (Rust `finetune::StepReport`): the phase after it, texts done of the
+ * phase's total (this epoch's, for training and validation), optimizer steps, and the epoch's
+ * report on the step that ended its validation.
+ * @typedef {{phase: 'caching' | 'training' | 'validating' | 'finished', epoch: number, done: number,
+ *   total: number, step: number, total_steps: number, running_loss: number | null,
+ *   epoch_report: EpochReport | null}} StepReport
+ */
+/**
+ * The expected time of a fine-tuning run on this device. `measured` says how the rate was
+ * timed when the worker timed it (null: the rate was given).
+ * @typedef {{seconds: number, textsPerSecond: number, measured: {texts: number, seconds: number} | null,
+ *   device: Device, layers: number | null, testTexts: number}} FineTunePlan
+ */
 
 /** Rejection of a request that was cancelled. */
 export class CancelledError extends Error {
@@ -256,7 +295,7 @@ export class BertClient {
     return this.#request({ type: 'tokenize', texts, maxLen }, []).promise;
   }
 
-  /** @returns {Promise<{data: DataSettings, presets: Record<string, TrainSettings>}>} */
+  /** @returns {Promise<{data: DataSettings, presets: Record<string, TrainSettings>, fineTune: FineTuneSettings}>} */
   defaults() {
     return this.#request({ type: 'defaults' }, []).promise;
   }
@@ -306,6 +345,27 @@ export class BertClient {
    */
   train(settings, { onProgress, signal } = {}) {
     return this.#cancellable({ type: 'train', settings }, onProgress, signal);
+  }
+
+  /**
+   * The expected time of fine-tuning the current dataset with `settings` on this device.
+   * @param {Partial<FineTuneSettings>} settings
+   * @param {{textsPerSecond?: number}} [options] the full encoder's measured rate, when known
+   * @returns {Promise<FineTunePlan>}
+   */
+  fineTunePlan(settings, { textsPerSecond } = {}) {
+    return this.#request({ type: 'fineTunePlan', settings, textsPerSecond }, []).promise;
+  }
+
+  /**
+   * Fine-tune the top encoder layers and a head; the result, scored on the test part, becomes
+   * the worker's classifier.
+   * @param {Partial<FineTuneSettings>} settings
+   * @param {{onProgress?: (p: ProgressMessage) => void, signal?: AbortSignal}} [options]
+   * @returns {Promise<{meta: ClassifierMeta, report: Report}>}
+   */
+  fineTune(settings, { onProgress, signal } = {}) {
+    return this.#cancellable({ type: 'fineTune', settings }, onProgress, signal);
   }
 
   /**

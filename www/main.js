@@ -3,7 +3,7 @@
 // into the DOM as textContent only, never as HTML.
 
 import { BertClient, CancelledError } from './client.js';
-import { epochChart, headDiagram, rocChart } from './charts.js';
+import { epochChart, fineTuneDiagram, headDiagram, rocChart } from './charts.js';
 import { idbDelete, idbGet, idbPut, storageError } from './store.js';
 
 /** Folder of the default model, relative to this file (fetched by scripts/fetch_model.py). */
@@ -77,6 +77,22 @@ const ui = {
   extractRate: $('extract-rate'),
   extractStatus: $('extract-status'),
   trainControls: $('train-controls'),
+  headControls: $('head-controls'),
+  fineTuneControls: $('finetune-controls'),
+  ftLayers: $('ft-layers'),
+  ftLayersHelp: $('ft-layers-help'),
+  ftEpochs: $('ft-epochs'),
+  ftBatch: $('ft-batch'),
+  ftEncoderLr: $('ft-encoder-lr'),
+  ftHeadLr: $('ft-head-lr'),
+  ftEstimate: $('ft-estimate'),
+  fineTune: $('finetune'),
+  fineTuneCancel: $('finetune-cancel'),
+  ftProgressLine: $('ft-progress-line'),
+  ftProgress: $('ft-progress'),
+  ftPhase: $('ft-phase'),
+  ftRate: $('ft-rate'),
+  diagramCaption: $('diagram-caption'),
   preset: $('preset'),
   epochs: $('epochs'),
   train: $('train'),
@@ -87,6 +103,10 @@ const ui = {
   chartAccuracy: $('chart-accuracy'),
   chartAuroc: $('chart-auroc'),
   report: $('report'),
+  reportTitle: $('report-title'),
+  comparison: $('comparison'),
+  comparisonTable: $('comparison-table'),
+  comparisonHelp: $('comparison-help'),
   reportN: $('report-n'),
   reportAccuracy: $('report-accuracy'),
   reportAuroc: $('report-auroc'),
@@ -129,6 +149,18 @@ const state = {
   batch: null,
   /** @type {AbortController | null} the long job that a Cancel button stops */
   job: null,
+  /**
+   * The full encoder's measured rate on this device, for fine-tuning estimates.
+   * @type {{textsPerSecond: number, how: string, device: string, modelId: string} | null}
+   */
+  rate: null,
+  /**
+   * This session's test reports, by what made them, with the data they were made on (`key`),
+   * for the side-by-side comparison.
+   * @type {{head?: {key: string, report: import('./client.js').Report, label: string},
+   *   finetune?: {key: string, report: import('./client.js').Report, label: string}}}
+   */
+  reports: {},
 };
 
 // ---- small helpers ------------------------------------------------------------------------
@@ -226,6 +258,9 @@ function refreshControls() {
   ui.preprocess.disabled = busy || !state.csv;
   ui.extract.disabled = busy || !model || !state.summary;
   ui.train.disabled = busy || !state.extracted;
+  ui.fineTune.disabled = busy || !model || !state.extracted;
+  for (const input of [ui.ftLayers, ui.ftEpochs, ui.ftBatch, ui.ftEncoderLr, ui.ftHeadLr]) input.disabled = busy;
+  for (const radio of document.querySelectorAll('input[name="train-mode"]')) radio.disabled = busy;
   ui.classifierDownload.disabled = busy || !state.classifier;
   ui.classifierFile.disabled = busy;
   ui.classifierReset.disabled = busy;
@@ -250,6 +285,7 @@ function showEncoder(info, modelName) {
       `${info.dim} dimensions, loaded in ${seconds} s.`, 'ok');
   }
   showClassifier();
+  if (!ui.trainControls.hidden && trainMode() === 'finetune') scheduleEstimate();
 }
 
 function onWorkerProgress(p) {
@@ -498,7 +534,9 @@ function showClassifier() {
   const test = meta.test ? `, test accuracy ${pct(meta.test.accuracy, 1)} on ${meta.test.n} reviews` : '';
   const fits = client.info && client.info.modelId !== meta.model_id
     ? ' (trained on another base model: load that model to use it)' : '';
-  const kind = meta.settings ? `${meta.settings.preset} head` : meta.fine_tune ? 'fine-tuned encoder layers and head' : 'head';
+  const tuned = meta.fine_tune?.settings?.layers;
+  const kind = meta.settings ? `${meta.settings.preset} head`
+    : meta.fine_tune ? `fine-tuned encoder layers${Number.isInteger(tuned) ? ` (top ${tuned})` : ''} and head` : 'head';
   ui.classifierName.textContent = `${classifierSource}: ${meta.label_names.join(' / ')}, ${kind}${test}${fits}`;
   ui.classifierName.dataset.testN = String(meta.test?.n ?? '');
   refreshControls();
@@ -732,6 +770,7 @@ async function preprocess() {
     const summary = await client.dataset(state.csv.bytes, readSettings());
     state.summary = summary;
     state.extracted = false;
+    ui.ftEstimate.textContent = '';
     ui.trainControls.hidden = true;
     showCounts(summary);
     ui.dataResult.hidden = false;
@@ -813,6 +852,10 @@ async function onExtract() {
       say(ui.extractStatus, `Features of ${result.rows} texts loaded from this browser's cache (extracted earlier with the same model, data and settings).`, 'ok');
     } else {
       const seconds = result.ms / 1000;
+      if (seconds > 0 && result.rows > 0) {
+        state.rate = { textsPerSecond: result.rows / seconds, device: client.device, modelId: client.info.modelId,
+          how: `measured while extracting the features of ${result.rows} texts` };
+      }
       const stored = result.storeError ? ` They could not be kept for next time: ${result.storeError}` : ' They are kept in this browser for next time.';
       say(ui.extractStatus, `Extracted features of ${result.rows} texts in ${seconds.toFixed(1)} s ` +
         `(${(result.rows / seconds).toFixed(1)} texts/s).${stored}`, result.storeError ? 'warn' : 'ok');
@@ -837,15 +880,41 @@ function presetSettings() {
   return state.defaults?.presets[ui.preset.value];
 }
 
+/** 'head' or 'finetune': what the Training part trains. */
+function trainMode() {
+  return /** @type {HTMLInputElement | null} */ (document.querySelector('input[name="train-mode"]:checked'))?.value ?? 'head';
+}
+
+/** The data a report was made on: the model, the CSV and its preprocessing. */
+function dataKey() {
+  return [client.info?.modelId, state.csv?.hash, JSON.stringify(state.summary?.settings)].join('|');
+}
+
 function drawHead() {
+  if (!client.info || !state.summary) return;
+  const classes = state.summary.label_names.length;
+  if (trainMode() === 'finetune') {
+    const settings = readFineTuneSettings();
+    ui.diagramCaption.textContent = 'The fine-tuned layers and the head';
+    fineTuneDiagram(ui.headDiagram, {
+      layers: client.info.layers ?? settings.layers,
+      trained: settings.layers,
+      dim: client.info.dim,
+      maxLen: settings.max_len,
+      pooling: settings.pooling,
+      classes,
+    });
+    return;
+  }
   const settings = presetSettings();
-  if (!settings || !client.info || !state.summary) return;
+  if (!settings) return;
+  ui.diagramCaption.textContent = "The head's layers";
   headDiagram(ui.headDiagram, {
     input: client.info.dim,
     hidden: settings.hidden,
     batch_norm: settings.batch_norm,
     dropout: settings.dropout,
-    classes: state.summary.label_names.length,
+    classes,
     standardize: settings.standardize,
   });
 }
@@ -853,7 +922,20 @@ function drawHead() {
 function showTrainControls() {
   ui.trainControls.hidden = false;
   if (!ui.epochs.value) ui.epochs.value = String(presetSettings()?.epochs ?? 10);
-  drawHead();
+  const ft = state.defaults?.fineTune;
+  const layers = client.info?.layers;
+  if (layers) {
+    ui.ftLayers.max = String(layers);
+    ui.ftLayersHelp.textContent = `of ${layers} (0: only the head)`;
+  }
+  if (ft && !ui.ftLayers.value) {
+    ui.ftLayers.value = String(Math.min(ft.layers, layers ?? ft.layers));
+    ui.ftEpochs.value = String(ft.epochs);
+    ui.ftBatch.value = String(ft.batch_size);
+    ui.ftEncoderLr.value = String(ft.encoder_lr);
+    ui.ftHeadLr.value = String(ft.head_lr);
+  }
+  onModeChanged();
 }
 
 function onPresetChanged() {
@@ -861,18 +943,49 @@ function onPresetChanged() {
   drawHead();
 }
 
-async function onTrain() {
-  if (!state.extracted || state.busy) return;
-  const epochs = Math.max(1, Math.floor(Number(ui.epochs.value) || 1));
-  const settings = { ...presetSettings(), epochs };
-  setBusy(true);
-  const job = startJob(ui.trainCancel);
+function onModeChanged() {
+  const finetune = trainMode() === 'finetune';
+  ui.headControls.hidden = finetune;
+  ui.fineTuneControls.hidden = !finetune;
   drawHead();
-  const charts = {
+  if (finetune) scheduleEstimate();
+}
+
+/** Persist the worker's current classifier for the next visit, saying so in section 4. */
+async function keepClassifier() {
+  try {
+    const bytes = await client.classifierBytes();
+    await idbPut('classifiers', CURRENT_CLASSIFIER, { bytes, source: classifierSource });
+    say(ui.keepStatus, 'Your classifier is kept in this browser. Download it to keep a copy.', 'ok');
+  } catch (err) {
+    say(ui.keepStatus, `${sentence(err.message)} Download it to keep it.`, 'warn');
+  }
+}
+
+function epochCharts() {
+  return {
     loss: epochChart(ui.chartLoss),
     accuracy: epochChart(ui.chartAccuracy, { yRange: [0, 1] }),
     auroc: epochChart(ui.chartAuroc, { yRange: [0, 1] }),
   };
+}
+
+function plotHistory(charts, history) {
+  const x = history.map((h) => h.epoch);
+  charts.loss.set(x, history.map((h) => h.train_loss), history.map((h) => h.val_loss));
+  charts.accuracy.set(x, history.map((h) => h.train_accuracy), history.map((h) => h.val_accuracy));
+  charts.auroc.set(x, history.map((h) => h.train_auroc), history.map((h) => h.val_auroc));
+}
+
+async function onTrain() {
+  if (!state.extracted || state.busy) return;
+  const epochs = Math.max(1, Math.floor(Number(ui.epochs.value) || 1));
+  const settings = { ...presetSettings(), epochs };
+  const key = dataKey();
+  setBusy(true);
+  const job = startJob(ui.trainCancel);
+  drawHead();
+  const charts = epochCharts();
   const history = [];
   ui.report.hidden = true;
   say(ui.trainStatus, `Training the ${settings.preset} head for at most ${epochs} epochs…`);
@@ -884,10 +997,7 @@ async function onTrain() {
         if (p.stage !== 'epoch') return;
         const r = p.report;
         history.push(r);
-        const x = history.map((h) => h.epoch);
-        charts.loss.set(x, history.map((h) => h.train_loss), history.map((h) => h.val_loss));
-        charts.accuracy.set(x, history.map((h) => h.train_accuracy), history.map((h) => h.val_accuracy));
-        charts.auroc.set(x, history.map((h) => h.train_auroc), history.map((h) => h.val_auroc));
+        plotHistory(charts, history);
         say(ui.trainStatus, `Epoch ${r.epoch} of ${epochs}: loss ${num(r.train_loss)}, validation accuracy ` +
           `${pct(r.val_accuracy, 1)}, validation AUROC ${num(r.val_auroc)}${r.best ? ' (best so far)' : ''}.`);
       },
@@ -895,17 +1005,13 @@ async function onTrain() {
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     state.classifier = meta;
     classifierSource = `trained here on ${state.csv?.name ?? 'your data'}`;
-    showReport(report);
+    state.reports.head = { key, report, label: `Frozen head (${settings.preset})` };
+    showReport(report, `Test report: the ${settings.preset} head on frozen features`);
+    showComparison('head');
     say(ui.trainStatus, `Trained in ${seconds} s; kept epoch ${meta.best_epoch.epoch} of ${history.length}. ` +
       'This classifier is now in use above.', 'ok');
     showClassifier();
-    try {
-      const bytes = await client.classifierBytes();
-      await idbPut('classifiers', CURRENT_CLASSIFIER, { bytes, source: classifierSource });
-      say(ui.keepStatus, 'Your classifier is kept in this browser. Download it to keep a copy.', 'ok');
-    } catch (err) {
-      say(ui.keepStatus, `${sentence(err.message)} Download it to keep it.`, 'warn');
-    }
+    await keepClassifier();
   } catch (err) {
     if (err instanceof CancelledError) {
       say(ui.trainStatus, `Training cancelled after ${history.length} epochs. The features are kept and the ` +
@@ -919,9 +1025,205 @@ async function onTrain() {
   }
 }
 
-/** @param {import('./client.js').Report} report */
-function showReport(report) {
+// ---- fine-tuning --------------------------------------------------------------------------
+
+/** A whole number from an input within [min, max], else `fallback`. */
+function intInput(input, min, max, fallback) {
+  const v = Math.floor(Number(input.value));
+  return input.value !== '' && Number.isFinite(v) ? Math.min(max, Math.max(min, v)) : fallback;
+}
+
+/** A positive rate from an input, else `fallback`. */
+function rateInput(input, fallback) {
+  const v = Number(input.value);
+  return input.value !== '' && Number.isFinite(v) && v > 0 ? v : fallback;
+}
+
+/** @returns {import('./client.js').FineTuneSettings} the settings in the form, over the defaults */
+function readFineTuneSettings() {
+  const d = state.defaults?.fineTune ?? /** @type {any} */ ({ layers: 2, epochs: 3, batch_size: 32, encoder_lr: 5e-5, head_lr: 1e-3 });
+  const maxLayers = client.info?.layers ?? 12;
+  return {
+    ...d,
+    pooling: POOLING,
+    max_len: MAX_LEN,
+    layers: intInput(ui.ftLayers, 0, maxLayers, Math.min(d.layers, maxLayers)),
+    epochs: intInput(ui.ftEpochs, 1, 100, d.epochs),
+    batch_size: intInput(ui.ftBatch, 1, 512, d.batch_size),
+    encoder_lr: rateInput(ui.ftEncoderLr, d.encoder_lr),
+    head_lr: rateInput(ui.ftHeadLr, d.head_lr),
+  };
+}
+
+/** The measured rate when it is for the model and device in use now. */
+function currentRate() {
+  const r = state.rate;
+  return r && r.device === client.device && r.modelId === client.info?.modelId ? r : null;
+}
+
+let estimateTimer = 0;
+let estimateGeneration = 0;
+
+/** Show the expected time of fine-tuning with the form's settings, shortly after they change. */
+function scheduleEstimate() {
+  clearTimeout(estimateTimer);
+  estimateTimer = setTimeout(() => updateEstimate(), 250);
+}
+
+async function updateEstimate() {
+  if (trainMode() !== 'finetune' || !state.summary || !client.info) return;
+  if (state.busy) {
+    scheduleEstimate(); // after the running job: the worker answers one request at a time
+    return;
+  }
+  const generation = ++estimateGeneration;
+  const settings = readFineTuneSettings();
+  const known = currentRate();
+  const device = DEVICE_NAMES[client.device] ?? client.device;
+  if (!known) ui.ftEstimate.textContent = `Estimating the time on ${device} (timing the model on 32 training texts)…`;
+  ui.ftEstimate.dataset.seconds = '';
+  try {
+    const plan = await client.fineTunePlan(settings, { textsPerSecond: known?.textsPerSecond });
+    if (generation !== estimateGeneration) return;
+    if (plan.measured) {
+      state.rate = { textsPerSecond: plan.textsPerSecond, device: plan.device, modelId: client.info.modelId,
+        how: `timed on ${plan.measured.texts} training texts` };
+    }
+    const how = state.rate?.how ?? 'measured here';
+    ui.ftEstimate.textContent = `Estimated time on ${DEVICE_NAMES[plan.device] ?? plan.device}: about ` +
+      `${formatSeconds(plan.seconds)} for ${settings.epochs} epoch${settings.epochs === 1 ? '' : 's'} and the test ` +
+      `(the whole model runs ${plan.textsPerSecond.toFixed(1)} texts/s here, ${how}).`;
+    ui.ftEstimate.dataset.seconds = String(plan.seconds);
+  } catch (err) {
+    if (generation !== estimateGeneration) return;
+    ui.ftEstimate.textContent = `No time estimate: ${sentence(err.message)}`;
+  }
+}
+
+/** What a fine-tuning step is doing, in words. */
+function phaseText(p, epochs) {
+  if (p.stage === 'test') return `Testing: ${p.done} of ${p.total} test texts`;
+  const step = p.step;
+  if (!step) return 'Starting…';
+  switch (step.phase) {
+    case 'caching': return `Caching frozen layers: ${step.done} of ${step.total} texts`;
+    case 'training': return `Epoch ${step.epoch} of ${epochs}: training, ${step.done} of ${step.total} texts`;
+    case 'validating': return `Epoch ${step.epoch} of ${epochs}: validating, ${step.done} of ${step.total} texts`;
+    default: return 'Training done: testing…';
+  }
+}
+
+async function onFineTune() {
+  if (!state.extracted || state.busy || !client.info) return;
+  const settings = readFineTuneSettings();
+  const epochs = settings.epochs;
+  const layers = settings.layers;
+  const key = dataKey();
+  setBusy(true);
+  const job = startJob(ui.fineTuneCancel);
+  drawHead();
+  const charts = epochCharts();
+  const history = [];
+  ui.report.hidden = true;
+  ui.ftProgressLine.hidden = false;
+  ui.ftProgress.max = 1;
+  ui.ftProgress.value = 0;
+  ui.ftPhase.textContent = 'Starting…';
+  ui.ftRate.hidden = false;
+  ui.ftRate.textContent = '';
+  const what = `the top ${layers} layer${layers === 1 ? '' : 's'} and a linear head`;
+  say(ui.trainStatus, `Fine-tuning ${what} for ${epochs} epoch${epochs === 1 ? '' : 's'} on ` +
+    `${DEVICE_NAMES[client.device] ?? client.device}…`);
+  const started = performance.now();
+  let last = null;
+  try {
+    const { meta, report } = await client.fineTune(settings, {
+      signal: job.signal,
+      onProgress: (p) => {
+        if (p.stage !== 'finetune' && p.stage !== 'test') return;
+        last = p;
+        ui.ftProgress.value = p.fraction ?? 0;
+        ui.ftPhase.textContent = phaseText(p, epochs);
+        const parts = [];
+        if (p.textsPerSecond) parts.push(`${p.textsPerSecond.toFixed(1)} texts/s`);
+        if (p.secondsLeft !== null && p.secondsLeft !== undefined) parts.push(`${formatSeconds(p.secondsLeft)} left`);
+        if (p.step?.running_loss !== null && p.step?.running_loss !== undefined) parts.push(`running loss ${num(p.step.running_loss)}`);
+        if (p.step) parts.push(`step ${p.step.step} of ${p.step.total_steps}`);
+        ui.ftRate.textContent = parts.join(' · ');
+        const r = p.step?.epoch_report;
+        if (r) {
+          history.push(r);
+          plotHistory(charts, history);
+          say(ui.trainStatus, `Epoch ${r.epoch} of ${epochs}: loss ${num(r.train_loss)}, validation accuracy ` +
+            `${pct(r.val_accuracy, 1)}, validation AUROC ${num(r.val_auroc)}${r.best ? ' (best so far)' : ''}.`);
+        }
+      },
+    });
+    const seconds = (performance.now() - started) / 1000;
+    ui.ftProgress.value = 1;
+    ui.ftPhase.textContent = 'Done';
+    state.classifier = meta;
+    classifierSource = `fine-tuned here on ${state.csv?.name ?? 'your data'}`;
+    state.reports.finetune = { key, report, label: `Fine-tuned BERT (top ${layers})` };
+    showReport(report, `Test report: BERT fine-tuned (top ${layers} layer${layers === 1 ? '' : 's'} and a linear head)`);
+    showComparison('finetune');
+    const best = meta.best_epoch?.epoch;
+    say(ui.trainStatus, `Fine-tuned in ${formatSeconds(seconds)}${best ? `; kept epoch ${best} of ${history.length}` : ''}. ` +
+      'This classifier is now in use above.', 'ok');
+    showClassifier();
+    await keepClassifier();
+  } catch (err) {
+    ui.ftPhase.textContent = err instanceof CancelledError ? 'Cancelled' : 'Failed';
+    const where = last ? ` (${phaseText(last, epochs).toLowerCase()})` : '';
+    const kept = 'The data, the extracted features and the previous classifier are kept';
+    if (err instanceof CancelledError) {
+      say(ui.trainStatus, `Fine-tuning cancelled${where}. ${kept}: press Fine-tune to start again, ` +
+        'no new feature extraction is needed.', 'warn');
+    } else {
+      say(ui.trainStatus, `fine-tuning failed: ${sentence(err.message)} ${kept}. Try fewer layers or a smaller ` +
+        'batch size, or choose the CPU.', 'error');
+    }
+  } finally {
+    endJob(ui.fineTuneCancel);
+    setBusy(false);
+  }
+}
+
+/**
+ * Under the report: the frozen head and the fine-tuned BERT side by side when both were
+ * trained in this session on the same data, else how to get the comparison.
+ * @param {'head' | 'finetune'} latest
+ */
+function showComparison(latest) {
+  const key = dataKey();
+  const head = state.reports.head?.key === key ? state.reports.head : null;
+  const tuned = state.reports.finetune?.key === key ? state.reports.finetune : null;
+  if (head && tuned) {
+    const a = head.report;
+    const b = tuned.report;
+    ui.comparisonTable.tHead.replaceChildren(row(['', head.label, tuned.label]));
+    ui.comparisonTable.tBodies[0].replaceChildren(
+      row(['Test reviews', a.n, b.n], true),
+      row(['Accuracy', pct(a.accuracy, 1), pct(b.accuracy, 1)], true),
+      row(['AUROC', num(a.auroc), num(b.auroc)], true),
+      row(['Macro F1', num(a.macro_f1), num(b.macro_f1)], true),
+    );
+    ui.comparison.hidden = false;
+    ui.comparisonHelp.hidden = true;
+    return;
+  }
+  ui.comparison.hidden = true;
+  ui.comparisonHelp.hidden = false;
+  ui.comparisonHelp.textContent = latest === 'finetune'
+    ? 'To compare with a frozen head on the same test reviews, choose "Train the head" above and press Train: ' +
+      'it uses the features already extracted and takes seconds.'
+    : 'To compare with fine-tuned BERT on the same test reviews, choose "Fine-tune BERT" above and press Fine-tune.';
+}
+
+/** @param {import('./client.js').Report} report @param {string} title */
+function showReport(report, title) {
   const names = state.classifier?.label_names ?? [];
+  ui.reportTitle.textContent = title;
   ui.reportN.textContent = String(report.n);
   ui.reportAccuracy.textContent = pct(report.accuracy, 1);
   ui.reportAuroc.textContent = num(report.auroc);
@@ -1056,6 +1358,14 @@ ui.dataForm.addEventListener('submit', (e) => {
 ui.extract.addEventListener('click', onExtract);
 ui.preset.addEventListener('change', onPresetChanged);
 ui.train.addEventListener('click', onTrain);
+ui.fineTune.addEventListener('click', onFineTune);
+for (const radio of document.querySelectorAll('input[name="train-mode"]')) radio.addEventListener('change', onModeChanged);
+for (const input of [ui.ftLayers, ui.ftEpochs, ui.ftBatch, ui.ftEncoderLr, ui.ftHeadLr]) {
+  input.addEventListener('input', () => {
+    drawHead();
+    scheduleEstimate();
+  });
+}
 ui.classifierDownload.addEventListener('click', onClassifierDownload);
 ui.classifierFile.addEventListener('change', onClassifierFile);
 ui.classifierReset.addEventListener('click', onClassifierReset);

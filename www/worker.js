@@ -7,10 +7,12 @@ import init, {
   Encoder,
   Extraction,
   Features,
+  FineTuner,
   Trainer,
   csvColumn,
   csvHeader,
   defaultDataSettings,
+  fineTuneSettings,
   trainSettings,
 } from '../pkg/bertweb.js';
 import { idbGet, idbPut } from './store.js';
@@ -135,9 +137,16 @@ async function loadEncoder(id, files, requested) {
     requested,
     fallback,
     dim: encoder.dim,
+    layers: encoderLayers(encoder),
     maxPositions: encoder.maxPositions,
     loadMs: performance.now() - started,
   };
+}
+
+/** Number of encoder layers, read from the model id (`bert-<layers>x<hidden>-<hash>`). */
+function encoderLayers(enc) {
+  const layers = Number(/^bert-(\d+)x/.exec(enc.modelId)?.[1]);
+  return Number.isInteger(layers) && layers > 0 ? layers : null;
 }
 
 function requireEncoder() {
@@ -287,6 +296,187 @@ async function train(id, { settings }) {
   }
 }
 
+/** Test texts per `probabilities` call when scoring a fine-tuned classifier. */
+const TEST_BATCH = 32;
+
+/**
+ * Texts per second of the full encoder on this device: `given` (measured by the page, e.g.
+ * during feature extraction), else timed here on 32 training texts at the run's max length.
+ */
+async function embedRate(enc, data, settings, given) {
+  if (Number.isFinite(given) && given > 0) return { textsPerSecond: given, measured: null };
+  const texts = data.texts().slice(0, 32);
+  if (!texts.length) throw new Error('the data has no training texts');
+  const started = performance.now();
+  await enc.embed(texts, settings.pooling, settings.max_len);
+  const seconds = (performance.now() - started) / 1000;
+  return { textsPerSecond: texts.length / Math.max(seconds, 1e-3), measured: { texts: texts.length, seconds } };
+}
+
+/**
+ * What a fine-tuning run with `settings` would do and take on this device, before starting it.
+ * @returns {Promise<import('./client.js').FineTunePlan>}
+ */
+async function fineTunePlan(id, { settings, textsPerSecond }) {
+  const data = requireDataset();
+  const enc = requireEncoder();
+  const full = { ...fineTuneSettings(), ...settings };
+  const tuner = new FineTuner(enc, data, full);
+  try {
+    const rate = await embedRate(enc, data, full, textsPerSecond);
+    const testTexts = data.summary().counts.test;
+    const seconds = tuner.estimateSeconds(rate.textsPerSecond) + testTexts / rate.textsPerSecond;
+    return { seconds, ...rate, device: enc.device, layers: encoderLayers(enc), testTexts };
+  } finally {
+    tuner.free();
+  }
+}
+
+/**
+ * Tracks a run's work in full-encoder passes over one text (the unit of `estimateSeconds`), so
+ * progress can say texts/s and the time left from what the run did so far.
+ */
+class FineTuneClock {
+  constructor(full, layers, trainTexts, totalUnits) {
+    const L = Math.max(1, layers ?? full.layers);
+    this.frozen = (L - full.layers) / L;
+    this.trained = Math.max(full.layers / L, 0.02); // the head alone costs a little too
+    this.trainTexts = trainTexts;
+    this.totalUnits = totalUnits;
+    this.doneUnits = 0;
+    this.started = performance.now();
+    /** @type {{phase: string, epoch: number, done: number, total: number} | null} */
+    this.prev = null;
+    this.caches = true;
+    this.phaseTexts = 0;
+    this.phaseStarted = this.started;
+    /** @type {number | undefined} */
+    this.lastStep = undefined;
+    /** @type {number | null} */
+    this.lastRate = null;
+  }
+
+  cost(phase) {
+    const perPass = this.caches ? 0 : this.frozen;
+    if (phase === 'caching') return this.frozen;
+    if (phase === 'training') return 3 * this.trained + perPass;
+    if (phase === 'validating') return this.trained + perPass;
+    if (phase === 'finished') return 0;
+    return 1; // testing: the whole encoder, the tuned layers and the head
+  }
+
+  /** Account for one step's report; returns {textsPerSecond, secondsLeft}. */
+  step(r) {
+    let prev = this.prev;
+    if (!prev) {
+      // The phase before the first step: caching, unless the run went straight to training.
+      this.caches = r.phase === 'caching' || (r.phase !== 'validating' && r.done === 0);
+      prev = this.caches
+        ? { phase: 'caching', epoch: 0, done: 0, total: this.trainTexts }
+        : { phase: 'training', epoch: 1, done: 0, total: r.total };
+    }
+    let texts;
+    if (r.phase === prev.phase && r.epoch === prev.epoch) {
+      texts = r.done - prev.done;
+      this.doneUnits += texts * this.cost(r.phase);
+    } else {
+      // The step finished the previous phase (and the report is about the next one).
+      texts = prev.total - prev.done + r.done;
+      this.doneUnits += (prev.total - prev.done) * this.cost(prev.phase) + r.done * this.cost(r.phase);
+    }
+    this.prev = { phase: r.phase, epoch: r.epoch, done: r.done, total: r.total };
+    return this.#rates(texts, r.phase !== prev.phase);
+  }
+
+  /** Account for `texts` test texts scored. */
+  test(texts, first) {
+    this.doneUnits += texts;
+    return this.#rates(texts, first);
+  }
+
+  #rates(texts, newPhase) {
+    const now = performance.now();
+    const stepSeconds = (now - (this.lastStep ?? this.started)) / 1000;
+    if (newPhase) {
+      // The step that ended a phase: its rate stands until the new phase has texts of its own.
+      this.lastRate = stepSeconds > 0 ? texts / stepSeconds : null;
+      this.phaseTexts = 0;
+      this.phaseStarted = now;
+    } else {
+      this.phaseTexts += texts;
+    }
+    this.lastStep = now;
+    const phaseSeconds = (now - this.phaseStarted) / 1000;
+    const elapsed = (now - this.started) / 1000;
+    const perUnit = this.doneUnits > 0 ? elapsed / this.doneUnits : NaN;
+    return {
+      fraction: this.totalUnits > 0 ? Math.min(1, this.doneUnits / this.totalUnits) : 0,
+      textsPerSecond: this.phaseTexts > 0 && phaseSeconds > 0 ? this.phaseTexts / phaseSeconds : (this.lastRate ?? null),
+      secondsLeft: Number.isFinite(perUnit) ? Math.max(0, (this.totalUnits - this.doneUnits) * perUnit) : null,
+      elapsed,
+    };
+  }
+}
+
+/**
+ * Fine-tune the encoder's top layers and a head on the dataset's training part, one step per
+ * call (progress stage 'finetune' with the StepReport; cancellable between steps), then score
+ * the test texts in batches (stage 'test'). The result becomes the classifier; on cancel or
+ * error the dataset, the features and the previous classifier are untouched.
+ */
+async function fineTune(id, { settings }) {
+  const data = requireDataset();
+  const enc = requireEncoder();
+  const full = { ...fineTuneSettings(), ...settings };
+  const tuner = new FineTuner(enc, data, full);
+  let next = null;
+  try {
+    const testTexts = data.testTexts();
+    const clock = new FineTuneClock(full, encoderLayers(enc), data.summary().counts.train,
+      tuner.estimateSeconds(1) + testTexts.length);
+    progress(id, 'finetune', 'Starting fine-tuning…', {
+      step: null, textsPerSecond: null, secondsLeft: null, device: enc.device,
+    });
+    while (!tuner.finished) {
+      await yieldToEvents();
+      checkCancelled(id);
+      const step = await tuner.step();
+      const rates = clock.step(step);
+      progress(id, 'finetune', `${step.phase}, epoch ${step.epoch}: ${step.done} of ${step.total}`, {
+        step, ...rates, done: step.step, total: step.total_steps,
+      });
+    }
+    await yieldToEvents();
+    checkCancelled(id);
+    next = await tuner.finish();
+    const classes = data.summary().label_names.length;
+    const width = classes === 2 ? 1 : classes;
+    const probs = new Float32Array(testTexts.length * width);
+    for (let start = 0; start < testTexts.length; start += TEST_BATCH) {
+      await yieldToEvents();
+      checkCancelled(id);
+      const batch = testTexts.slice(start, start + TEST_BATCH);
+      probs.set(await next.probabilities(enc, batch), start * width);
+      const done = start + batch.length;
+      const rates = clock.test(batch.length, start === 0);
+      progress(id, 'test', `Scored ${done} of ${testTexts.length} test texts`, {
+        done, total: testTexts.length, ...rates,
+      });
+    }
+    const report = next.scoreTest(probs, data);
+    const meta = next.meta();
+    classifier?.free();
+    classifier = next;
+    next = null;
+    return { meta, report };
+  } catch (err) {
+    next?.free();
+    throw err;
+  } finally {
+    tuner.free();
+  }
+}
+
 /** Classify texts in batches (progress, cancel between them). */
 async function classify(id, { texts, batchSize }) {
   const clf = requireClassifier();
@@ -340,6 +530,7 @@ async function handle(msg) {
       return {
         data: defaultDataSettings(),
         presets: Object.fromEntries(['tutorial', 'linear', 'default'].map((p) => [p, trainSettings(p)])),
+        fineTune: fineTuneSettings(),
       };
     case 'csvHeader':
       await startWasm(id);
@@ -353,6 +544,10 @@ async function handle(msg) {
       return withCpuFallback(id, () => extract(id, msg));
     case 'train':
       return train(id, msg);
+    case 'fineTunePlan':
+      return withCpuFallback(id, () => fineTunePlan(id, msg));
+    case 'fineTune':
+      return withCpuFallback(id, () => fineTune(id, msg));
     case 'classify':
       return withCpuFallback(id, () => classify(id, msg));
     case 'setClassifier':
