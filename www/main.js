@@ -1162,6 +1162,9 @@ async function onFineTune() {
     const seconds = (performance.now() - started) / 1000;
     ui.ftProgress.value = 1;
     ui.ftPhase.textContent = 'Done';
+    const estimated = Number(ui.ftEstimate.dataset.seconds);
+    ui.ftRate.textContent = `${formatSeconds(seconds)} in all` +
+      (estimated > 0 ? ` (estimated: ${formatSeconds(estimated)})` : '');
     state.classifier = meta;
     classifierSource = `fine-tuned here on ${state.csv?.name ?? 'your data'}`;
     state.reports.finetune = { key, report, label: `Fine-tuned BERT (top ${layers})` };

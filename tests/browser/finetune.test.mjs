@@ -182,6 +182,7 @@ describe('fine-tune BERT on the CPU', () => {
     assert.ok(seen.values.filter((v) => v > 0 && v < 1).length >= 3, `the bar moves: ${seen.values}`);
     assert.ok(seen.values.every((v, i) => i === 0 || v >= seen.values[i - 1]), `the bar never goes back: ${seen.values}`);
     assert.ok(seen.rates.some((r) => /[\d.]+ texts\/s · .* left · running loss \d\.\d{3} · step \d of 5/.test(r)), seen.rates.join(' | '));
+    assert.match(await page.textContent('#ft-rate'), /^\d+ s in all \(estimated: \d+ s\)$/);
     for (const id of ['chart-loss', 'chart-accuracy', 'chart-auroc']) {
       assert.equal(await page.getAttribute(`#${id}`, 'data-points'), '1', `${id} has the epoch`);
     }
@@ -213,6 +214,20 @@ describe('fine-tune BERT on the CPU', () => {
     assert.equal(restored.fine_tune?.settings?.layers, 1);
     assert.match(await page.textContent('#classifier-name'), /^fine-tuned here on sample-2k\.csv: .*fine-tuned encoder layers \(top 1\)/);
     assert.deepEqual(await probabilities(page), before, 'the same probabilities after a reload');
+
+    // With the features from this browser's cache there is no measured rate: the estimate
+    // times the model on a few training texts instead, and says so.
+    await page.setInputFiles('#csv-file', SAMPLE_CSV);
+    await page.waitForSelector('#data-result:not([hidden])', { timeout: 60_000 });
+    await page.fill('#sample-size', String(SAMPLE_ROWS));
+    await resetStatus(page, 'data-status');
+    await page.click('#preprocess');
+    assert.equal((await waitStatus(page, 'data-status')).kind, 'ok');
+    await page.click('#extract');
+    assert.match((await waitStatus(page, 'extract-status')).text, /loaded from this browser's cache/);
+    await page.check('input[name="train-mode"][value="finetune"]');
+    await page.waitForFunction(() => document.getElementById('ft-estimate').dataset.seconds, null, { timeout: 30_000 });
+    assert.match(await page.textContent('#ft-estimate'), /^Estimated time on CPU \(WebAssembly\): about .* texts\/s here, timed on 32 training texts\)\.$/);
 
     await page.click('#classifier-reset');
     await page.waitForSelector('#keep-status[data-kind="ok"]');
