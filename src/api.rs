@@ -149,6 +149,12 @@ impl WebEncoder {
         self.inner.dim()
     }
 
+    /// Number of encoder layers (how many can be fine-tuned).
+    #[wasm_bindgen(getter, js_name = numLayers)]
+    pub fn num_layers(&self) -> usize {
+        self.inner.config().num_hidden_layers
+    }
+
     /// The longest input the model's position embeddings allow.
     #[wasm_bindgen(getter, js_name = maxPositions)]
     pub fn max_positions(&self) -> usize {

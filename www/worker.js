@@ -143,10 +143,9 @@ async function loadEncoder(id, files, requested) {
   };
 }
 
-/** Number of encoder layers, read from the model id (`bert-<layers>x<hidden>-<hash>`). */
+/** Number of encoder layers (what fine-tuning can train). */
 function encoderLayers(enc) {
-  const layers = Number(/^bert-(\d+)x/.exec(enc.modelId)?.[1]);
-  return Number.isInteger(layers) && layers > 0 ? layers : null;
+  return enc.numLayers;
 }
 
 function requireEncoder() {
