@@ -49,11 +49,12 @@ async function runInPage(page, { device, layers, texts, csv }) {
         await bytes(`${dir}tokenizer.json`),
         device,
       );
-      // test_fraction is small so that nearly all sampled rows train; the sample is the count
-      // of rows before the split.
+      // A small test part, so nearly all sampled rows train, yet large enough for the split to
+      // put both classes in it; the sample is the count of rows before the split.
+      const testFraction = Math.max(0.05, 8 / texts);
       const dataset = m.Dataset.load(new TextEncoder().encode(csv), {
-        sample_size: Math.ceil(texts / 0.95),
-        test_fraction: 0.05,
+        sample_size: Math.ceil(texts / (1 - testFraction)),
+        test_fraction: testFraction,
       });
       const tuner = new m.FineTuner(encoder, dataset, { layers, epochs: 1 });
       const t0 = performance.now();
@@ -77,6 +78,7 @@ async function runInPage(page, { device, layers, texts, csv }) {
         trainTexts,
         cachingS: ((cachedAt ?? end) - t0) / 1000,
         epochS: (end - (cachedAt ?? t0)) / 1000,
+        trainLoss: report?.train_loss ?? null,
         valAuroc: report?.val_auroc ?? null,
         wasmMiB,
       };

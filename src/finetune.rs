@@ -338,8 +338,10 @@ impl FineTuner {
             .collect::<Result<Vec<_>>>()?;
         let n_fit = ((n as f64 * (1.0 - settings.validation_fraction)) as usize).clamp(1, n - 1);
         let width = config.hidden_size;
-        let cached_bytes: usize = tokens.iter().map(|t| t.len() * width * 4).sum();
-        let cache = (cached_bytes <= settings.cache_budget_mb << 20).then(|| vec![Vec::new(); n]);
+        // u64: on wasm32 a usize would overflow past 4 GiB, which 100,000 reviews exceed.
+        let cached_bytes: u64 = tokens.iter().map(|t| (t.len() * width * 4) as u64).sum();
+        let budget = (settings.cache_budget_mb as u64).saturating_mul(1 << 20);
+        let cache = (cached_bytes <= budget).then(|| vec![Vec::new(); n]);
         let mut cache_order: Vec<usize> = (0..n).collect();
         cache_order.sort_by_key(|&i| tokens[i].len());
 
