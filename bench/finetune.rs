@@ -5,15 +5,14 @@
 //!
 //! `cargo run --release --example finetune -- [K …]` (default: 1 2 6)
 
-use std::io::Read;
 use std::time::Instant;
 
-use bertweb::Encoder;
 use bertweb::classifier::Classifier;
-use bertweb::data::{self, Settings};
 use bertweb::finetune::{FineTuneSettings, FineTuner, Phase};
 use bertweb::metrics::Report;
-use burn::tensor::Device;
+
+#[path = "shared_split.rs"]
+mod shared_split;
 
 type Failure = Box<dyn std::error::Error>;
 
@@ -32,19 +31,7 @@ fn main() -> Result<(), Failure> {
         .collect();
     let ks = if ks.is_empty() { vec![1, 2, 6] } else { ks };
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = root.join("models/all-MiniLM-L6-v2");
-    let mut csv = Vec::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(
-        root.join("../shared/data/amazon-fine-food/Reviews.partial.csv.gz"),
-    )?)
-    .read_to_end(&mut csv)?;
-    let dataset = data::load(&csv, &Settings::default())?;
-    let encoder = Encoder::load(
-        &std::fs::read(dir.join("config.json"))?,
-        &std::fs::read(dir.join("model.safetensors"))?,
-        &std::fs::read(dir.join("tokenizer.json"))?,
-        &Device::flex(),
-    )?;
+    let (encoder, dataset) = shared_split::tutorial_split()?;
     let texts: Vec<String> = dataset.train.iter().map(|e| e.text.clone()).collect();
     let labels: Vec<usize> = dataset.train.iter().map(|e| e.label).collect();
     let test_texts: Vec<String> = dataset.test.iter().map(|e| e.text.clone()).collect();

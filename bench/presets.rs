@@ -5,16 +5,18 @@
 //!
 //! `cargo run --release --example presets -- [SEEDS]`
 
-use std::io::Read;
 use std::time::Instant;
 
 use bertweb::classifier::Classifier;
-use bertweb::data::{self, Settings};
+use bertweb::data;
 use bertweb::features::{Extraction, FeatureSettings};
 use bertweb::metrics::Report;
 use bertweb::train::{Preset, TrainSettings, Trainer};
 use bertweb::{Encoder, Pooling};
 use burn::tensor::Device;
+
+#[path = "shared_split.rs"]
+mod shared_split;
 
 type Failure = Box<dyn std::error::Error>;
 
@@ -44,19 +46,7 @@ fn main() -> Result<(), Failure> {
         .unwrap_or(3)
         .max(1);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = root.join("models/all-MiniLM-L6-v2");
-    let mut csv = Vec::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(
-        root.join("../shared/data/amazon-fine-food/Reviews.partial.csv.gz"),
-    )?)
-    .read_to_end(&mut csv)?;
-    let dataset = data::load(&csv, &Settings::default())?;
-    let encoder = Encoder::load(
-        &std::fs::read(dir.join("config.json"))?,
-        &std::fs::read(dir.join("model.safetensors"))?,
-        &std::fs::read(dir.join("tokenizer.json"))?,
-        &Device::flex(),
-    )?;
+    let (encoder, dataset) = shared_split::tutorial_split()?;
     let train_labels: Vec<usize> = dataset.train.iter().map(|e| e.label).collect();
     let test_labels: Vec<usize> = dataset.test.iter().map(|e| e.label).collect();
     let texts = |rows: &[data::Example]| rows.iter().map(|e| e.text.clone()).collect::<Vec<_>>();

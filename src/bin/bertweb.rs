@@ -11,7 +11,7 @@ use bertweb::data::{self, Columns, LabelMode, Settings};
 use bertweb::features::{Extraction, FeatureSettings, Features};
 use bertweb::finetune::{FineTuneSettings, FineTuner, Phase};
 use bertweb::metrics::Report;
-use bertweb::train::{Preset, TrainSettings, Trainer};
+use bertweb::train::{EpochReport, Preset, TrainSettings, Trainer};
 use bertweb::{Encoder, Pooling};
 use burn::tensor::Device;
 use clap::{Parser, Subcommand};
@@ -220,18 +220,7 @@ fn train(
         &Device::flex(),
     )?;
     while !trainer.is_finished() {
-        let r = pollster::block_on(trainer.step())?;
-        println!(
-            "epoch {:>2}: loss {:.4} acc {:.4} auroc {:.4} | val loss {:.4} acc {:.4} auroc {:.4}{}",
-            r.epoch,
-            r.train_loss,
-            r.train_accuracy,
-            r.train_auroc.unwrap_or(f64::NAN),
-            r.val_loss,
-            r.val_accuracy,
-            r.val_auroc.unwrap_or(f64::NAN),
-            if r.best { "  *" } else { "" }
-        );
+        print_epoch(&pollster::block_on(trainer.step())?, None);
     }
     println!("trained in {:.1} s", start.elapsed().as_secs_f64());
     let mut classifier = Classifier::new(
@@ -292,18 +281,7 @@ fn fine_tune(
         progress.set_position(step.done as u64);
         if let Some(r) = step.epoch_report {
             progress.finish_and_clear();
-            println!(
-                "epoch {:>2}: loss {:.4} acc {:.4} auroc {:.4} | val loss {:.4} acc {:.4} auroc {:.4}{}  ({:.0} s)",
-                r.epoch,
-                r.train_loss,
-                r.train_accuracy,
-                r.train_auroc.unwrap_or(f64::NAN),
-                r.val_loss,
-                r.val_accuracy,
-                r.val_auroc.unwrap_or(f64::NAN),
-                if r.best { "  *" } else { "" },
-                start.elapsed().as_secs_f64()
-            );
+            print_epoch(&r, Some(start.elapsed().as_secs_f64()));
         }
     }
     progress.finish_and_clear();
@@ -327,6 +305,22 @@ fn fine_tune(
     std::fs::write(out, classifier.to_bytes()?)?;
     println!("saved {}", out.display());
     Ok(())
+}
+
+/// One epoch's line; `*` marks the kept checkpoint.
+fn print_epoch(r: &EpochReport, seconds: Option<f64>) {
+    println!(
+        "epoch {:>2}: loss {:.4} acc {:.4} auroc {:.4} | val loss {:.4} acc {:.4} auroc {:.4}{}{}",
+        r.epoch,
+        r.train_loss,
+        r.train_accuracy,
+        r.train_auroc.unwrap_or(f64::NAN),
+        r.val_loss,
+        r.val_accuracy,
+        r.val_auroc.unwrap_or(f64::NAN),
+        if r.best { "  *" } else { "" },
+        seconds.map_or(String::new(), |s| format!("  ({s:.0} s)"))
+    );
 }
 
 fn print_test(report: &Report) {
@@ -376,36 +370,23 @@ fn classify(
     )?;
     progress.finish_and_clear();
     let names = &classifier.meta.label_names;
-    let width = probs.len() / texts.len();
-    let rows: Vec<(usize, Vec<f32>)> = probs
-        .chunks_exact(width)
-        .map(|p| {
-            let full = if width == 1 {
-                vec![1.0 - p[0], p[0]]
-            } else {
-                p.to_vec()
-            };
-            let best = (0..full.len())
-                .max_by(|&a, &b| full[a].total_cmp(&full[b]))
-                .unwrap_or(0);
-            (best, full)
-        })
-        .collect();
+    let rows = classifier.predictions(&probs);
     if csv.is_some() {
         let mut writer = csv::Writer::from_path(out)?;
         let mut header = vec!["text".to_string(), "label".to_string()];
         header.extend(names.iter().map(|n| format!("p_{n}")));
         writer.write_record(&header)?;
-        for (text, (best, p)) in texts.iter().zip(&rows) {
-            let mut record = vec![text.clone(), names[*best].clone()];
-            record.extend(p.iter().map(|v| format!("{v:.6}")));
+        for (text, p) in texts.iter().zip(&rows) {
+            let mut record = vec![text.clone(), p.name.clone()];
+            record.extend(p.probabilities.iter().map(|v| format!("{v:.6}")));
             writer.write_record(&record)?;
         }
         writer.flush()?;
         println!("wrote {} rows to {}", rows.len(), out.display());
     } else {
-        for (text, (best, p)) in texts.iter().zip(&rows) {
-            println!("{} {:.1} %\t{text}", names[*best], p[*best] * 100.0);
+        for (text, p) in texts.iter().zip(&rows) {
+            let confidence = p.probabilities.get(p.label).copied().unwrap_or(f32::NAN);
+            println!("{} {:.1} %\t{text}", p.name, confidence * 100.0);
         }
     }
     Ok(())
