@@ -438,6 +438,7 @@ mod tests {
 
     #[test]
     fn evaluate_reports_and_keeps_the_summary() {
+        let _rng = crate::test_rng();
         let (mut classifier, features, labels) = trained(4, "m");
         let report =
             pollster::block_on(classifier.evaluate(&features, &labels, &Device::flex())).unwrap();
@@ -456,6 +457,7 @@ mod tests {
 
     #[test]
     fn classify_checks_the_base_model_and_gives_one_prediction_per_text() {
+        let _rng = crate::test_rng();
         let encoder = tiny_encoder();
         let (classifier, _, _) = trained(encoder.dim(), encoder.model_id());
         let texts = ["<b>good</b> food", "", "bad"];

@@ -846,14 +846,16 @@ mod tests {
     /// Autodiff gradients of a top-layer weight, an attention weight and the head agree with
     /// central finite differences of the loss.
     ///
-    /// Tolerance: the loss (≈0.7) is computed in f32 through a few hundred operations, so each
-    /// evaluation carries a rounding error of order 1e-8; divided by 2h = 2e-2 that gives about
-    /// 1e-6 in the central difference, whose truncation error h²·|f'''|/6 is far smaller for
-    /// these small random weights. 2e-6 absolute plus 0.5 % relative covers that (measured
-    /// differences: at most 9e-7, and 0.01 % on the head) while a wrong or missing gradient
-    /// term shows up as an error of the gradient's own size (1e-4 to 4e-2 here).
+    /// Each weight is probed where its gradient is largest. Tolerance: the loss (≈0.7) is
+    /// computed in f32, and the two evaluations' rounding errors (a few ulps, ~1e-7) divided by
+    /// 2h = 2e-2 leave up to ~5e-6 of noise in the central difference (4e-6 was seen on a
+    /// small gradient); the truncation error h²·|f'''|/6 is smaller for these small random
+    /// weights. 1e-5 absolute plus 2 % relative covers that, while a wrong or missing gradient
+    /// term shows up as an error of the gradient's own size (the largest gradients here are
+    /// 1e-3 to 4e-2).
     #[test]
     fn gradients_match_finite_differences() {
+        let _rng = crate::test_rng();
         let encoder = tiny_encoder();
         let (texts, labels) = reviews(6);
         let tokens = encoder.tokenize(&texts, 16).expect("tokenize");
@@ -874,42 +876,39 @@ mod tests {
             |top: &TunedTop| loss_of(top, hidden.clone(), mask.clone()).into_scalar::<f32>() as f64;
         let h = 1e-2;
         type Pick = fn(&mut TunedTop) -> &mut Param<Tensor<2>>;
-        let picks: [(&str, Pick, [usize; 2]); 4] = [
-            (
-                "intermediate",
-                |t| &mut t.encoder.layers[0].intermediate.weight,
-                [3, 5],
-            ),
-            (
-                "output",
-                |t| &mut t.encoder.layers[0].output.weight,
-                [10, 2],
-            ),
-            (
-                "value",
-                |t| &mut t.encoder.layers[0].attention.value.weight,
-                [1, 7],
-            ),
-            ("head", |t| &mut t.head.output.weight, [4, 0]),
+        let picks: [(&str, Pick); 4] = [
+            ("intermediate", |t| {
+                &mut t.encoder.layers[0].intermediate.weight
+            }),
+            ("output", |t| &mut t.encoder.layers[0].output.weight),
+            ("value", |t| &mut t.encoder.layers[0].attention.value.weight),
+            ("head", |t| &mut t.head.output.weight),
         ];
-        for (name, pick, at) in picks {
+        for (name, pick) in picks {
             let mut trained = top.clone();
             let param = pick(&mut trained);
             let grad = param.grad(&grads).expect("the weight has a gradient");
             let cols = grad.dims()[1];
-            let analytic =
-                grad.to_data().try_into_vec::<f32>().expect("f32")[at[0] * cols + at[1]] as f64;
+            let values = grad.to_data().try_into_vec::<f32>().expect("f32");
+            // The element with the largest gradient: there the finite difference's rounding
+            // noise is smallest relative to what is measured.
+            let (i, &largest) = values
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+                .expect("a non-empty weight");
+            let (at, analytic) = ([i / cols, i % cols], largest as f64);
             let mut plus = eval.clone();
             *pick(&mut plus) = set(pick(&mut eval.clone()), at, h as f32);
             let mut minus = eval.clone();
             *pick(&mut minus) = set(pick(&mut eval.clone()), at, -h as f32);
             let numeric = (value(&plus) - value(&minus)) / (2.0 * h);
             assert!(
-                (analytic - numeric).abs() <= 2e-6 + 0.005 * numeric.abs(),
+                (analytic - numeric).abs() <= 1e-5 + 0.02 * numeric.abs(),
                 "{name}{at:?}: autodiff {analytic:.6e}, finite differences {numeric:.6e}"
             );
             assert!(
-                analytic.abs() > 1e-4,
+                analytic.abs() > 5e-4,
                 "{name}: gradient {analytic} is too small to test"
             );
         }
@@ -939,6 +938,7 @@ mod tests {
 
     #[test]
     fn steps_report_progress_and_learn() {
+        let _rng = crate::test_rng();
         let encoder = tiny_encoder();
         let (tuner, steps) = run(&encoder, small());
         assert!(tuner.caches());
@@ -960,6 +960,7 @@ mod tests {
 
     #[test]
     fn the_estimate_counts_frozen_and_trained_work() {
+        let _rng = crate::test_rng();
         let encoder = tiny_encoder();
         let (texts, labels) = reviews(50);
         let plan = |settings| FineTuner::new(&encoder, &texts, &labels, 2, settings).unwrap();
@@ -977,6 +978,7 @@ mod tests {
 
     #[test]
     fn recomputing_the_frozen_layers_gives_the_cached_result() {
+        let _rng = crate::test_rng();
         let encoder = tiny_encoder();
         let (cached, _) = run(&encoder, small());
         let (recomputed, _) = run(
@@ -995,6 +997,7 @@ mod tests {
 
     #[test]
     fn the_classifier_file_reproduces_predictions_and_checks_its_base() {
+        let _rng = crate::test_rng();
         let encoder = tiny_encoder();
         let (tuner, _) = run(&encoder, small());
         let classifier = Classifier::from_fine_tuned(
@@ -1022,6 +1025,7 @@ mod tests {
 
     #[test]
     fn impossible_settings_are_clear_errors() {
+        let _rng = crate::test_rng();
         let encoder = tiny_encoder();
         let (texts, labels) = reviews(10);
         let too_many = FineTuneSettings {

@@ -21,6 +21,18 @@ pub mod weights;
 #[cfg(target_arch = "wasm32")]
 pub mod api;
 
+/// Held by unit tests that seed burn's device RNG and draw from it: the RNG is shared by the
+/// test threads, so a concurrent draw would make a seeded run differ from the next.
+#[cfg(test)]
+pub(crate) static TEST_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[cfg(test)]
+pub(crate) fn test_rng() -> std::sync::MutexGuard<'static, ()> {
+    TEST_RNG
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 pub use config::BertConfig;
 pub use encoder::Encoder;
 pub use error::{BertError, Result};
