@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use bertweb::classifier::{Classifier, TestSummary};
+use bertweb::classifier::Classifier;
 use bertweb::data::{self, Columns, LabelMode, Settings};
 use bertweb::features::{Extraction, FeatureSettings, Features};
 use bertweb::finetune::{FineTuneSettings, FineTuner, Phase};
@@ -131,13 +131,7 @@ fn extract(
     what: &str,
 ) -> Result<Features, Failure> {
     let mut extraction = Extraction::new(encoder, texts, settings, 32)?;
-    let bar = ProgressBar::new(extraction.total() as u64).with_style(
-        ProgressStyle::with_template(
-            "{msg:>6} [{bar:40}] {pos}/{len} texts, {per_sec}, {eta} left",
-        )?
-        .progress_chars("=> "),
-    );
-    bar.set_message(what.to_string());
+    let bar = bar(extraction.total(), what)?;
     while !extraction.is_finished() {
         let done = pollster::block_on(extraction.step(encoder))?;
         bar.set_position(done as u64);
@@ -230,13 +224,7 @@ fn train(
         dataset.label_names.clone(),
     );
     let probs = pollster::block_on(classifier.predict(test_x, &Device::flex()))?;
-    let test_labels: Vec<usize> = dataset.test.iter().map(|e| e.label).collect();
-    let report = Report::new(&probs, classes, &test_labels)?;
-    print_test(&report);
-    classifier.meta.test = Some(TestSummary::from(&report));
-    std::fs::write(out, classifier.to_bytes()?)?;
-    println!("saved {}", out.display());
-    Ok(())
+    save_tested(&mut classifier, &probs, &dataset, out)
 }
 
 fn bar(total: usize, what: &str) -> Result<ProgressBar, Failure> {
@@ -298,13 +286,7 @@ fn fine_tune(
         }),
     )?;
     progress.finish_and_clear();
-    let test_labels: Vec<usize> = dataset.test.iter().map(|e| e.label).collect();
-    let report = Report::new(&probs, classes, &test_labels)?;
-    print_test(&report);
-    classifier.meta.test = Some(TestSummary::from(&report));
-    std::fs::write(out, classifier.to_bytes()?)?;
-    println!("saved {}", out.display());
-    Ok(())
+    save_tested(&mut classifier, &probs, &dataset, out)
 }
 
 /// One epoch's line; `*` marks the kept checkpoint.
@@ -321,6 +303,22 @@ fn print_epoch(r: &EpochReport, seconds: Option<f64>) {
         if r.best { "  *" } else { "" },
         seconds.map_or(String::new(), |s| format!("  ({s:.0} s)"))
     );
+}
+
+/// Scores the test split's probabilities, prints the report, keeps it in the classifier's
+/// metadata and writes the file.
+fn save_tested(
+    classifier: &mut Classifier,
+    probs: &[f32],
+    dataset: &data::Dataset,
+    out: &Path,
+) -> Result<(), Failure> {
+    let test_labels: Vec<usize> = dataset.test.iter().map(|e| e.label).collect();
+    let report = classifier.score(probs, &test_labels)?;
+    print_test(&report);
+    std::fs::write(out, classifier.to_bytes()?)?;
+    println!("saved {}", out.display());
+    Ok(())
 }
 
 fn print_test(report: &Report) {
