@@ -3,13 +3,15 @@
 // rebuilt pkg/ is picked up at once), the cache when the network fails. Model files are cached
 // by the page itself (www/main.js, cache "bertweb-models-v1").
 
-const SHELL_CACHE = 'bertweb-shell-v1';
+const SHELL_CACHE = 'bertweb-shell-v2';
 const SHELL = [
   './',
   'index.html',
   'www/main.js',
   'www/client.js',
   'www/worker.js',
+  'www/pool.js',
+  'www/embed_worker.js',
   'www/store.js',
   'www/charts.js',
   'www/style.css',

@@ -282,12 +282,12 @@ impl WebDataset {
     }
 }
 
-/// A feature extraction in progress: one batch per `step`.
+/// A feature extraction in progress, cut into batches that any encoder with the same weights
+/// can compute: the worker claims a batch, embeds its texts with its own encoder or hands
+/// them to a helper worker (its own wasm instance, on another core), and fills the vectors in.
 #[wasm_bindgen(js_name = Extraction)]
 pub struct WebExtraction {
-    encoder: Rc<Encoder>,
-    inner: Rc<RefCell<Option<Extraction>>>,
-    total: usize,
+    inner: Option<Extraction>,
 }
 
 #[wasm_bindgen(js_class = Extraction)]
@@ -305,45 +305,75 @@ impl WebExtraction {
             pooling: Pooling::parse(pooling)?,
             max_len,
         };
-        let extraction = Extraction::new(&encoder.inner, texts, settings, batch_size)?;
         Ok(WebExtraction {
-            encoder: Rc::clone(&encoder.inner),
-            total: extraction.total(),
-            inner: Rc::new(RefCell::new(Some(extraction))),
+            inner: Some(Extraction::new(
+                &encoder.inner,
+                texts,
+                settings,
+                batch_size,
+            )?),
         })
     }
 
-    /// Embeds the next batch → Promise<number> of texts done.
-    pub fn step(&self) -> Promise {
-        let (encoder, inner) = (Rc::clone(&self.encoder), Rc::clone(&self.inner));
-        future_to_promise(async move {
-            let mut extraction = inner
-                .borrow_mut()
-                .take()
-                .ok_or_else(|| busy("extraction"))?;
-            let result = extraction.step(&encoder).await;
-            *inner.borrow_mut() = Some(extraction);
-            Ok(JsValue::from(result? as f64))
-        })
+    fn get(&self) -> Result<&Extraction, JsValue> {
+        self.inner.as_ref().ok_or_else(|| used_up("extraction"))
+    }
+
+    fn get_mut(&mut self) -> Result<&mut Extraction, JsValue> {
+        self.inner.as_mut().ok_or_else(|| used_up("extraction"))
+    }
+
+    /// A batch nobody works on yet, or `undefined` when all are handed out.
+    pub fn claim(&mut self) -> Result<Option<usize>, JsValue> {
+        Ok(self.get_mut()?.claim())
+    }
+
+    /// Gives back a claimed batch that could not be computed.
+    pub fn release(&mut self, batch: usize) -> Result<(), JsValue> {
+        self.get_mut()?.release(batch);
+        Ok(())
+    }
+
+    /// The texts of `batch`: embed them with `Encoder.embed(texts, pooling, maxLen)`.
+    #[wasm_bindgen(js_name = batchTexts)]
+    pub fn batch_texts(&self, batch: usize) -> Result<Vec<String>, JsValue> {
+        let texts = self.get()?.batch_texts(batch)?;
+        Ok(texts.into_iter().map(str::to_string).collect())
+    }
+
+    /// Stores the vectors of `batch` made by the encoder of `modelId`; returns texts done.
+    pub fn fill(
+        &mut self,
+        batch: usize,
+        model_id: &str,
+        vectors: &[f32],
+    ) -> Result<usize, JsValue> {
+        Ok(self.get_mut()?.fill(batch, model_id, vectors)?)
+    }
+
+    /// Texts embedded so far.
+    #[wasm_bindgen(getter)]
+    pub fn done(&self) -> Result<usize, JsValue> {
+        Ok(self.get()?.done())
     }
 
     /// All texts.
     #[wasm_bindgen(getter)]
-    pub fn total(&self) -> usize {
-        self.total
+    pub fn total(&self) -> Result<usize, JsValue> {
+        Ok(self.get()?.total())
     }
 
     /// The finished features (the extraction is used up).
-    pub fn finish(&self) -> Result<WebFeatures, JsValue> {
-        let extraction = self
-            .inner
-            .borrow_mut()
-            .take()
-            .ok_or_else(|| busy("extraction"))?;
+    pub fn finish(&mut self) -> Result<WebFeatures, JsValue> {
+        let extraction = self.inner.take().ok_or_else(|| used_up("extraction"))?;
         Ok(WebFeatures {
             inner: Rc::new(extraction.finish()?),
         })
     }
+}
+
+fn used_up(what: &str) -> JsValue {
+    JsError::new(&format!("this {what} is finished: start a new one")).into()
 }
 
 /// Pooled vectors of a dataset's texts, with the model and settings that made them.
@@ -372,6 +402,12 @@ impl WebFeatures {
     #[wasm_bindgen(getter)]
     pub fn rows(&self) -> usize {
         self.inner.rows
+    }
+
+    /// The vectors, row-major `rows × dim` (a copy).
+    #[wasm_bindgen(getter)]
+    pub fn values(&self) -> Float32Array {
+        Float32Array::from(self.inner.values.as_slice())
     }
 
     /// Refuses features of another model, other settings or another row count.

@@ -390,19 +390,8 @@ impl Classifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tiny_encoder;
     use crate::train::{Preset, TrainSettings, Trainer};
-
-    fn tiny_encoder() -> Encoder {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny");
-        let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
-        Encoder::load(
-            &read("config.json"),
-            &read("model.safetensors"),
-            &read("tokenizer.json"),
-            &Device::flex(),
-        )
-        .unwrap()
-    }
 
     /// A classifier trained on separable random features of width `dim`.
     fn trained(dim: usize, model_id: &str) -> (Classifier, Vec<f32>, Vec<usize>) {

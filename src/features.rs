@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::encoder::{Encoder, read_f32};
+use crate::encoder::Encoder;
 use crate::error::{BertError, Result};
 use crate::model::Pooling;
 
@@ -99,12 +99,29 @@ impl Features {
 }
 
 /// A feature extraction in progress.
+///
+/// The texts are cut into batches (in length order) that can be computed anywhere: [`step`]
+/// embeds the next one with a local encoder, while [`claim`], [`batch_texts`] and [`fill`] let
+/// a caller hand batches to other encoders (the page's helper workers, each its own wasm
+/// instance on its own core) and put their vectors back. Every path embeds a batch the same
+/// way ([`Encoder::embed`]: padded to the batch's longest text), so the result does not
+/// depend on who computed which batch.
+///
+/// [`step`]: Extraction::step
+/// [`claim`]: Extraction::claim
+/// [`batch_texts`]: Extraction::batch_texts
+/// [`fill`]: Extraction::fill
 pub struct Extraction {
     texts: Vec<String>,
     /// Text indices, shortest first.
     order: Vec<usize>,
-    next: usize,
     batch_size: usize,
+    /// The next batch never handed out.
+    next_batch: usize,
+    /// Batches handed out and given back unfilled (a helper failed): handed out again first.
+    returned: Vec<usize>,
+    filled: Vec<bool>,
+    done: usize,
     settings: FeatureSettings,
     model_id: String,
     dim: usize,
@@ -130,12 +147,16 @@ impl Extraction {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| lengths[i]);
         let dim = encoder.dim();
+        let batch_size = batch_size.max(1);
         Ok(Self {
             values: vec![0.0; texts.len() * dim],
+            filled: vec![false; texts.len().div_ceil(batch_size)],
             texts,
             order,
-            next: 0,
-            batch_size: batch_size.max(1),
+            batch_size,
+            next_batch: 0,
+            returned: Vec::new(),
+            done: 0,
             settings,
             model_id: encoder.model_id().to_string(),
             dim,
@@ -144,7 +165,7 @@ impl Extraction {
 
     /// Texts embedded so far.
     pub fn done(&self) -> usize {
-        self.next
+        self.done
     }
 
     /// All texts.
@@ -152,28 +173,108 @@ impl Extraction {
         self.texts.len()
     }
 
-    /// Whether every text has been embedded.
-    pub fn is_finished(&self) -> bool {
-        self.next >= self.texts.len()
+    /// Number of batches.
+    pub fn batches(&self) -> usize {
+        self.filled.len()
     }
 
-    /// Embeds the next batch; returns how many texts are done.
+    /// The settings every batch must be embedded with.
+    pub fn settings(&self) -> FeatureSettings {
+        self.settings
+    }
+
+    /// Whether every text has been embedded.
+    pub fn is_finished(&self) -> bool {
+        self.done >= self.texts.len()
+    }
+
+    /// Hands out a batch nobody is working on, or `None` when all are handed out.
+    pub fn claim(&mut self) -> Option<usize> {
+        if let Some(batch) = self.returned.pop() {
+            return Some(batch);
+        }
+        let batch = self.next_batch;
+        (batch < self.batches()).then(|| {
+            self.next_batch += 1;
+            batch
+        })
+    }
+
+    /// Gives back a claimed batch that was not computed, so another caller claims it.
+    pub fn release(&mut self, batch: usize) {
+        if batch < self.next_batch && !self.filled[batch] && !self.returned.contains(&batch) {
+            self.returned.push(batch);
+        }
+    }
+
+    fn batch_indices(&self, batch: usize) -> Result<&[usize]> {
+        let start = batch * self.batch_size;
+        if batch >= self.batches() {
+            return Err(BertError::Mismatch(format!(
+                "no batch {batch}: this extraction has {}",
+                self.batches()
+            )));
+        }
+        Ok(&self.order[start..(start + self.batch_size).min(self.texts.len())])
+    }
+
+    /// The texts of `batch`, in the order its vectors are expected.
+    pub fn batch_texts(&self, batch: usize) -> Result<Vec<&str>> {
+        Ok(self
+            .batch_indices(batch)?
+            .iter()
+            .map(|&i| self.texts[i].as_str())
+            .collect())
+    }
+
+    /// Stores the vectors of `batch` (row-major, `batch_texts(batch)` order) computed by an
+    /// encoder of `model_id`; returns how many texts are done.
+    pub fn fill(&mut self, batch: usize, model_id: &str, vectors: &[f32]) -> Result<usize> {
+        if model_id != self.model_id {
+            return Err(BertError::Mismatch(format!(
+                "batch {batch} was embedded by {model_id}, this extraction uses {}: start it again",
+                self.model_id
+            )));
+        }
+        let dim = self.dim;
+        let rows = self.batch_indices(batch)?.len();
+        if vectors.len() != rows * dim {
+            return Err(BertError::Mismatch(format!(
+                "batch {batch} needs {rows} vectors of {dim}, got {} numbers",
+                vectors.len()
+            )));
+        }
+        if self.filled[batch] {
+            return Ok(self.done);
+        }
+        let start = batch * self.batch_size;
+        for (row, &i) in vectors
+            .chunks_exact(dim)
+            .zip(&self.order[start..start + rows])
+        {
+            self.values[i * dim..(i + 1) * dim].copy_from_slice(row);
+        }
+        self.done += rows;
+        self.filled[batch] = true;
+        Ok(self.done)
+    }
+
+    /// Embeds the next unclaimed batch with `encoder`; returns how many texts are done.
     pub async fn step(&mut self, encoder: &Encoder) -> Result<usize> {
-        if encoder.model_id() != self.model_id {
-            return Err(BertError::Mismatch(
-                "the model changed during extraction: start it again".into(),
-            ));
+        let Some(batch) = self.claim() else {
+            return Ok(self.done);
+        };
+        let texts = self.batch_texts(batch)?;
+        let embedded = encoder
+            .embed(&texts, self.settings.pooling, self.settings.max_len)
+            .await;
+        match embedded {
+            Ok(vectors) => self.fill(batch, encoder.model_id(), &vectors),
+            Err(err) => {
+                self.release(batch);
+                Err(err)
+            }
         }
-        let end = (self.next + self.batch_size).min(self.texts.len());
-        let indices = &self.order[self.next..end];
-        let batch: Vec<&str> = indices.iter().map(|&i| self.texts[i].as_str()).collect();
-        let tokens = encoder.tokenize(&batch, self.settings.max_len)?;
-        let pooled = read_f32(encoder.embed_batch(&tokens, self.settings.pooling)?).await?;
-        for (row, &i) in pooled.chunks_exact(self.dim).zip(indices) {
-            self.values[i * self.dim..(i + 1) * self.dim].copy_from_slice(row);
-        }
-        self.next = end;
-        Ok(self.next)
     }
 
     /// The finished features, in the order the texts were given.
@@ -181,7 +282,7 @@ impl Extraction {
         if !self.is_finished() {
             return Err(BertError::Mismatch(format!(
                 "extraction stopped after {} of {} texts",
-                self.next,
+                self.done,
                 self.texts.len()
             )));
         }
@@ -192,5 +293,85 @@ impl Extraction {
             rows: self.texts.len(),
             values: self.values,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tiny_encoder;
+
+    fn texts() -> Vec<String> {
+        [
+            "good coffee",
+            "bad",
+            "great tea and chips",
+            "no",
+            "love chocolate milk",
+            "worst",
+        ]
+        .iter()
+        .map(|t| t.to_string())
+        .collect()
+    }
+
+    fn sequential(encoder: &Encoder) -> Features {
+        let mut extraction =
+            Extraction::new(encoder, texts(), FeatureSettings::default(), 2).unwrap();
+        while !extraction.is_finished() {
+            pollster::block_on(extraction.step(encoder)).unwrap();
+        }
+        extraction.finish().unwrap()
+    }
+
+    /// Batches computed out of order, one handed back and claimed again, as the page's worker
+    /// pool does: the features equal a plain run's.
+    #[test]
+    fn batches_computed_in_any_order_give_the_same_features() {
+        let encoder = tiny_encoder();
+        let expected = sequential(&encoder);
+        let settings = FeatureSettings::default();
+        let mut extraction = Extraction::new(&encoder, texts(), settings, 2).unwrap();
+        assert_eq!(extraction.batches(), 3);
+        let (a, b) = (extraction.claim().unwrap(), extraction.claim().unwrap());
+        extraction.release(a);
+        let embed = |extraction: &Extraction, batch| {
+            let texts = extraction.batch_texts(batch).unwrap();
+            pollster::block_on(encoder.embed(&texts, settings.pooling, settings.max_len)).unwrap()
+        };
+        let vectors = embed(&extraction, b);
+        assert_eq!(extraction.fill(b, encoder.model_id(), &vectors).unwrap(), 2);
+        assert_eq!(
+            extraction.claim(),
+            Some(a),
+            "a released batch is handed out again"
+        );
+        let c = extraction.claim().unwrap();
+        assert_eq!(extraction.claim(), None);
+        for batch in [c, a] {
+            let vectors = embed(&extraction, batch);
+            extraction
+                .fill(batch, encoder.model_id(), &vectors)
+                .unwrap();
+        }
+        assert!(extraction.is_finished());
+        assert_eq!(extraction.finish().unwrap(), expected);
+    }
+
+    #[test]
+    fn fill_refuses_another_model_or_a_wrong_length() {
+        let encoder = tiny_encoder();
+        let mut extraction =
+            Extraction::new(&encoder, texts(), FeatureSettings::default(), 4).unwrap();
+        let batch = extraction.claim().unwrap();
+        let dim = encoder.dim();
+        let err = extraction.fill(batch, "bert-other", &vec![0.0; 4 * dim]);
+        assert!(err.unwrap_err().to_string().contains("start it again"));
+        let err = extraction.fill(batch, encoder.model_id(), &vec![0.0; 3 * dim]);
+        assert!(err.unwrap_err().to_string().contains("needs 4 vectors"));
+        assert!(extraction.fill(9, encoder.model_id(), &[]).is_err());
+        assert_eq!(extraction.done(), 0);
+        let err = extraction.finish().unwrap_err();
+        assert!(err.to_string().contains("after 0 of 6"));
     }
 }

@@ -792,18 +792,7 @@ async fn clip_global_norm(
 mod tests {
     use super::*;
     use crate::classifier::Classifier;
-
-    fn tiny_encoder() -> Encoder {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny");
-        let read = |name: &str| std::fs::read(dir.join(name)).expect("tiny fixture");
-        Encoder::load(
-            &read("config.json"),
-            &read("model.safetensors"),
-            &read("tokenizer.json"),
-            &Device::flex(),
-        )
-        .expect("tiny model loads")
-    }
+    use crate::tiny_encoder;
 
     /// Reviews the tiny vocabulary can spell, labelled by their sentiment word.
     fn reviews(n: usize) -> (Vec<String>, Vec<usize>) {

@@ -33,6 +33,20 @@ pub(crate) fn test_rng() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The tiny BERT of `tests/fixtures/tiny` on the CPU, for unit tests.
+#[cfg(test)]
+pub(crate) fn tiny_encoder() -> Encoder {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny");
+    let read = |name: &str| std::fs::read(dir.join(name)).expect("tiny fixture");
+    Encoder::load(
+        &read("config.json"),
+        &read("model.safetensors"),
+        &read("tokenizer.json"),
+        &burn::tensor::Device::flex(),
+    )
+    .expect("tiny model loads")
+}
+
 pub use config::BertConfig;
 pub use encoder::Encoder;
 pub use error::{BertError, Result};

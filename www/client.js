@@ -113,6 +113,7 @@
  * @typedef {object} EncoderInfo
  * @property {Device} device          what runs
  * @property {string} modelId         identity of the base model (architecture + weights hash)
+ * @property {number} threads         CPU threads that extract features (1 on WebGPU)
  * @property {DeviceChoice} requested what was asked for
  * @property {string | null} fallback why WebGPU was not used although asked for (null when it was, or not asked)
  * @property {number} dim             hidden size
@@ -254,6 +255,27 @@ export class BertClient {
     const info = await this.#request({ type: 'load', files: buffers, device }, Object.values(buffers), onProgress).promise;
     this.info = info;
     return info;
+  }
+
+  /**
+   * CPU threads for feature extraction (this worker plus helper workers, each with its own
+   * copy of the model): a number, or 'auto' (one per core, at most 4). Applies to the loaded
+   * model at once and to later loads; resolves once the helpers have loaded the model.
+   * @param {number | 'auto'} threads
+   * @returns {Promise<{threads: number, wanted: number, lastRun: number[]}>} threads in use
+   *   now (1 on WebGPU), and the batches each thread computed in the last extraction
+   */
+  setThreads(threads) {
+    return this.#request({ type: 'threads', threads }, []).promise;
+  }
+
+  /**
+   * Wasm memory of the worker and of each helper worker, in bytes: the peaks so far, since
+   * wasm memory never shrinks (for the benchmark).
+   * @returns {Promise<{worker: number, helpers: (number | null)[]}>}
+   */
+  memory() {
+    return this.#request({ type: 'memory' }, []).promise;
   }
 
   /**

@@ -25,6 +25,7 @@ const ui = {
   modelSection: $('model-section'),
   modelName: $('model-name'),
   deviceLabel: $('device-label'),
+  threads: $('threads'),
   progressLine: $('load-progress-line'),
   progress: $('load-progress'),
   bytes: $('load-bytes'),
@@ -249,6 +250,7 @@ function refreshControls() {
   const model = client.info !== null;
   ui.embed.disabled = busy || !model;
   ui.device.disabled = busy || !model;
+  ui.threads.disabled = busy || !model;
   ui.files.disabled = busy;
   ui.urlLoad.disabled = busy;
   ui.classify.disabled = busy || !model || !state.classifier;
@@ -271,11 +273,18 @@ function refreshControls() {
 
 const DEVICE_NAMES = { webgpu: 'WebGPU', cpu: 'CPU (WebAssembly)' };
 
+/** The device line: "CPU (WebAssembly), 2 threads". */
+function showDevice(device, threads = 1) {
+  const name = DEVICE_NAMES[device] ?? device;
+  ui.deviceLabel.textContent = device === 'cpu' && threads > 1 ? `${name}, ${threads} threads` : name;
+  ui.deviceLabel.dataset.device = device;
+  ui.deviceLabel.dataset.threads = String(threads);
+}
+
 /** @param {import('./client.js').EncoderInfo} info */
 function showEncoder(info, modelName) {
   ui.modelName.textContent = modelName;
-  ui.deviceLabel.textContent = DEVICE_NAMES[info.device] ?? info.device;
-  ui.deviceLabel.dataset.device = info.device;
+  showDevice(info.device, info.threads);
   const seconds = (info.loadMs / 1000).toFixed(1);
   if (info.fallback) {
     setStatus(`The model runs on the CPU because WebGPU is not available: ${sentence(info.fallback)} ` +
@@ -292,8 +301,7 @@ function onWorkerProgress(p) {
   if (p.stage === 'wasm' || p.stage === 'encoder') setStatus(p.message);
   if (p.stage === 'fallback' && client.info) {
     client.info = { ...client.info, device: 'cpu', fallback: p.reason };
-    ui.deviceLabel.textContent = DEVICE_NAMES.cpu;
-    ui.deviceLabel.dataset.device = 'cpu';
+    showDevice('cpu', 1);
     setStatus(`${sentence(p.reason)} Your data and results are kept.`, 'warn');
   }
 }
@@ -517,6 +525,25 @@ async function onDeviceChanged() {
   } finally {
     setBusy(false);
   }
+}
+
+async function onThreadsChanged() {
+  if (state.busy || !client.info) return;
+  setBusy(true);
+  try {
+    const { threads } = await client.setThreads(threadsChoice());
+    showDevice(client.info.device, threads);
+    client.info = { ...client.info, threads };
+  } catch (err) {
+    setStatus(`could not change the CPU threads: ${sentence(err.message)}`, 'error');
+  } finally {
+    setBusy(false);
+  }
+}
+
+/** The threads select's value: 'auto' or a number. */
+function threadsChoice() {
+  return ui.threads.value === 'auto' ? 'auto' : Number(ui.threads.value);
 }
 
 // ---- classifier ---------------------------------------------------------------------------
@@ -1347,6 +1374,7 @@ dropZone(ui.csvDrop, (files) => onCsvFile(files[0]));
 ui.files.addEventListener('change', () => loadModelFiles(ui.files.files));
 ui.urlForm.addEventListener('submit', onModelUrl);
 ui.device.addEventListener('change', onDeviceChanged);
+ui.threads.addEventListener('change', onThreadsChanged);
 ui.classifyForm.addEventListener('submit', onClassify);
 ui.review.addEventListener('keydown', (e) => {
   if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) ui.classifyForm.requestSubmit();
@@ -1382,6 +1410,13 @@ refreshControls();
 // `?device=cpu|webgpu|auto` picks the first device (a shareable link; the tests use it too).
 const askedDevice = new URLSearchParams(location.search).get('device');
 if ([...ui.device.options].some((o) => o.value === askedDevice)) ui.device.value = askedDevice;
+// `?threads=N` sets the CPU threads for extraction (the benchmark compares 1 and all).
+const cores = navigator.hardwareConcurrency || 1;
+ui.threads.options[0].textContent = `Automatic (${Math.min(cores, 4)})`;
+for (let n = 1; n <= Math.min(Math.max(cores, 2), 8); n++) ui.threads.add(new Option(String(n), String(n)));
+const askedThreads = new URLSearchParams(location.search).get('threads');
+if ([...ui.threads.options].some((o) => o.value === askedThreads)) ui.threads.value = askedThreads;
+client.setThreads(threadsChoice()).catch((err) => console.warn(`CPU threads: ${err.message}`));
 
 /** The app shell and pkg/ cached by sw.js, so the next visit works offline. */
 const serviceWorker = 'serviceWorker' in navigator

@@ -15,10 +15,19 @@ import init, {
   fineTuneSettings,
   trainSettings,
 } from '../pkg/bertweb.js';
+import { EmbedPool, MAX_THREADS, autoThreads, runExtraction } from './pool.js';
 import { idbGet, idbPut } from './store.js';
 
 /** @type {Promise<unknown> | null} */
 let wasmReady = null;
+/** @type {Promise<WebAssembly.Module> | null} the compiled module, shared with the helpers */
+let wasmModule = null;
+/** Helper workers that embed extraction batches on the other cores (CPU only). */
+const pool = new EmbedPool();
+/** CPU threads for extraction, this worker included: a number, or 'auto'. */
+let threadsWanted = 'auto';
+/** Batches each thread computed in the last extraction (this worker first). */
+let lastRun = [];
 /** @type {Encoder | null} */
 let encoder = null;
 /** The bytes the current encoder was loaded from, kept so the user can switch device. */
@@ -76,15 +85,30 @@ async function webgpuAdapter() {
  * Load an encoder on the device asked for, falling back from WebGPU to CPU with a reason.
  * The previous encoder is freed only once the new one is ready.
  */
+/** Compile pkg/bertweb_bg.wasm once; the helpers instantiate the same compiled module. */
+async function compileWasm() {
+  const url = new URL('../pkg/bertweb_bg.wasm', import.meta.url);
+  try {
+    return await WebAssembly.compileStreaming(fetch(url));
+  } catch {
+    // A server that does not say application/wasm: compile from the bytes instead.
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`HTTP ${response.status} for ${url}`);
+    return WebAssembly.compile(await response.arrayBuffer());
+  }
+}
+
 async function startWasm(id) {
   if (!wasmReady) {
     progress(id, 'wasm', 'Starting the WebAssembly module…');
-    wasmReady = init();
+    wasmModule = compileWasm();
+    wasmReady = wasmModule.then((module) => init({ module_or_path: module }));
   }
   try {
     await wasmReady;
   } catch (err) {
     wasmReady = null;
+    wasmModule = null;
     throw new Error(`the WebAssembly module (pkg/bertweb_bg.wasm) could not be started: ${err?.message ?? err}`);
   }
 }
@@ -131,8 +155,10 @@ async function loadEncoder(id, files, requested) {
   encoder = next;
   currentFiles = files;
   previous?.free();
+  await startPool();
   return {
     device: encoder.device,
+    threads: 1 + pool.size,
     modelId: encoder.modelId,
     requested,
     fallback,
@@ -141,6 +167,25 @@ async function loadEncoder(id, files, requested) {
     maxPositions: encoder.maxPositions,
     loadMs: performance.now() - started,
   };
+}
+
+/** CPU threads the user asked for (a number or 'auto'), capped at MAX_THREADS. */
+function threadCount() {
+  const n = threadsWanted === 'auto' ? autoThreads() : Math.floor(Number(threadsWanted));
+  return Number.isFinite(n) ? Math.max(1, Math.min(n, MAX_THREADS)) : 1;
+}
+
+/**
+ * Helpers for the current encoder: threads − 1 of them on the CPU, none on WebGPU (the GPU
+ * does the work there). They load in the background; an extraction uses those that are ready.
+ */
+async function startPool() {
+  const helpers = encoder?.device === 'cpu' ? threadCount() - 1 : 0;
+  if (helpers === 0 || !currentFiles) {
+    pool.stop();
+    return;
+  }
+  pool.start(helpers, await wasmModule, currentFiles);
 }
 
 /** Number of encoder layers (what fine-tuning can train). */
@@ -153,25 +198,39 @@ function requireEncoder() {
   return encoder;
 }
 
+/**
+ * Embed `texts` in length-sorted batches on every thread: `texts.length × dim` floats,
+ * row-major, in the order given.
+ */
 async function embed(id, { texts, pooling, maxLen, batchSize }) {
   if (!Array.isArray(texts) || texts.some((t) => typeof t !== 'string')) {
     throw new TypeError('texts must be an array of strings');
   }
-  const enc = requireEncoder();
-  const dim = enc.dim;
-  const step = Math.max(1, Math.floor(batchSize) || 32);
-  if (texts.length <= step) return enc.embed(texts, pooling, maxLen);
-
-  const out = new Float32Array(texts.length * dim);
-  for (let start = 0; start < texts.length; start += step) {
-    checkCancelled(id);
-    const batch = texts.slice(start, start + step);
-    out.set(await enc.embed(batch, pooling, maxLen), start * dim);
-    const done = Math.min(start + step, texts.length);
-    progress(id, 'embed', `Embedded ${done} of ${texts.length} texts`, { done, total: texts.length });
-    await yieldToEvents();
+  const extraction = new Extraction(requireEncoder(), texts, pooling, maxLen, Math.max(1, Math.floor(batchSize) || 32));
+  try {
+    await runLanes(id, extraction, pooling, maxLen, (done) =>
+      progress(id, 'embed', `Embedded ${done} of ${texts.length} texts`, { done, total: texts.length }));
+    const done = extraction.finish();
+    try {
+      return done.values;
+    } finally {
+      done.free();
+    }
+  } finally {
+    extraction.free();
   }
-  return out;
+}
+
+/** Fill `extraction` on this worker's encoder and the pool's helpers; cancellable. */
+function runLanes(id, extraction, pooling, maxLen, onDone) {
+  // The pool has helpers only while the encoder runs on the CPU.
+  const run = runExtraction(extraction, pool.lanes(requireEncoder(), pooling, maxLen), {
+    cancelled: () => (cancelled.delete(id) ? new CancelledError() : null),
+    onDone,
+  });
+  return run.then((batches) => {
+    lastRun = batches;
+  });
 }
 
 /** Whether an error is the GPU failing (not the data or the model files). */
@@ -246,13 +305,8 @@ async function extract(id, { key, pooling, maxLen, batchSize }) {
   try {
     const total = extraction.total;
     progress(id, 'extract', `Extracting features of ${total} texts…`, { done: 0, total });
-    for (;;) {
-      await yieldToEvents();
-      checkCancelled(id);
-      const done = await extraction.step();
-      progress(id, 'extract', `Extracted ${done} of ${total} texts`, { done, total });
-      if (done >= total) break;
-    }
+    await runLanes(id, extraction, pooling, maxLen, (done) =>
+      progress(id, 'extract', `Extracted ${done} of ${total} texts`, { done, total }));
     const next = extraction.finish();
     features?.free();
     features = next;
@@ -522,6 +576,14 @@ async function handle(msg) {
       return loadEncoder(id, currentFiles, msg.device ?? 'auto');
     case 'embed':
       return embed(id, msg);
+    case 'memory':
+      // Wasm memory never shrinks, so these are the peaks so far.
+      return { worker: wasmReady ? (await wasmReady).memory.buffer.byteLength : 0, helpers: await pool.memory() };
+    case 'threads':
+      threadsWanted = msg.threads ?? 'auto';
+      await startPool();
+      // Answered once the helpers have loaded, so the next extraction has them all.
+      return { threads: encoder?.device === 'cpu' ? 1 + (await pool.settled()) : 1, wanted: threadCount(), lastRun };
     case 'tokenize':
       return requireEncoder().tokenize(msg.texts, msg.maxLen);
     case 'defaults':

@@ -125,6 +125,33 @@ describe('page on CPU (flex backend)', () => {
     });
   });
 
+  test('two CPU threads: a helper worker embeds batches, and the vectors equal one thread\'s', { skip }, async () => {
+    assert.ok(ready, 'the model did not load (see the first test)');
+    const texts = Array.from({ length: 48 }, (_, i) => `${fixture.cases[i % fixture.cases.length].text} ${i}`);
+    const run = await page.evaluate(async ({ texts, maxLen }) => {
+      const { client } = window.bertweb;
+      const embed = async (threads) => {
+        const pool = await client.setThreads(threads);
+        const flat = await client.embed(texts, 'mean', maxLen, { batchSize: 4 });
+        const { lastRun } = await client.setThreads(threads);
+        return { threads: pool.threads, lastRun, flat: Array.from(flat) };
+      };
+      const one = await embed(1);
+      const two = await embed(2);
+      await client.setThreads('auto');
+      return { one, two, label: document.querySelector('#device-label').textContent };
+    }, { texts, maxLen: MAX_LEN });
+    console.log(`# CPU threads: 1 thread ${JSON.stringify(run.one.lastRun)}, 2 threads ${JSON.stringify(run.two.lastRun)} batches per thread`);
+    assert.equal(run.one.threads, 1);
+    assert.deepEqual(run.one.lastRun, [12]);
+    assert.equal(run.two.threads, 2, 'the helper worker loaded');
+    assert.equal(run.two.lastRun.length, 2);
+    assert.equal(run.two.lastRun[0] + run.two.lastRun[1], 12);
+    assert.ok(run.two.lastRun[1] > 0, 'the helper embedded some batches');
+    assert.equal(run.two.flat.length, 48 * 384);
+    assert.ok(maxAbsDiff(run.one.flat, run.two.flat) <= 1e-6, 'two threads give one thread\'s vectors');
+  });
+
   test('the Embed button shows dimension, norm, first values and word pieces; screenshot', { skip }, async () => {
     assert.ok(ready, 'the model did not load (see the first test)');
     const c = fixture.cases.find((x) => x.text.trim());

@@ -1,0 +1,201 @@
+// Feature extraction on several cores: the main worker's own encoder plus helper workers
+// (www/embed_worker.js), each a wasm instance with its own copy of the model, all claiming
+// batches of one Rust `Extraction` until every batch is filled. A batch is embedded the same
+// way wherever it runs (padded to its own longest text), so the features do not depend on
+// how many helpers took part.
+
+/** How many helpers the pool keeps at most: each holds a model copy (~100–300 MB for MiniLM). */
+export const MAX_THREADS = 8;
+
+/** Threads to use when the user did not choose: one per core, at most 4. */
+export function autoThreads() {
+  return Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 4));
+}
+
+/** A helper worker and its pending requests. */
+class Helper {
+  #worker;
+  #pending = new Map();
+  #nextId = 1;
+  /** Why this helper can no longer be used, or null. */
+  broken = null;
+
+  constructor() {
+    this.#worker = new Worker(new URL('./embed_worker.js', import.meta.url), { type: 'module' });
+    this.#worker.addEventListener('message', ({ data }) => {
+      const pending = this.#pending.get(data.id);
+      if (!pending) return;
+      this.#pending.delete(data.id);
+      if (data.crashed) this.broken = data.error;
+      if (data.error !== undefined) pending.reject(new Error(data.error));
+      else pending.resolve(data.value);
+    });
+    this.#worker.addEventListener('error', (event) => {
+      event.preventDefault();
+      this.fail(new Error(`helper worker failed: ${event.message || 'could not start'}`));
+    });
+  }
+
+  request(message, transfer = []) {
+    if (this.broken) return Promise.reject(new Error(this.broken));
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#worker.postMessage({ ...message, id }, transfer);
+    });
+  }
+
+  fail(err) {
+    this.broken ??= err.message;
+    for (const { reject } of this.#pending.values()) reject(err);
+    this.#pending.clear();
+  }
+
+  terminate() {
+    this.fail(new Error('helper stopped'));
+    this.#worker.terminate();
+  }
+}
+
+export class EmbedPool {
+  /** @type {{helper: Helper, ready: Promise<string>}[]} */
+  #helpers = [];
+  #files = null;
+  #module = null;
+
+  /** Helpers started (loading or ready). */
+  get size() {
+    return this.#helpers.length;
+  }
+
+  /**
+   * Start `count` helpers, replacing the current ones, each loading a copy of `files` from the
+   * compiled wasm `module` in the background. A helper that fails to load is left out.
+   */
+  start(count, module, files) {
+    if (count === this.#helpers.length && files === this.#files && module === this.#module) return;
+    this.stop();
+    this.#files = files;
+    this.#module = module;
+    for (let i = 0; i < count; i++) {
+      const helper = new Helper();
+      const ready = helper
+        .request({ type: 'load', module, files: { ...files } })
+        .then(({ modelId }) => modelId);
+      ready.catch((err) => helper.fail(err));
+      this.#helpers.push({ helper, ready });
+    }
+  }
+
+  /** Resolves once every helper has loaded or failed; to the number that loaded. */
+  async settled() {
+    const loaded = await Promise.allSettled(this.#helpers.map(({ ready }) => ready));
+    return loaded.filter((r) => r.status === 'fulfilled').length;
+  }
+
+  /** Each ready helper's wasm memory in bytes (it only grows: the peak so far). */
+  async memory() {
+    const sizes = await Promise.allSettled(
+      this.#helpers.map(async ({ helper, ready }) => {
+        await ready;
+        return helper.request({ type: 'memory' });
+      }),
+    );
+    return sizes.map((r) => (r.status === 'fulfilled' ? r.value : null));
+  }
+
+  stop() {
+    for (const { helper } of this.#helpers) helper.terminate();
+    this.#helpers = [];
+    this.#files = null;
+    this.#module = null;
+  }
+
+  /**
+   * Lanes for `extract`: the local `encoder` first, then each helper once it has loaded a
+   * model with the same id.
+   */
+  lanes(encoder, pooling, maxLen) {
+    const local = {
+      local: true,
+      ready: Promise.resolve(encoder.modelId),
+      embed: (texts) => encoder.embed(texts, pooling, maxLen),
+    };
+    const helpers = this.#helpers.map(({ helper, ready }) => ({
+      local: false,
+      ready: ready.then((modelId) => {
+        if (modelId !== encoder.modelId) throw new Error('helper holds another model');
+        return modelId;
+      }),
+      embed: (texts) => helper.request({ type: 'embed', texts, pooling, maxLen }),
+      fail: (err) => helper.fail(err),
+    }));
+    return [local, ...helpers];
+  }
+}
+
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Fill every batch of `extraction` using `lanes` in parallel. Resolves, once all texts are
+ * done, to the number of batches each lane computed; rejects with the local lane's error, or with `cancelled()`'s error when it returns one.
+ * A helper that fails hands its batch back and drops out; the others carry on. The extraction
+ * is not touched after this settles, so the caller may free it.
+ * @param {import('../pkg/bertweb.js').Extraction} extraction
+ * @param {ReturnType<EmbedPool['lanes']>} lanes
+ * @param {{cancelled: () => Error | null, onDone: (done: number) => void}} hooks
+ */
+export function runExtraction(extraction, lanes, { cancelled, onDone }) {
+  const total = extraction.total;
+  const batches = lanes.map(() => 0);
+  return new Promise((resolve, reject) => {
+    let closed = false;
+    const finish = (err) => {
+      if (closed) return;
+      closed = true;
+      if (err) reject(err);
+      else resolve(batches);
+    };
+    const lane = async ({ local, ready, embed, fail }, n) => {
+      let modelId;
+      try {
+        modelId = await ready;
+      } catch {
+        return; // a helper that could not load takes no part
+      }
+      while (!closed) {
+        // Between two batches: lets a cancel message and helpers' answers in.
+        await pause(0);
+        if (closed) return;
+        const stop = cancelled();
+        if (stop) return finish(stop);
+        const batch = extraction.claim();
+        if (batch === undefined) {
+          if (!local) return;
+          // All handed out: the local lane waits for the helpers' last batches, and takes
+          // over any a failing helper hands back.
+          if (extraction.done >= total) return finish();
+          await pause(20);
+          continue;
+        }
+        let vectors;
+        try {
+          vectors = await embed(extraction.batchTexts(batch));
+        } catch (err) {
+          if (closed) return;
+          extraction.release(batch);
+          if (local) return finish(err);
+          console.warn(`bertweb: a helper worker dropped out (${err.message}); the others go on`);
+          fail(err);
+          return;
+        }
+        if (closed) return;
+        const done = extraction.fill(batch, modelId, vectors);
+        batches[n] += 1;
+        onDone(done);
+        if (done >= total) return finish();
+      }
+    };
+    lanes.forEach((l, n) => lane(l, n).catch(finish));
+  });
+}
