@@ -87,6 +87,12 @@ pub fn webgpu_supported() -> bool {
         .is_ok_and(|gpu| !gpu.is_undefined() && !gpu.is_null())
 }
 
+/// Texts as the classifier sees them (HTML tags removed, as in training).
+#[wasm_bindgen(js_name = cleanTexts)]
+pub fn clean_texts(texts: Vec<String>) -> Vec<String> {
+    texts.iter().map(|t| data::strip_html(t)).collect()
+}
+
 /// A BERT encoder loaded in this wasm instance.
 #[wasm_bindgen(js_name = Encoder)]
 pub struct WebEncoder {
@@ -569,6 +575,22 @@ impl WebClassifier {
     /// Its metadata (`ClassifierMeta`): base model, label names, head shape, settings, metrics.
     pub fn meta(&self) -> Result<JsValue, JsValue> {
         self.with(|c| to_js(&c.meta))
+    }
+
+    /// Classifies the vectors of texts (row-major, made with this classifier's pooling and max
+    /// length from its `cleanTexts`) → Promise<{label, name, probabilities}[]>. Lets the worker
+    /// embed a whole file on every thread first; a fine-tuned classifier refuses (its layers
+    /// must see the texts).
+    #[wasm_bindgen(js_name = classifyVectors)]
+    pub fn classify_vectors(&self, vectors: Vec<f32>) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let classifier = take_classifier(&inner)?;
+            let result = classifier.predict(&vectors, &Device::flex()).await;
+            let predictions = result.map(|probs| classifier.predictions(&probs));
+            *inner.borrow_mut() = Some(classifier);
+            to_js(&predictions?)
+        })
     }
 
     /// Fails with a message unless `encoder` is the base model this classifier was trained on.

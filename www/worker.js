@@ -9,6 +9,7 @@ import init, {
   Features,
   FineTuner,
   Trainer,
+  cleanTexts,
   csvColumn,
   csvHeader,
   defaultDataSettings,
@@ -534,6 +535,7 @@ async function fineTune(id, { settings }) {
 async function classify(id, { texts, batchSize }) {
   const clf = requireClassifier();
   const step = Math.max(1, Math.floor(batchSize) || 32);
+  if (texts.length > step && !clf.fineTuned) return classifyMany(id, clf, texts, step);
   const out = [];
   for (let start = 0; start < texts.length; start += step) {
     if (start > 0) await yieldToEvents();
@@ -545,6 +547,29 @@ async function classify(id, { texts, batchSize }) {
     }
   }
   return out;
+}
+
+/**
+ * Classify many texts with a frozen-encoder classifier: embed them like an extraction
+ * (length-sorted batches on every thread), then run the head once over all vectors.
+ */
+async function classifyMany(id, clf, texts, step) {
+  const enc = requireEncoder();
+  clf.checkBase(enc);
+  const { pooling, max_len: maxLen } = clf.meta().features;
+  const extraction = new Extraction(enc, cleanTexts(texts), pooling, maxLen, step);
+  try {
+    await runLanes(id, extraction, pooling, maxLen, (done) =>
+      progress(id, 'classify', `Classified ${done} of ${texts.length} texts`, { done, total: texts.length }));
+    const vectors = extraction.finish();
+    try {
+      return await clf.classifyVectors(vectors.values);
+    } finally {
+      vectors.free();
+    }
+  } finally {
+    extraction.free();
+  }
 }
 
 /** Replace the classifier with one read from a file's bytes. */

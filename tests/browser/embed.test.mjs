@@ -152,6 +152,27 @@ describe('page on CPU (flex backend)', () => {
     assert.ok(maxAbsDiff(run.one.flat, run.two.flat) <= 1e-6, 'two threads give one thread\'s vectors');
   });
 
+  test('classifying many texts (sorted batches on every thread) matches classifying them one by one', { skip }, async () => {
+    assert.ok(ready, 'the model did not load (see the first test)');
+    const texts = Array.from({ length: 20 }, (_, i) => `${fixture.cases[i % fixture.cases.length].text} <b>${i}</b>`);
+    const { many, single, lastRun } = await page.evaluate(async (texts) => {
+      const { client, classifierReady } = window.bertweb;
+      await classifierReady;
+      await client.setThreads(2);
+      const many = await client.classify(texts, { batchSize: 4 });
+      const { lastRun } = await client.setThreads('auto');
+      const single = [];
+      for (const t of texts) single.push((await client.classify([t]))[0]);
+      return { many, single, lastRun };
+    }, texts);
+    assert.equal(many.length, texts.length);
+    assert.equal(lastRun.reduce((a, b) => a + b, 0), 5, 'the 20 texts went through 5 batches');
+    many.forEach((p, i) => {
+      assert.equal(p.label, single[i].label, `label of text ${i}`);
+      assert.ok(maxAbsDiff(p.probabilities, single[i].probabilities) <= 1e-4, `probabilities of text ${i}`);
+    });
+  });
+
   test('the Embed button shows dimension, norm, first values and word pieces; screenshot', { skip }, async () => {
     assert.ok(ready, 'the model did not load (see the first test)');
     const c = fixture.cases.find((x) => x.text.trim());
