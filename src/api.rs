@@ -369,6 +369,12 @@ impl WebExtraction {
         Ok(self.get()?.total())
     }
 
+    /// Number of batches.
+    #[wasm_bindgen(getter)]
+    pub fn batches(&self) -> Result<usize, JsValue> {
+        Ok(self.get()?.batches())
+    }
+
     /// The finished features (the extraction is used up).
     pub fn finish(&mut self) -> Result<WebFeatures, JsValue> {
         let extraction = self.inner.take().ok_or_else(|| used_up("extraction"))?;

@@ -156,10 +156,12 @@ async function loadEncoder(id, files, requested) {
   encoder = next;
   currentFiles = files;
   previous?.free();
-  await startPool();
+  // Helpers start with the first extraction, not here: loading them beside the first
+  // classification would slow the page's start on a machine with few cores.
+  pool.stop();
   return {
     device: encoder.device,
-    threads: 1 + pool.size,
+    threads: encoder.device === 'cpu' ? threadCount() : 1,
     modelId: encoder.modelId,
     requested,
     fallback,
@@ -178,7 +180,8 @@ function threadCount() {
 
 /**
  * Helpers for the current encoder: threads − 1 of them on the CPU, none on WebGPU (the GPU
- * does the work there). They load in the background; an extraction uses those that are ready.
+ * does the work there). They load in the background; an extraction uses those that are ready
+ * and the others join it once loaded. Nothing happens when they already run.
  */
 async function startPool() {
   const helpers = encoder?.device === 'cpu' ? threadCount() - 1 : 0;
@@ -223,8 +226,9 @@ async function embed(id, { texts, pooling, maxLen, batchSize }) {
 }
 
 /** Fill `extraction` on this worker's encoder and the pool's helpers; cancellable. */
-function runLanes(id, extraction, pooling, maxLen, onDone) {
-  // The pool has helpers only while the encoder runs on the CPU.
+async function runLanes(id, extraction, pooling, maxLen, onDone) {
+  // The pool has helpers only while the encoder runs on the CPU; one batch needs none.
+  if (extraction.batches > 1) await startPool();
   const run = runExtraction(extraction, pool.lanes(requireEncoder(), pooling, maxLen), {
     cancelled: () => (cancelled.delete(id) ? new CancelledError() : null),
     onDone,
