@@ -68,14 +68,34 @@ function checkCancelled(id) {
   if (cancelled.delete(id)) throw new CancelledError();
 }
 
-/** Whether navigator.gpu gives an adapter here; a reason string when it does not. */
-async function webgpuAdapter() {
+/**
+ * Whether the adapter emulates a GPU on the CPU (SwiftShader, a "fallback adapter"). Measured
+ * here (bench/webgpu_profile.rs, bench/browser_bench.mjs): SwiftShader embeds about 0.13
+ * texts/s, the CPU path over 18, because its shader compiler makes matmul kernels ~30× slower.
+ */
+function isSoftwareAdapter(adapter) {
+  const info = adapter.info ?? {};
+  if (adapter.isFallbackAdapter || info.isFallbackAdapter) return true;
+  return /swiftshader|llvmpipe|lavapipe|software/i.test(`${info.vendor} ${info.architecture} ${info.device} ${info.description}`);
+}
+
+/**
+ * Whether navigator.gpu gives an adapter worth using here; a reason string when it does not.
+ * `automatic`: the user let the page choose, so a software adapter counts as none.
+ */
+async function webgpuAdapter(automatic) {
   if (!('gpu' in navigator) || !navigator.gpu) {
     return { ok: false, reason: 'this browser does not offer WebGPU (it has no navigator.gpu)' };
   }
   try {
     const adapter = await navigator.gpu.requestAdapter();
     if (!adapter) return { ok: false, reason: 'the browser gave no WebGPU adapter (no usable GPU, or WebGPU is turned off)' };
+    if (automatic && isSoftwareAdapter(adapter)) {
+      return {
+        ok: false,
+        reason: 'the only WebGPU adapter is a software emulation of a GPU (such as SwiftShader), far slower than the CPU path; choose WebGPU to use it anyway',
+      };
+    }
     return { ok: true, reason: null };
   } catch (err) {
     return { ok: false, reason: `WebGPU adapter request failed: ${err?.message ?? err}` };
@@ -127,7 +147,7 @@ async function loadEncoder(id, files, requested) {
   let device = requested === 'cpu' ? 'cpu' : 'webgpu';
   let fallback = null;
   if (device === 'webgpu') {
-    const gpu = await webgpuAdapter();
+    const gpu = await webgpuAdapter(requested !== 'webgpu');
     if (!gpu.ok) {
       fallback = gpu.reason;
       device = 'cpu';

@@ -267,6 +267,18 @@ describe('page on WebGPU (SwiftShader)', () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
     await page.screenshot({ path: join(SCREENSHOTS, 'ready-webgpu.png'), fullPage: true });
   });
+
+  test('the automatic choice skips a software WebGPU adapter (SwiftShader) for the CPU and says why', { skip }, async () => {
+    const opened = await openPage(browser.context, `${browser.url}?device=auto`);
+    try {
+      const { info } = await waitReady(opened.page, opened.openedAt, CPU_LOAD_TIMEOUT);
+      assert.equal(info.device, 'cpu');
+      assert.match(info.fallback ?? '', /software emulation/);
+      assert.match(await statusOf(opened.page).textContent(), /software emulation/);
+    } finally {
+      await opened.page.close();
+    }
+  });
 });
 
 describe('page without WebGPU', () => {
