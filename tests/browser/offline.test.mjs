@@ -33,10 +33,12 @@ describe('offline after one visit', () => {
     // The service worker is active and has the shell.
     const shell = await page.evaluate(async () => {
       await window.bertweb.serviceWorker;
-      const cache = await caches.open('bertweb-shell-v1');
+      const name = (await caches.keys()).find((n) => n.startsWith('bertweb-shell-'));
+      if (!name) return [];
+      const cache = await caches.open(name);
       return (await cache.keys()).map((r) => new URL(r.url).pathname);
     });
-    for (const path of ['/', '/www/main.js', '/www/worker.js', '/pkg/bertweb_bg.wasm', '/classifiers/default-minilm.safetensors']) {
+    for (const path of ['/', '/www/main.js', '/www/worker.js', '/www/pool.js', '/www/embed_worker.js', '/pkg/bertweb_bg.wasm', '/classifiers/default-minilm.safetensors']) {
       assert.ok(shell.includes(path), `${path} is in the shell cache (${shell.join(', ')})`);
     }
 
