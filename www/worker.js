@@ -230,32 +230,34 @@ async function embed(id, { texts, pooling, maxLen, batchSize }) {
   if (!Array.isArray(texts) || texts.some((t) => typeof t !== 'string')) {
     throw new TypeError('texts must be an array of strings');
   }
-  const extraction = new Extraction(requireEncoder(), texts, pooling, maxLen, Math.max(1, Math.floor(batchSize) || 32));
+  const step = Math.max(1, Math.floor(batchSize) || 32);
+  const done = await extractAll(id, texts, pooling, maxLen, step, (n) =>
+    progress(id, 'embed', `Embedded ${n} of ${texts.length} texts`, { done: n, total: texts.length }));
   try {
-    await runLanes(id, extraction, pooling, maxLen, (done) =>
-      progress(id, 'embed', `Embedded ${done} of ${texts.length} texts`, { done, total: texts.length }));
-    const done = extraction.finish();
-    try {
-      return done.values;
-    } finally {
-      done.free();
-    }
+    return done.values;
   } finally {
-    extraction.free();
+    done.free();
   }
 }
 
-/** Fill `extraction` on this worker's encoder and the pool's helpers; cancellable. */
-async function runLanes(id, extraction, pooling, maxLen, onDone) {
-  // The pool has helpers only while the encoder runs on the CPU; one batch needs none.
-  if (extraction.batches > 1) await startPool();
-  const run = runExtraction(extraction, pool.lanes(requireEncoder(), pooling, maxLen), {
-    cancelled: () => (cancelled.delete(id) ? new CancelledError() : null),
-    onDone,
-  });
-  return run.then((batches) => {
-    lastRun = batches;
-  });
+/**
+ * Features of `texts` (length-sorted batches on this worker's encoder and the pool's helpers;
+ * cancellable), in the order given. The caller frees them.
+ */
+async function extractAll(id, texts, pooling, maxLen, batchSize, onDone) {
+  const enc = requireEncoder();
+  const extraction = new Extraction(enc, texts, pooling, maxLen, batchSize);
+  try {
+    // The pool has helpers only while the encoder runs on the CPU; one batch needs none.
+    if (extraction.batches > 1) await startPool();
+    lastRun = await runExtraction(extraction, pool.lanes(enc, pooling, maxLen), {
+      cancelled: () => (cancelled.delete(id) ? new CancelledError() : null),
+      onDone,
+    });
+    return extraction.finish();
+  } finally {
+    extraction.free();
+  }
 }
 
 /** Whether an error is the GPU failing (not the data or the model files). */
@@ -326,18 +328,12 @@ async function extract(id, { key, pooling, maxLen, batchSize }) {
     }
   }
   const started = performance.now();
-  const extraction = new Extraction(enc, texts, pooling, maxLen, batchSize);
-  try {
-    const total = extraction.total;
-    progress(id, 'extract', `Extracting features of ${total} texts…`, { done: 0, total });
-    await runLanes(id, extraction, pooling, maxLen, (done) =>
-      progress(id, 'extract', `Extracted ${done} of ${total} texts`, { done, total }));
-    const next = extraction.finish();
-    features?.free();
-    features = next;
-  } finally {
-    extraction.free();
-  }
+  const total = texts.length;
+  progress(id, 'extract', `Extracting features of ${total} texts…`, { done: 0, total });
+  const next = await extractAll(id, texts, pooling, maxLen, batchSize, (done) =>
+    progress(id, 'extract', `Extracted ${done} of ${total} texts`, { done, total }));
+  features?.free();
+  features = next;
   let storeError = null;
   try {
     await idbPut('features', key, features.toBytes().buffer);
@@ -581,18 +577,12 @@ async function classifyMany(id, clf, texts, step) {
   const enc = requireEncoder();
   clf.checkBase(enc);
   const { pooling, max_len: maxLen } = clf.meta().features;
-  const extraction = new Extraction(enc, cleanTexts(texts), pooling, maxLen, step);
+  const vectors = await extractAll(id, cleanTexts(texts), pooling, maxLen, step, (done) =>
+    progress(id, 'classify', `Classified ${done} of ${texts.length} texts`, { done, total: texts.length }));
   try {
-    await runLanes(id, extraction, pooling, maxLen, (done) =>
-      progress(id, 'classify', `Classified ${done} of ${texts.length} texts`, { done, total: texts.length }));
-    const vectors = extraction.finish();
-    try {
-      return await clf.classifyVectors(vectors.values);
-    } finally {
-      vectors.free();
-    }
+    return await clf.classifyVectors(vectors.values);
   } finally {
-    extraction.free();
+    vectors.free();
   }
 }
 
