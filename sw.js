@@ -3,7 +3,7 @@
 // rebuilt pkg/ is picked up at once), the cache when the network fails. Model files are cached
 // by the page itself (www/main.js, cache "bertweb-models-v1").
 
-const SHELL_CACHE = 'bertweb-shell-v2';
+const SHELL_CACHE = 'bertweb-shell-v3';
 const SHELL = [
   './',
   'index.html',
@@ -19,6 +19,8 @@ const SHELL = [
   'www/vendor/uplot/uPlot.min.css',
   'pkg/bertweb.js',
   'pkg/bertweb_bg.wasm',
+  'pkg/cpu/bertweb.js',
+  'pkg/cpu/bertweb_bg.wasm',
   'classifiers/default-minilm.safetensors',
 ];
 const SCOPE = new URL('./', self.location.href);

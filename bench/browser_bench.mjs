@@ -46,7 +46,7 @@
 // classification of a typed review on CPU (the page's default model, classifier and threads),
 // (a) in a new browser with an empty profile, (b) on a second visit in the same browser
 // (model files in the Cache API, app shell in the service worker's cache). Plus the size of
-// pkg/bertweb_bg.wasm raw and gzip -9. Prints the median and min–max of the runs as tables
+// pkg/bertweb_bg.wasm and pkg/cpu/bertweb_bg.wasm raw and gzip -9. Prints the median and min–max of the runs as tables
 // and writes bench/results/browser.json. Never fails a build: missing pieces are reported,
 // exit 0.
 
@@ -61,6 +61,7 @@ import {
   MODEL_DIR,
   ROOT,
   WASM,
+  WASM_CPU,
   classifyTyped,
   launch,
   missingPrerequisites,
@@ -498,11 +499,12 @@ async function main() {
     return;
   }
 
-  const raw = readFileSync(WASM);
-  const wasm = {
-    rawBytes: raw.length,
-    gzipBytes: gzipSync(raw, { level: zlib.Z_BEST_COMPRESSION }).length,
+  const size = (path) => {
+    const raw = readFileSync(path);
+    return { rawBytes: raw.length, gzipBytes: gzipSync(raw, { level: zlib.Z_BEST_COMPRESSION }).length };
   };
+  // The full build (WebGPU and CPU) keeps its old place in the JSON; `cpu` is the CPU-only one.
+  const wasm = { ...size(WASM), cpu: size(WASM_CPU) };
 
   const skipped = [];
   const models = opts.models.map((k) => MODELS[k]).filter((m) => {
@@ -639,7 +641,9 @@ async function main() {
       ]),
     ]);
   }
-  console.log(`pkg/bertweb_bg.wasm: ${(wasm.rawBytes / 1048576).toFixed(2)} MiB raw, ${(wasm.gzipBytes / 1048576).toFixed(2)} MiB gzip -9`);
+  for (const [name, w] of [['pkg/bertweb_bg.wasm (WebGPU and CPU)', wasm], ['pkg/cpu/bertweb_bg.wasm (CPU only)', wasm.cpu]]) {
+    console.log(`${name}: ${(w.rawBytes / 1048576).toFixed(2)} MiB raw, ${(w.gzipBytes / 1048576).toFixed(2)} MiB gzip -9`);
+  }
 
   // `results` keeps its old shape (the default model per configuration); `rows` has them all.
   const results = Object.fromEntries(

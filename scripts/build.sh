@@ -5,10 +5,18 @@ source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 "$ROOT/scripts/setup_wasm.sh"
 
+# Two modules from one crate: pkg/ has WebGPU and the CPU, pkg/cpu/ only the CPU. Most of the
+# full module is burn's WebGPU kernel compiler, so pages that run on the CPU (and every helper
+# worker) load the smaller one; www/worker.js picks.
 # .cargo/config.toml adds +simd128 and getrandom's JS backend for this target.
-cargo build --release --lib --target wasm32-unknown-unknown
 # The name section (function names for stack traces) is 4 MB of the module, ~0.9 MB gzipped:
 # panics still say what went wrong, only their wasm frames lose their names.
-wasm-bindgen --target web --out-dir pkg --no-typescript --remove-name-section --remove-producers-section \
-  "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/bertweb.wasm"
-echo "pkg/: $(du -h pkg/bertweb_bg.wasm | cut -f1) wasm"
+bindgen() {
+  wasm-bindgen --target web --out-dir "$1" --no-typescript --remove-name-section --remove-producers-section \
+    "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/bertweb.wasm"
+}
+cargo build --release --lib --target wasm32-unknown-unknown
+bindgen pkg
+cargo build --release --lib --target wasm32-unknown-unknown --no-default-features
+bindgen pkg/cpu
+echo "pkg/: $(du -h pkg/bertweb_bg.wasm | cut -f1) wasm (WebGPU and CPU), $(du -h pkg/cpu/bertweb_bg.wasm | cut -f1) (CPU only)"

@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use burn::tensor::Device;
+#[cfg(feature = "webgpu")]
 use burn::tensor::wgpu::WgpuBackend;
 use js_sys::{Float32Array, Promise, Reflect};
 use serde::Serialize;
@@ -57,12 +58,14 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
+#[cfg(feature = "webgpu")]
 thread_local! {
     // burn registers one wgpu runtime per adapter selector; it cannot be initialized twice,
     // so a second model load reuses the first device.
     static WEBGPU: RefCell<Option<Device>> = const { RefCell::new(None) };
 }
 
+#[cfg(feature = "webgpu")]
 async fn webgpu_device() -> Result<Device, BertError> {
     if let Some(device) = WEBGPU.with(|d| d.borrow().clone()) {
         return Ok(device);
@@ -76,6 +79,21 @@ async fn webgpu_device() -> Result<Device, BertError> {
         })?;
     WEBGPU.with(|d| *d.borrow_mut() = Some(device.clone()));
     Ok(device)
+}
+
+/// The CPU-only build (`pkg/cpu/`): the worker loads the full build for WebGPU, so this is
+/// reached only by a caller that picked the wrong module.
+#[cfg(not(feature = "webgpu"))]
+async fn webgpu_device() -> Result<Device, BertError> {
+    Err(BertError::Device(
+        "this is the CPU-only build of bertweb (pkg/cpu/): load pkg/bertweb.js for WebGPU".into(),
+    ))
+}
+
+/// Whether this module can run models on WebGPU (the CPU-only build cannot).
+#[wasm_bindgen(js_name = hasWebgpu)]
+pub fn has_webgpu() -> bool {
+    cfg!(feature = "webgpu")
 }
 
 /// Whether this JS realm exposes `navigator.gpu` (an adapter may still be refused).

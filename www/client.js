@@ -21,6 +21,10 @@
  * @typedef {{id: number, type: 'load', files: {config: ArrayBuffer, weights: ArrayBuffer, tokenizer: ArrayBuffer}, device: DeviceChoice}} LoadRequest
  */
 /**
+ * UI → worker: start the wasm build for this device choice before the model files arrive.
+ * @typedef {{id: number, type: 'prepare', device: DeviceChoice}} PrepareRequest
+ */
+/**
  * UI → worker: load the current model's bytes again on another device.
  * @typedef {{id: number, type: 'reload', device: DeviceChoice}} ReloadRequest
  */
@@ -82,7 +86,7 @@
  * @typedef {{id: number, type: 'classifierBytes'}} ClassifierBytesRequest
  */
 /**
- * @typedef {LoadRequest | ReloadRequest | EmbedRequest | TokenizeRequest | CancelRequest | DefaultsRequest
+ * @typedef {LoadRequest | PrepareRequest | ReloadRequest | EmbedRequest | TokenizeRequest | CancelRequest | DefaultsRequest
  *   | CsvHeaderRequest | CsvColumnRequest | DatasetRequest | ExtractRequest | TrainRequest | FineTunePlanRequest
  *   | FineTuneRequest | ClassifyRequest
  *   | SetClassifierRequest | ClassifierBytesRequest} Request
@@ -120,6 +124,7 @@
  * @property {number | null} layers   number of encoder layers
  * @property {number} maxPositions    the model's max position embeddings
  * @property {number} loadMs          time spent in the worker loading (wasm init + Encoder.load)
+ * @property {'cpu' | 'full'} build  the wasm build it runs in: pkg/cpu/ (CPU only) or pkg/ (WebGPU and CPU)
  */
 
 /** @typedef {{ids: number[], mask: number[]}} Tokenized  One text's word pieces, unpadded. */
@@ -237,6 +242,17 @@ export class BertClient {
   /** @returns {Device | null} the device the current encoder runs on, null before the first load */
   get device() {
     return this.info?.device ?? null;
+  }
+
+  /**
+   * Start the WebAssembly build `device` needs (CPU-only, or with WebGPU) while the page
+   * fetches the model files, so that its compile overlaps with them. Optional: `load` starts
+   * it otherwise.
+   * @param {DeviceChoice} [device]
+   * @returns {Promise<{build: 'cpu' | 'full'}>}
+   */
+  prepare(device = 'auto') {
+    return this.#request({ type: 'prepare', device }, []).promise;
   }
 
   /**

@@ -3,7 +3,8 @@
 // helpers use several cores with stable Rust and no shared memory, so they also work on a
 // page that is not cross-origin isolated. Messages: www/pool.js.
 
-import init, { Encoder } from '../pkg/bertweb.js';
+// The CPU-only build: a helper never runs WebGPU, and this build is a fraction of the size.
+import init, { Encoder } from '../pkg/cpu/bertweb.js';
 
 /** @type {Encoder | null} */
 let encoder = null;

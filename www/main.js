@@ -597,13 +597,13 @@ async function fetchDefaultClassifier() {
 
 /** The classifier kept from the last visit, else the default one. */
 async function loadClassifier() {
+  // Read it while the model loads; the worker takes it once the model is there (to check that
+  // they belong together). The default one is fetched only when none is kept.
+  const kept = idbGet('classifiers', CURRENT_CLASSIFIER).catch(() => undefined);
+  const fallback = kept.then((k) => (k?.bytes ? null : fetchDefaultClassifier()));
+  fallback.catch(() => {}); // reported below, if it is used
   await ready.catch(() => {}); // a classifier loads even when the model did not
-  let stored;
-  try {
-    stored = await idbGet('classifiers', CURRENT_CLASSIFIER);
-  } catch {
-    stored = undefined;
-  }
+  const stored = await kept;
   try {
     if (stored?.bytes) {
       await useClassifier(stored.bytes, stored.source ?? 'kept from your last visit', false);
@@ -613,7 +613,8 @@ async function loadClassifier() {
     say(ui.keepStatus, `the classifier kept in this browser could not be read (${err.message}); using the default one.`, 'warn');
   }
   try {
-    await useClassifier(await fetchDefaultClassifier(), 'default (all-MiniLM-L6-v2, Amazon reviews)', false);
+    const bytes = (await fallback) ?? (await fetchDefaultClassifier());
+    await useClassifier(bytes, 'default (all-MiniLM-L6-v2, Amazon reviews)', false);
   } catch (err) {
     classifierSource = 'none';
     ui.classifierName.textContent = 'none loaded';
@@ -1307,7 +1308,8 @@ async function onClassifierReset() {
   if (state.busy) return;
   setBusy(true);
   try {
-    await useClassifier(await fetchDefaultClassifier(), 'default (all-MiniLM-L6-v2, Amazon reviews)', false);
+    const bytes = (await fallback) ?? (await fetchDefaultClassifier());
+    await useClassifier(bytes, 'default (all-MiniLM-L6-v2, Amazon reviews)', false);
     await idbDelete('classifiers', CURRENT_CLASSIFIER).catch(() => {});
     say(ui.keepStatus, 'The default classifier is in use again.', 'ok');
   } catch (err) {
@@ -1417,6 +1419,8 @@ for (let n = 1; n <= Math.min(Math.max(cores, 2), 8); n++) ui.threads.add(new Op
 const askedThreads = new URLSearchParams(location.search).get('threads');
 if ([...ui.threads.options].some((o) => o.value === askedThreads)) ui.threads.value = askedThreads;
 client.setThreads(threadsChoice()).catch((err) => console.warn(`CPU threads: ${err.message}`));
+// The worker starts the wasm build for this device while the model files are read below.
+client.prepare(ui.device.value).catch((err) => console.warn(`WebAssembly: ${err.message}`));
 
 /** The app shell and pkg/ cached by sw.js, so the next visit works offline. */
 const serviceWorker = 'serviceWorker' in navigator

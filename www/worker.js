@@ -1,28 +1,30 @@
 // Module Worker that owns the bertweb wasm instance. It answers the requests of www/client.js
 // (message shapes: the @typedefs there), one at a time, and posts progress between steps.
 
-import init, {
-  Classifier,
-  Dataset,
-  Encoder,
-  Extraction,
-  Features,
-  FineTuner,
-  Trainer,
-  cleanTexts,
-  csvColumn,
-  csvHeader,
-  defaultDataSettings,
-  fineTuneSettings,
-  trainSettings,
-} from '../pkg/bertweb.js';
 import { EmbedPool, MAX_THREADS, autoThreads, runExtraction } from './pool.js';
 import { idbGet, idbPut } from './store.js';
 
-/** @type {Promise<unknown> | null} */
-let wasmReady = null;
-/** @type {Promise<WebAssembly.Module> | null} the compiled module, shared with the helpers */
-let wasmModule = null;
+/**
+ * The two builds of the wasm (scripts/build.sh). The CPU-only one lacks burn's WebGPU kernel
+ * compiler, most of the full one, so pages on the CPU and every helper worker load it; the
+ * full one loads only when the model runs on WebGPU.
+ */
+const BUILDS = {
+  cpu: { glue: '../pkg/cpu/bertweb.js', wasm: '../pkg/cpu/bertweb_bg.wasm' },
+  full: { glue: '../pkg/bertweb.js', wasm: '../pkg/bertweb_bg.wasm' },
+};
+/** @type {Record<string, Promise<WebAssembly.Module>>} compiled once each, shared with the helpers */
+const compiled = {};
+/** @type {Record<string, Promise<{kind: string, api: any, memory: WebAssembly.Memory}>>} started instances */
+const instances = {};
+/**
+ * The instance every object below lives in: the wasm-bindgen module's exports (Encoder,
+ * Dataset, …) with its kind. A wasm object can only be passed to the instance that made it.
+ * @type {{kind: string, api: any, memory: WebAssembly.Memory} | null}
+ */
+let wasm = null;
+/** The CSV and settings `dataset` came from, to rebuild it in another instance (a Blob: off the wasm heap). */
+let datasetSource = null;
 /** Helper workers that embed extraction batches on the other cores (CPU only). */
 const pool = new EmbedPool();
 /** CPU threads for extraction, this worker included: a number, or 'auto'. */
@@ -106,9 +108,14 @@ async function webgpuAdapter(automatic) {
  * Load an encoder on the device asked for, falling back from WebGPU to CPU with a reason.
  * The previous encoder is freed only once the new one is ready.
  */
-/** Compile pkg/bertweb_bg.wasm once; the helpers instantiate the same compiled module. */
-async function compileWasm() {
-  const url = new URL('../pkg/bertweb_bg.wasm', import.meta.url);
+/** Compile a build's wasm once; the helpers instantiate the same compiled module. */
+function compileBuild(kind) {
+  compiled[kind] ??= compileWasm(new URL(BUILDS[kind].wasm, import.meta.url));
+  compiled[kind].catch(() => delete compiled[kind]);
+  return compiled[kind];
+}
+
+async function compileWasm(url) {
   try {
     return await WebAssembly.compileStreaming(fetch(url));
   } catch {
@@ -119,24 +126,68 @@ async function compileWasm() {
   }
 }
 
-async function startWasm(id) {
-  if (!wasmReady) {
-    progress(id, 'wasm', 'Starting the WebAssembly module…');
-    wasmModule = compileWasm();
-    wasmReady = wasmModule.then((module) => init({ module_or_path: module }));
-  }
+/** Start (once) the wasm build of `kind`: 'cpu' or 'full'. */
+function instantiate(kind) {
+  instances[kind] ??= (async () => {
+    const api = await import(BUILDS[kind].glue);
+    const { memory } = await api.default({ module_or_path: await compileBuild(kind) });
+    return { kind, api, memory };
+  })();
+  instances[kind].catch(() => delete instances[kind]);
+  return instances[kind];
+}
+
+/**
+ * The running instance, started when there is none: `kind` when given, else the build for
+ * the device the page asked for (prepare), else the CPU one.
+ */
+async function startWasm(id, kind = null) {
+  if (wasm && !kind) return wasm.api;
+  kind ??= preferredBuild ?? 'cpu';
+  if (!wasm) progress(id, 'wasm', 'Starting the WebAssembly module…');
   try {
-    await wasmReady;
+    const started = await instantiate(kind);
+    wasm ??= started;
+    return started.api;
   } catch (err) {
-    wasmReady = null;
-    wasmModule = null;
-    throw new Error(`the WebAssembly module (pkg/bertweb_bg.wasm) could not be started: ${err?.message ?? err}`);
+    throw new Error(`the WebAssembly module (${BUILDS[kind].wasm.slice(3)}) could not be started: ${err?.message ?? err}`);
   }
+}
+
+/** Build the page asked for in `prepare`, or null. */
+let preferredBuild = null;
+
+/**
+ * Start the wasm build for `device` while the page reads the model files: the adapter check
+ * and the compile then cost no time of their own.
+ */
+async function prepare(id, device) {
+  preferredBuild = device !== 'cpu' && (await webgpuAdapter(device !== 'webgpu')).ok ? 'full' : 'cpu';
+  await startWasm(id);
+  return { build: wasm.kind };
+}
+
+/**
+ * Move what lives in the running instance (classifier, features, data set) into `next`, which
+ * the new encoder was loaded in, and make it the running one. Only CPU → full ever happens:
+ * the full build runs the CPU too.
+ */
+async function moveTo(next) {
+  if (!wasm || wasm === next) {
+    wasm = next;
+    return;
+  }
+  const { api } = next;
+  const movedClassifier = classifier && api.Classifier.fromBytes(classifier.toBytes());
+  const movedFeatures = features && api.Features.fromBytes(features.toBytes());
+  const movedDataset = dataset && api.Dataset.load(new Uint8Array(await datasetSource.csv.arrayBuffer()), datasetSource.settings);
+  for (const old of [classifier, features, dataset, encoder]) old?.free();
+  [classifier, features, dataset, encoder] = [movedClassifier, movedFeatures, movedDataset, null];
+  wasm = next;
 }
 
 async function loadEncoder(id, files, requested) {
   const started = performance.now();
-  await startWasm(id);
 
   const bytes = {
     config: new Uint8Array(files.config),
@@ -154,11 +205,14 @@ async function loadEncoder(id, files, requested) {
     }
   }
 
+  // The full build for WebGPU; on the CPU, whichever runs already (the full one runs it too).
+  const kind = device === 'webgpu' ? 'full' : (wasm?.kind ?? 'cpu');
+  const api = await startWasm(id, kind);
   let next;
   if (device === 'webgpu') {
     progress(id, 'encoder', 'Loading the model on WebGPU (compiling shaders and a warm-up pass)…');
     try {
-      next = await Encoder.load(bytes.config, bytes.weights, bytes.tokenizer, 'webgpu');
+      next = await api.Encoder.load(bytes.config, bytes.weights, bytes.tokenizer, 'webgpu');
     } catch (err) {
       const message = err?.message ?? String(err);
       // A model error (bad file) is the same on any device: report it instead of retrying on CPU.
@@ -169,9 +223,10 @@ async function loadEncoder(id, files, requested) {
   }
   if (device === 'cpu') {
     progress(id, 'encoder', fallback ? `${fallback}. Loading the model on CPU…` : 'Loading the model on CPU…');
-    next = await Encoder.load(bytes.config, bytes.weights, bytes.tokenizer, 'cpu');
+    next = await api.Encoder.load(bytes.config, bytes.weights, bytes.tokenizer, 'cpu');
   }
 
+  await moveTo(await instantiate(kind));
   const previous = encoder;
   encoder = next;
   currentFiles = files;
@@ -189,6 +244,7 @@ async function loadEncoder(id, files, requested) {
     layers: encoderLayers(encoder),
     maxPositions: encoder.maxPositions,
     loadMs: performance.now() - started,
+    build: wasm.kind,
   };
 }
 
@@ -209,7 +265,7 @@ async function startPool() {
     pool.stop();
     return;
   }
-  pool.start(helpers, await wasmModule, currentFiles);
+  pool.start(helpers, await compileBuild('cpu'), currentFiles);
 }
 
 /** Number of encoder layers (what fine-tuning can train). */
@@ -246,7 +302,7 @@ async function embed(id, { texts, pooling, maxLen, batchSize }) {
  */
 async function extractAll(id, texts, pooling, maxLen, batchSize, onDone) {
   const enc = requireEncoder();
-  const extraction = new Extraction(enc, texts, pooling, maxLen, batchSize);
+  const extraction = new wasm.api.Extraction(enc, texts, pooling, maxLen, batchSize);
   try {
     // The pool has helpers only while the encoder runs on the CPU; one batch needs none.
     if (extraction.batches > 1) await startPool();
@@ -293,12 +349,13 @@ function requireClassifier() {
 
 /** Preprocess CSV bytes; the previous dataset (and its features) are replaced only on success. */
 async function loadDataset(id, { csv, settings }) {
-  await startWasm(id);
-  const next = Dataset.load(new Uint8Array(csv), settings);
+  const api = await startWasm(id);
+  const next = api.Dataset.load(new Uint8Array(csv), settings);
   dataset?.free();
   features?.free();
   features = null;
   dataset = next;
+  datasetSource = { csv: new Blob([csv]), settings };
   return { ...next.summary(), examples: next.examples(5) };
 }
 
@@ -318,7 +375,7 @@ async function extract(id, { key, pooling, maxLen, batchSize }) {
   }
   if (stored) {
     try {
-      const cached = Features.fromBytes(new Uint8Array(stored));
+      const cached = wasm.api.Features.fromBytes(new Uint8Array(stored));
       cached.check(enc, pooling, maxLen, texts.length);
       features?.free();
       features = cached;
@@ -347,7 +404,7 @@ async function extract(id, { key, pooling, maxLen, batchSize }) {
 async function train(id, { settings }) {
   const data = requireDataset();
   if (!features) throw new Error('extract the features first');
-  const trainer = new Trainer(features, data, settings);
+  const trainer = new wasm.api.Trainer(features, data, settings);
   let next = null;
   try {
     while (!trainer.finished) {
@@ -394,8 +451,8 @@ async function embedRate(enc, data, settings, given) {
 async function fineTunePlan(id, { settings, textsPerSecond }) {
   const data = requireDataset();
   const enc = requireEncoder();
-  const full = { ...fineTuneSettings(), ...settings };
-  const tuner = new FineTuner(enc, data, full);
+  const full = { ...wasm.api.fineTuneSettings(), ...settings };
+  const tuner = new wasm.api.FineTuner(enc, data, full);
   try {
     const rate = await embedRate(enc, data, full, textsPerSecond);
     const testTexts = data.summary().counts.test;
@@ -501,8 +558,8 @@ class FineTuneClock {
 async function fineTune(id, { settings }) {
   const data = requireDataset();
   const enc = requireEncoder();
-  const full = { ...fineTuneSettings(), ...settings };
-  const tuner = new FineTuner(enc, data, full);
+  const full = { ...wasm.api.fineTuneSettings(), ...settings };
+  const tuner = new wasm.api.FineTuner(enc, data, full);
   let next = null;
   try {
     const testTexts = data.testTexts();
@@ -577,7 +634,7 @@ async function classifyMany(id, clf, texts, step) {
   const enc = requireEncoder();
   clf.checkBase(enc);
   const { pooling, max_len: maxLen } = clf.meta().features;
-  const vectors = await extractAll(id, cleanTexts(texts), pooling, maxLen, step, (done) =>
+  const vectors = await extractAll(id, wasm.api.cleanTexts(texts), pooling, maxLen, step, (done) =>
     progress(id, 'classify', `Classified ${done} of ${texts.length} texts`, { done, total: texts.length }));
   try {
     return await clf.classifyVectors(vectors.values);
@@ -588,8 +645,8 @@ async function classifyMany(id, clf, texts, step) {
 
 /** Replace the classifier with one read from a file's bytes. */
 async function setClassifier(id, { bytes }) {
-  await startWasm(id);
-  const next = Classifier.fromBytes(new Uint8Array(bytes));
+  const api = await startWasm(id);
+  const next = api.Classifier.fromBytes(new Uint8Array(bytes));
   let mismatch = null;
   if (encoder) {
     try {
@@ -617,7 +674,7 @@ async function handle(msg) {
       return embed(id, msg);
     case 'memory':
       // Wasm memory never shrinks, so these are the peaks so far.
-      return { worker: wasmReady ? (await wasmReady).memory.buffer.byteLength : 0, helpers: await pool.memory() };
+      return { worker: wasm ? wasm.memory.buffer.byteLength : 0, helpers: await pool.memory() };
     case 'threads':
       threadsWanted = msg.threads ?? 'auto';
       await startPool();
@@ -625,19 +682,20 @@ async function handle(msg) {
       return { threads: encoder?.device === 'cpu' ? 1 + (await pool.settled()) : 1, wanted: threadCount(), lastRun };
     case 'tokenize':
       return requireEncoder().tokenize(msg.texts, msg.maxLen);
-    case 'defaults':
-      await startWasm(id);
+    case 'prepare':
+      return prepare(id, msg.device ?? 'auto');
+    case 'defaults': {
+      const api = await startWasm(id);
       return {
-        data: defaultDataSettings(),
-        presets: Object.fromEntries(['tutorial', 'linear', 'default'].map((p) => [p, trainSettings(p)])),
-        fineTune: fineTuneSettings(),
+        data: api.defaultDataSettings(),
+        presets: Object.fromEntries(['tutorial', 'linear', 'default'].map((p) => [p, api.trainSettings(p)])),
+        fineTune: api.fineTuneSettings(),
       };
+    }
     case 'csvHeader':
-      await startWasm(id);
-      return csvHeader(new Uint8Array(msg.csv));
+      return (await startWasm(id)).csvHeader(new Uint8Array(msg.csv));
     case 'csvColumn':
-      await startWasm(id);
-      return csvColumn(new Uint8Array(msg.csv), msg.column);
+      return (await startWasm(id)).csvColumn(new Uint8Array(msg.csv), msg.column);
     case 'dataset':
       return loadDataset(id, msg);
     case 'extract':

@@ -26,6 +26,7 @@ import {
 const TOLERANCE = 1e-3;
 const SCREENSHOTS = join(ROOT, 'test-results', 'screenshots');
 const CPU_LOAD_TIMEOUT = 120_000;
+const SAMPLE_CSV = join(ROOT, '..', 'shared', 'data', 'amazon-fine-food', 'sample-2k.csv');
 const WEBGPU_LOAD_TIMEOUT = 420_000; // SwiftShader compiles every shader on the CPU
 
 /** What is missing for a browser run, or null. */
@@ -266,6 +267,46 @@ describe('page on WebGPU (SwiftShader)', () => {
     assert.match(verdict, /^positive \d+ %$/);
     mkdirSync(SCREENSHOTS, { recursive: true });
     await page.screenshot({ path: join(SCREENSHOTS, 'ready-webgpu.png'), fullPage: true });
+  });
+
+  test('a CPU page runs the CPU-only build; choosing WebGPU moves data, features and classifier into the full build', { skip, timeout: WEBGPU_LOAD_TIMEOUT + 300_000 }, async () => {
+    let openedAt;
+    ({ page, log, openedAt } = await openPage(browser.context, `${browser.url}?device=cpu`));
+    const { info } = await waitReady(page, openedAt, CPU_LOAD_TIMEOUT);
+    assert.equal(info.build, 'cpu', 'a page on the CPU loads pkg/cpu/');
+    await waitClassifier(page);
+    const review = 'Stale and bitter, a waste of money.';
+    const csv = readFileSync(SAMPLE_CSV, 'utf8');
+    const onCpu = await page.evaluate(async ({ csv, review }) => {
+      const client = window.bertweb.client;
+      const defaults = await client.defaults();
+      const data = await client.dataset(new TextEncoder().encode(csv).buffer, { ...defaults.data, sample_size: 40 });
+      const extracted = await client.extract({ key: 'build-switch-test', pooling: 'mean', maxLen: 55 });
+      const [verdict] = await client.classify([review]);
+      return { rows: data.kept ?? data.rows, extracted, verdict, tutorial: defaults.presets.tutorial };
+    }, { csv, review });
+    assert.equal(onCpu.extracted.rows, 40);
+
+    // Through the page's device menu, as a user would.
+    await page.selectOption('#device', 'webgpu');
+    await page.waitForFunction(() => window.bertweb.client.info?.device === 'webgpu', null, { timeout: WEBGPU_LOAD_TIMEOUT });
+    const moved = await page.evaluate(() => window.bertweb.client.info);
+    assert.equal(moved.build, 'full', 'WebGPU runs in pkg/');
+    assert.equal(moved.fallback, null);
+
+    // Nothing was lost: the classifier answers as before, and the data set and its features
+    // train a head with no extraction.
+    const onGpu = await page.evaluate(async ({ review, tutorial }) => {
+      const client = window.bertweb.client;
+      const [verdict] = await client.classify([review]);
+      const trained = await client.train({ ...tutorial, epochs: 2 });
+      return { verdict, trained };
+    }, { review, tutorial: onCpu.tutorial });
+    assert.equal(onGpu.verdict.label, onCpu.verdict.label);
+    const diff = maxAbsDiff(onGpu.verdict.probabilities, onCpu.verdict.probabilities);
+    assert.ok(diff <= TOLERANCE, `same classifier after the move: probabilities differ by ${diff}`);
+    assert.ok(onGpu.trained, 'a head trains on the moved features');
+    await page.close();
   });
 
   test('the automatic choice skips a software WebGPU adapter (SwiftShader) for the CPU and says why', { skip }, async () => {

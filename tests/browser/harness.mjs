@@ -11,6 +11,8 @@ import { startServer } from '../../scripts/serve.mjs';
 export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 export const WASM = join(ROOT, 'pkg', 'bertweb_bg.wasm');
+/** The CPU-only build (no WebGPU kernel compiler): CPU pages and helper workers load it. */
+export const WASM_CPU = join(ROOT, 'pkg', 'cpu', 'bertweb_bg.wasm');
 export const MODEL_DIR = join(ROOT, 'models', 'all-MiniLM-L6-v2');
 export const FIXTURE = join(ROOT, 'tests', 'fixtures', 'minilm.json');
 
@@ -40,7 +42,9 @@ export const CHROMIUM_ARGS_NO_WEBGPU = CHROMIUM_ARGS.filter(
 export async function missingPrerequisites({ fixture = false } = {}) {
   const missing = [];
   if (!existsSync(CHROMIUM)) missing.push(`${CHROMIUM} (run scripts/setup_browser.sh)`);
-  if (!existsSync(WASM)) missing.push('pkg/bertweb_bg.wasm (run scripts/build.sh)');
+  for (const wasm of [WASM, WASM_CPU]) {
+    if (!existsSync(wasm)) missing.push(`${wasm.slice(ROOT.length + 1)} (run scripts/build.sh)`);
+  }
   for (const f of ['config.json', 'model.safetensors', 'tokenizer.json']) {
     if (!existsSync(join(MODEL_DIR, f))) {
       missing.push(`models/all-MiniLM-L6-v2/${f} (run python3 scripts/fetch_model.py)`);
