@@ -1308,8 +1308,7 @@ async function onClassifierReset() {
   if (state.busy) return;
   setBusy(true);
   try {
-    const bytes = (await fallback) ?? (await fetchDefaultClassifier());
-    await useClassifier(bytes, 'default (all-MiniLM-L6-v2, Amazon reviews)', false);
+    await useClassifier(await fetchDefaultClassifier(), 'default (all-MiniLM-L6-v2, Amazon reviews)', false);
     await idbDelete('classifiers', CURRENT_CLASSIFIER).catch(() => {});
     say(ui.keepStatus, 'The default classifier is in use again.', 'ok');
   } catch (err) {
