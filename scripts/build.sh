@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds pkg/ (release, wasm32-unknown-unknown, SIMD128) for the page.
+# Builds pkg/ and pkg/cpu/ (release, wasm32-unknown-unknown, SIMD128) for the page.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
