@@ -118,6 +118,7 @@
  * @property {Device} device          what runs
  * @property {string} modelId         identity of the base model (architecture + weights hash)
  * @property {number} threads         CPU threads that extract features (1 on WebGPU)
+ * @property {number} autoThreads     what "Automatic" means for this model on this machine (cores, and copies that fit in memory)
  * @property {DeviceChoice} requested what was asked for
  * @property {string | null} fallback why WebGPU was not used although asked for (null when it was, or not asked)
  * @property {number} dim             hidden size
@@ -275,8 +276,9 @@ export class BertClient {
 
   /**
    * CPU threads for feature extraction (this worker plus helper workers, each with its own
-   * copy of the model): a number, or 'auto' (one per core, at most 4). Applies to the loaded
-   * model at once and to later loads; resolves once the helpers have loaded the model.
+   * copy of the model): a number, or 'auto' (one per core, as many copies as fit in memory).
+   * Applies to the loaded model at once and to later loads; resolves once the helpers have
+   * loaded the model.
    * @param {number | 'auto'} threads
    * @returns {Promise<{threads: number, wanted: number, lastRun: number[]}>} threads in use
    *   now (1 on WebGPU), and the batches each thread computed in the last extraction

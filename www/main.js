@@ -285,6 +285,7 @@ function showDevice(device, threads = 1) {
 function showEncoder(info, modelName) {
   ui.modelName.textContent = modelName;
   showDevice(info.device, info.threads);
+  ui.threads.options[0].textContent = `Automatic (${info.autoThreads})`;
   const seconds = (info.loadMs / 1000).toFixed(1);
   if (info.fallback) {
     setStatus(`The model runs on the CPU because WebGPU is not available: ${sentence(info.fallback)} ` +
@@ -1413,7 +1414,6 @@ const askedDevice = new URLSearchParams(location.search).get('device');
 if ([...ui.device.options].some((o) => o.value === askedDevice)) ui.device.value = askedDevice;
 // `?threads=N` sets the CPU threads for extraction (the benchmark compares 1 and all).
 const cores = navigator.hardwareConcurrency || 1;
-ui.threads.options[0].textContent = `Automatic (${Math.min(cores, 4)})`;
 for (let n = 1; n <= Math.min(Math.max(cores, 2), 8); n++) ui.threads.add(new Option(String(n), String(n)));
 const askedThreads = new URLSearchParams(location.search).get('threads');
 if ([...ui.threads.options].some((o) => o.value === askedThreads)) ui.threads.value = askedThreads;

@@ -4,12 +4,30 @@
 // way wherever it runs (padded to its own longest text), so the features do not depend on
 // how many helpers took part.
 
-/** How many helpers the pool keeps at most: each holds a model copy (~100–300 MB for MiniLM). */
+/** Threads (this worker and its helpers) at most: each holds a copy of the model. */
 export const MAX_THREADS = 8;
 
-/** Threads to use when the user did not choose: one per core, at most 4. */
-export function autoThreads() {
-  return Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 4));
+/**
+ * Wasm memory of one thread per byte of model weights. Measured after embedding (peak): 185 MiB
+ * for MiniLM's 91 MB of weights, 968 MiB for a BERT-base's 438 MB.
+ */
+const MEMORY_PER_WEIGHT_BYTE = 2.3;
+/** Share of the machine's memory that the model copies may take together. */
+const MEMORY_SHARE = 0.25;
+/** Memory to assume where the browser does not say (navigator.deviceMemory is Chromium's). */
+const DEFAULT_DEVICE_GB = 4;
+
+/**
+ * Threads to use when the user did not choose: one per core, as many as the model's copies fit
+ * in a quarter of the memory (navigator.deviceMemory: GB, at most 8), at most MAX_THREADS.
+ * A 2-core machine gets 2; 8 cores with 8 GB get 8 for MiniLM and 2 for a BERT-base.
+ * @param {number} weightBytes size of model.safetensors (0: memory not counted)
+ */
+export function autoThreads(weightBytes = 0) {
+  const cores = navigator.hardwareConcurrency || 1;
+  const budget = (navigator.deviceMemory ?? DEFAULT_DEVICE_GB) * 2 ** 30 * MEMORY_SHARE;
+  const byMemory = weightBytes > 0 ? Math.floor(budget / (weightBytes * MEMORY_PER_WEIGHT_BYTE)) : MAX_THREADS;
+  return Math.max(1, Math.min(cores, byMemory, MAX_THREADS));
 }
 
 /** A helper worker and its pending requests. */

@@ -237,6 +237,7 @@ async function loadEncoder(id, files, requested) {
   return {
     device: encoder.device,
     threads: encoder.device === 'cpu' ? threadCount() : 1,
+    autoThreads: autoThreads(files.weights.byteLength),
     modelId: encoder.modelId,
     requested,
     fallback,
@@ -250,7 +251,7 @@ async function loadEncoder(id, files, requested) {
 
 /** CPU threads the user asked for (a number or 'auto'), capped at MAX_THREADS. */
 function threadCount() {
-  const n = threadsWanted === 'auto' ? autoThreads() : Math.floor(Number(threadsWanted));
+  const n = threadsWanted === 'auto' ? autoThreads(currentFiles?.weights.byteLength ?? 0) : Math.floor(Number(threadsWanted));
   return Number.isFinite(n) ? Math.max(1, Math.min(n, MAX_THREADS)) : 1;
 }
 

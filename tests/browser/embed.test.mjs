@@ -140,8 +140,15 @@ describe('page on CPU (flex backend)', () => {
       const one = await embed(1);
       const two = await embed(2);
       await client.setThreads('auto');
-      return { one, two, label: document.querySelector('#device-label').textContent };
+      return {
+        one,
+        two,
+        label: document.querySelector('#device-label').textContent,
+        auto: { info: client.info.autoThreads, option: document.querySelector('#threads option[value=auto]').textContent, cores: navigator.hardwareConcurrency },
+      };
     }, { texts, maxLen: MAX_LEN });
+    assert.ok(run.auto.info >= 1 && run.auto.info <= run.auto.cores, `automatic threads ${run.auto.info} on ${run.auto.cores} cores`);
+    assert.equal(run.auto.option, `Automatic (${run.auto.info})`);
     console.log(`# CPU threads: 1 thread ${JSON.stringify(run.one.lastRun)}, 2 threads ${JSON.stringify(run.two.lastRun)} batches per thread`);
     assert.equal(run.one.threads, 1);
     assert.deepEqual(run.one.lastRun, [12]);
