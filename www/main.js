@@ -399,20 +399,24 @@ async function fetchModelFolder(base, label) {
   );
   ui.progressLine.querySelector('label').textContent = fromCache ? 'Read from cache' : 'Downloaded';
   const files = Object.fromEntries(entries);
-  let cacheWarning = null;
-  if (cache) {
-    for (const [key, p] of Object.entries(parts)) {
-      if (p.cached) continue;
-      const headers = { 'Content-Type': p.response.headers.get('Content-Type') ?? 'application/octet-stream',
-        'Content-Length': String(files[key].byteLength) };
-      try {
-        await cache.put(p.url, new Response(files[key].slice(0), { headers }));
-      } catch (err) {
-        cacheWarning = storageError(err).message;
-      }
+  // Copied now, since the caller hands the originals to the worker; stored while the model loads.
+  const fresh = Object.entries(parts).filter(([, p]) => !p.cached).map(([key, p]) => ({ url: p.url, bytes: files[key].slice(0),
+    type: p.response.headers.get('Content-Type') ?? 'application/octet-stream' }));
+  return { files, stored: cache && fresh.length ? storeModelFiles(cache, fresh) : Promise.resolve(null) };
+}
+
+/** Put fetched model files into the Cache API; resolves to why that failed, or null. */
+async function storeModelFiles(cache, fresh) {
+  let warning = null;
+  for (const { url, bytes, type } of fresh) {
+    const headers = { 'Content-Type': type, 'Content-Length': String(bytes.byteLength) };
+    try {
+      await cache.put(url, new Response(bytes, { headers }));
+    } catch (err) {
+      warning = storageError(err).message;
     }
   }
-  return { files, cacheWarning };
+  return warning;
 }
 
 /** Load the default model on the chosen device. Resolves to the encoder info. */
@@ -428,7 +432,8 @@ async function loadDefault() {
     }
     const info = await client.load(fetched.files, ui.device.value, onWorkerProgress);
     showEncoder(info, DEFAULT_MODEL_NAME);
-    if (fetched.cacheWarning) setStatus(`${ui.status.textContent} Not cached for offline use: ${fetched.cacheWarning}`, 'warn');
+    const cacheWarning = await fetched.stored;
+    if (cacheWarning) setStatus(`${ui.status.textContent} Not cached for offline use: ${cacheWarning}`, 'warn');
     return info;
   } catch (err) {
     setStatus(err.message, 'error');
@@ -500,11 +505,12 @@ async function onModelUrl(event) {
   if (!base.pathname.endsWith('/')) base.pathname += '/';
   setBusy(true);
   try {
-    const { files, cacheWarning } = await fetchModelFolder(base, base.href);
+    const { files, stored } = await fetchModelFolder(base, base.href);
     const info = await client.load(files, ui.device.value, onWorkerProgress);
     const name = base.pathname.split('/').filter(Boolean).filter((p) => !['resolve', 'main'].includes(p)).join('/') || base.host;
     showEncoder(info, name);
     modelChanged();
+    const cacheWarning = await stored;
     if (cacheWarning) say(ui.status, `${ui.status.textContent} Not cached for offline use: ${cacheWarning}`, 'warn');
   } catch (err) {
     const keep = client.info ? ' The previous model is still loaded and usable.' : '';
@@ -1421,14 +1427,20 @@ client.setThreads(threadsChoice()).catch((err) => console.warn(`CPU threads: ${e
 // The worker starts the wasm build for this device while the model files are read below.
 client.prepare(ui.device.value).catch((err) => console.warn(`WebAssembly: ${err.message}`));
 
-/** The app shell and pkg/ cached by sw.js, so the next visit works offline. */
-const serviceWorker = 'serviceWorker' in navigator
-  ? navigator.serviceWorker.register(new URL('../sw.js', import.meta.url)).then(() => navigator.serviceWorker.ready)
-  : Promise.reject(new Error('this browser has no service workers'));
-serviceWorker.catch((err) => console.warn(`offline use is not available: ${err.message}`));
-
 const ready = loadDefault();
 ready.catch(() => {}); // shown in the status area; tests await `ready` themselves
+
+/**
+ * The app shell and pkg/ cached by sw.js, so the next visit works offline. Registered once the
+ * model has loaded: installing it downloads both wasm builds, which would compete with the
+ * first visit's own downloads.
+ */
+const serviceWorker = 'serviceWorker' in navigator
+  ? ready.catch(() => {})
+    .then(() => navigator.serviceWorker.register(new URL('../sw.js', import.meta.url)))
+    .then(() => navigator.serviceWorker.ready)
+  : Promise.reject(new Error('this browser has no service workers'));
+serviceWorker.catch((err) => console.warn(`offline use is not available: ${err.message}`));
 const classifierReady = loadClassifier();
 classifierReady.catch(() => {});
 
