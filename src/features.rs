@@ -1,8 +1,9 @@
 //! Frozen-encoder features: texts → pooled vectors, extracted one batch per call so a caller
 //! (the page's worker, the command line) can report progress and cancel between batches.
 //!
-//! Texts are processed in order of token length, so each batch is padded only to its own
-//! longest text; results go back to the callers' order.
+//! Texts are processed in order of token length, longest first, so each batch is padded only
+//! to its own longest text, and the batches that end an extraction, when some threads may
+//! already be idle, are the shortest; results go back to the callers' order.
 
 use serde::{Deserialize, Serialize};
 
@@ -100,7 +101,7 @@ impl Features {
 
 /// A feature extraction in progress.
 ///
-/// The texts are cut into batches (in length order) that can be computed anywhere: [`step`]
+/// The texts are cut into batches (in length order, longest first) that can be computed anywhere: [`step`]
 /// embeds the next one with a local encoder, while [`claim`], [`batch_texts`] and [`fill`] let
 /// a caller hand batches to other encoders (the page's helper workers, each its own wasm
 /// instance on its own core) and put their vectors back. Every path embeds a batch the same
@@ -113,7 +114,7 @@ impl Features {
 /// [`fill`]: Extraction::fill
 pub struct Extraction {
     texts: Vec<String>,
-    /// Text indices, shortest first.
+    /// Text indices, longest first.
     order: Vec<usize>,
     batch_size: usize,
     /// The next batch never handed out.
@@ -145,7 +146,10 @@ impl Extraction {
             .map(|t| Ok(encoder.tokenizer().encode(t, settings.max_len)?.len()))
             .collect::<Result<Vec<_>>>()?;
         let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| lengths[i]);
+        // Longest first: with several threads, the last batch keeps one thread busy while the
+        // others have nothing left, so it should be the cheapest (2 threads, 4 batches of a
+        // BERT-base: 1.45× one thread when the longest came last).
+        order.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
         let dim = encoder.dim();
         let batch_size = batch_size.max(1);
         Ok(Self {
@@ -356,6 +360,28 @@ mod tests {
         }
         assert!(extraction.is_finished());
         assert_eq!(extraction.finish().unwrap(), expected);
+    }
+
+    #[test]
+    fn batches_go_out_longest_first() {
+        let encoder = tiny_encoder();
+        let settings = FeatureSettings::default();
+        let mut extraction = Extraction::new(&encoder, texts(), settings, 2).unwrap();
+        let mut longest = Vec::new();
+        while let Some(batch) = extraction.claim() {
+            let texts = extraction.batch_texts(batch).unwrap();
+            let lengths = texts.iter().map(|t| {
+                encoder
+                    .tokenizer()
+                    .encode(t, settings.max_len)
+                    .unwrap()
+                    .len()
+            });
+            longest.push(lengths.max().unwrap());
+        }
+        assert_eq!(longest.len(), 3);
+        assert!(longest.windows(2).all(|w| w[0] >= w[1]), "{longest:?}");
+        assert!(longest[0] > longest[2], "{longest:?}");
     }
 
     #[test]

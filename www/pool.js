@@ -163,6 +163,13 @@ const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const HELPER_DEPTH = 2;
 
 /**
+ * How long this worker waits before its first batch, so that the helpers that are ready claim
+ * theirs first: its batch starts in a microtask and blocks the thread, and the helpers'
+ * claims would wait for all of it (with the longest batch first, most of a short extraction).
+ */
+const HELPER_HEAD_START_MS = 5;
+
+/**
  * Fill every batch of `extraction` using `lanes` in parallel. Resolves, once all texts are
  * done, to the number of batches each lane computed; rejects with the local lane's error, or with `cancelled()`'s error when it returns one.
  * A helper that fails hands its batches back and drops out; the others carry on. The extraction
@@ -189,6 +196,7 @@ export function runExtraction(extraction, lanes, { cancelled, onDone }) {
       } catch {
         return; // a helper that could not load takes no part
       }
+      if (local) await pause(HELPER_HEAD_START_MS);
       while (!closed) {
         // Between two batches: lets a cancel message and helpers' answers in.
         await pause(0);

@@ -62,11 +62,13 @@ test('a helper keeps a second batch queued while the main worker computes; every
   const extraction = fakeExtraction(12);
   let inFlight = 0;
   let most = 0;
+  const events = [];
   const local = {
     local: true,
     ready: Promise.resolve('m'),
     // The main worker's own batch blocks its thread, as wasm does.
     embed: async (texts) => {
+      events.push('local starts');
       const end = Date.now() + 15;
       while (Date.now() < end);
       return [batchOf(texts)];
@@ -74,8 +76,9 @@ test('a helper keeps a second batch queued while the main worker computes; every
   };
   const helper = {
     local: false,
-    ready: Promise.resolve('m'),
+    ready: Promise.resolve('m').then((m) => m),
     embed: async (texts) => {
+      events.push('helper starts');
       most = Math.max(most, ++inFlight);
       await wait(15);
       inFlight -= 1;
@@ -88,6 +91,8 @@ test('a helper keeps a second batch queued while the main worker computes; every
   assert.equal(batches[0] + batches[1], 12);
   assert.ok(batches[1] > 0, 'the helper took part');
   assert.equal(most, 2, 'two batches in flight on the helper');
+  assert.deepEqual(events.slice(0, 3), ['helper starts', 'helper starts', 'local starts'],
+    'the helper has its first batches before the main worker blocks on its own');
 });
 
 test('a failing helper hands its batches back and the main worker finishes them', async () => {
