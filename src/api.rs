@@ -128,12 +128,15 @@ struct Tokenized {
 impl WebEncoder {
     /// Loads `config.json`, `model.safetensors` and `tokenizer.json`/`vocab.txt` bytes on
     /// `device` ("webgpu" or "cpu"), then runs one warm-up pass so the first real request
-    /// does not pay for kernel compilation.
+    /// does not pay for kernel compilation. `weights_sha256`: the 32-byte SHA-256 of the
+    /// weights when the caller has it (WebCrypto is much faster than hashing here); computed
+    /// here otherwise.
     pub async fn load(
         config: Vec<u8>,
         weights: Vec<u8>,
         tokenizer: Vec<u8>,
         device: String,
+        weights_sha256: Option<Vec<u8>>,
     ) -> Result<WebEncoder, JsValue> {
         let (burn_device, name) = match device.as_str() {
             "webgpu" => (webgpu_device().await?, "webgpu"),
@@ -145,7 +148,18 @@ impl WebEncoder {
                 .into());
             }
         };
-        let encoder = Encoder::load(&config, &weights, &tokenizer, &burn_device)?;
+        let encoder = match weights_sha256 {
+            Some(digest) => {
+                let digest: [u8; 32] = digest.try_into().map_err(|d: Vec<u8>| {
+                    BertError::Device(format!(
+                        "the weights' SHA-256 must be 32 bytes, not {}",
+                        d.len()
+                    ))
+                })?;
+                Encoder::load_hashed(&config, &weights, &tokenizer, &burn_device, &digest)?
+            }
+            None => Encoder::load(&config, &weights, &tokenizer, &burn_device)?,
+        };
         drop((config, weights, tokenizer));
         encoder.embed(&["warm up"], Pooling::Mean, 8).await?;
         Ok(WebEncoder {

@@ -20,11 +20,26 @@ pub struct Encoder {
 impl Encoder {
     /// Loads a Hugging Face folder's files, given as bytes, onto `device`.
     pub fn load(config: &[u8], weights: &[u8], tokenizer: &[u8], device: &Device) -> Result<Self> {
+        use sha2::{Digest, Sha256};
+        let digest: [u8; 32] = Sha256::digest(weights).into();
+        Self::load_hashed(config, weights, tokenizer, device, &digest)
+    }
+
+    /// As [`Encoder::load`], with the SHA-256 of `weights` already computed by the caller. The
+    /// page computes it with the browser's own implementation (WebCrypto): 90 MB took 860 ms
+    /// in wasm, most of a model load.
+    pub fn load_hashed(
+        config: &[u8],
+        weights: &[u8],
+        tokenizer: &[u8],
+        device: &Device,
+        weights_sha256: &[u8; 32],
+    ) -> Result<Self> {
         let config = BertConfig::from_json_bytes(config)?;
         let tokenizer = BertTokenizer::from_bytes(tokenizer)?;
         let model = load_bert(&config, weights, device)?;
         Ok(Self {
-            model_id: model_id(&config, weights),
+            model_id: model_id(&config, weights_sha256),
             config,
             model,
             tokenizer,
@@ -119,10 +134,11 @@ impl Encoder {
     }
 }
 
-fn model_id(config: &BertConfig, weights: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(weights);
-    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+fn model_id(config: &BertConfig, weights_sha256: &[u8; 32]) -> String {
+    let hex: String = weights_sha256[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     format!(
         "bert-{}x{}-{hex}",
         config.num_hidden_layers, config.hidden_size
@@ -138,4 +154,33 @@ pub async fn read_f32<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
         .map_err(|e| BertError::Device(e.to_string()))?
         .try_into_vec::<f32>()
         .map_err(|e| BertError::Device(format!("{e:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tiny_encoder;
+
+    /// The id is the weights' SHA-256 (checked against Python's hashlib), whether hashed here
+    /// or handed in by the page.
+    #[test]
+    fn model_id_is_the_weights_sha256_hashed_here_or_given() {
+        let encoder = tiny_encoder();
+        assert_eq!(encoder.model_id(), "bert-2x32-b05fcb0f56d6d635");
+
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny");
+        let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+        let weights = read("model.safetensors");
+        use sha2::{Digest, Sha256};
+        let digest: [u8; 32] = Sha256::digest(&weights).into();
+        let given = Encoder::load_hashed(
+            &read("config.json"),
+            &weights,
+            &read("tokenizer.json"),
+            &Device::flex(),
+            &digest,
+        )
+        .unwrap();
+        assert_eq!(given.model_id(), encoder.model_id());
+    }
 }

@@ -18,6 +18,7 @@ async function load({ module, files }) {
     new Uint8Array(files.weights),
     new Uint8Array(files.tokenizer),
     'cpu',
+    files.sha256, // computed by the main worker
   );
   encoder?.free();
   encoder = next;

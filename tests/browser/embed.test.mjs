@@ -6,6 +6,7 @@
 // tests/fixtures/minilm.json and /usr/bin/chromium (scripts/setup_browser.sh); skips otherwise.
 
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -106,6 +107,9 @@ describe('page on CPU (flex backend)', () => {
     console.log(`# CPU: page open -> encoder ready: ${ms.toFixed(0)} ms (worker load ${info.loadMs.toFixed(0)} ms)`);
     assert.equal(info.device, 'cpu');
     assert.equal(info.dim, 384);
+    // The id hashes the weights (WebCrypto in the page): Node's SHA-256 must agree.
+    const digest = createHash('sha256').update(readFileSync(join(MODEL_DIR, 'model.safetensors'))).digest('hex');
+    assert.equal(info.modelId, `bert-6x384-${digest.slice(0, 16)}`);
     ready = true;
     assert.equal(await page.getAttribute('#device-label', 'data-device'), 'cpu');
     assert.match(await statusOf(page).textContent(), /^Ready: all-MiniLM-L6-v2 on CPU/);
