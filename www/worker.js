@@ -178,11 +178,19 @@ async function moveTo(next) {
     return;
   }
   const { api } = next;
-  const movedClassifier = classifier && api.Classifier.fromBytes(classifier.toBytes());
-  const movedFeatures = features && api.Features.fromBytes(features.toBytes());
-  const movedDataset = dataset && api.Dataset.load(new Uint8Array(await datasetSource.csv.arrayBuffer()), datasetSource.settings);
+  const moved = [];
+  try {
+    moved.push(classifier && api.Classifier.fromBytes(classifier.toBytes()));
+    moved.push(features && api.Features.fromBytes(features.toBytes()));
+    moved.push(dataset && api.Dataset.load(new Uint8Array(await datasetSource.csv.arrayBuffer()), datasetSource.settings));
+  } catch (err) {
+    // Everything stays where it was.
+    for (const copy of moved) copy?.free();
+    throw err;
+  }
   for (const old of [classifier, features, dataset, encoder]) old?.free();
-  [classifier, features, dataset, encoder] = [movedClassifier, movedFeatures, movedDataset, null];
+  [classifier, features, dataset] = moved;
+  encoder = null;
   wasm = next;
 }
 
@@ -237,7 +245,12 @@ async function loadEncoder(id, files, requested) {
     next = await api.Encoder.load(bytes.config, bytes.weights, bytes.tokenizer, 'cpu', files.sha256);
   }
 
-  await moveTo(await instantiate(kind));
+  try {
+    await moveTo(await instantiate(kind));
+  } catch (err) {
+    next.free();
+    throw new Error(`the model loaded, but the data could not be moved to its WebAssembly module (${err?.message ?? err}); the previous model is still in use`);
+  }
   const previous = encoder;
   encoder = next;
   currentFiles = files;
