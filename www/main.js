@@ -400,9 +400,9 @@ async function fetchModelFolder(base, label) {
   ui.progressLine.querySelector('label').textContent = fromCache ? 'Read from cache' : 'Downloaded';
   const files = Object.fromEntries(entries);
   // Copied now, since the caller hands the originals to the worker; stored while the model loads.
-  const fresh = Object.entries(parts).filter(([, p]) => !p.cached).map(([key, p]) => ({ url: p.url, bytes: files[key].slice(0),
-    type: p.response.headers.get('Content-Type') ?? 'application/octet-stream' }));
-  return { files, stored: cache && fresh.length ? storeModelFiles(cache, fresh) : Promise.resolve(null) };
+  const fresh = cache ? Object.entries(parts).filter(([, p]) => !p.cached).map(([key, p]) => ({ url: p.url,
+    bytes: files[key].slice(0), type: p.response.headers.get('Content-Type') ?? 'application/octet-stream' })) : [];
+  return { files, stored: fresh.length ? storeModelFiles(cache, fresh) : Promise.resolve(null) };
 }
 
 /** Put fetched model files into the Cache API; resolves to why that failed, or null. */
