@@ -7,7 +7,7 @@ use std::rc::Rc;
 use burn::tensor::Device;
 #[cfg(feature = "webgpu")]
 use burn::tensor::wgpu::WgpuBackend;
-use js_sys::{Float32Array, Promise, Reflect};
+use js_sys::{Float32Array, Promise};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::prelude::*;
@@ -88,21 +88,6 @@ async fn webgpu_device() -> Result<Device, BertError> {
     Err(BertError::Device(
         "this is the CPU-only build of bertweb (pkg/cpu/): load pkg/bertweb.js for WebGPU".into(),
     ))
-}
-
-/// Whether this module can run models on WebGPU (the CPU-only build cannot).
-#[wasm_bindgen(js_name = hasWebgpu)]
-pub fn has_webgpu() -> bool {
-    cfg!(feature = "webgpu")
-}
-
-/// Whether this JS realm exposes `navigator.gpu` (an adapter may still be refused).
-#[wasm_bindgen(js_name = webgpuSupported)]
-pub fn webgpu_supported() -> bool {
-    let global = js_sys::global();
-    Reflect::get(&global, &"navigator".into())
-        .and_then(|nav| Reflect::get(&nav, &"gpu".into()))
-        .is_ok_and(|gpu| !gpu.is_undefined() && !gpu.is_null())
 }
 
 /// Texts as the classifier sees them (HTML tags removed, as in training).

@@ -104,10 +104,6 @@ async function webgpuAdapter(automatic) {
   }
 }
 
-/**
- * Load an encoder on the device asked for, falling back from WebGPU to CPU with a reason.
- * The previous encoder is freed only once the new one is ready.
- */
 /** Compile a build's wasm once; the helpers instantiate the same compiled module. */
 function compileBuild(kind) {
   compiled[kind] ??= compileWasm(new URL(BUILDS[kind].wasm, import.meta.url));
@@ -156,13 +152,16 @@ async function startWasm(id, kind = null) {
 
 /** Build the page asked for in `prepare`, or null. */
 let preferredBuild = null;
+/** `prepare`'s adapter check, which the first load for the same choice uses instead of asking again. */
+let preparedAdapter = null;
 
 /**
  * Start the wasm build for `device` while the page reads the model files: the adapter check
  * and the compile then cost no time of their own.
  */
 async function prepare(id, device) {
-  preferredBuild = device !== 'cpu' && (await webgpuAdapter(device !== 'webgpu')).ok ? 'full' : 'cpu';
+  if (device !== 'cpu') preparedAdapter = { device, check: webgpuAdapter(device !== 'webgpu') };
+  preferredBuild = preparedAdapter && (await preparedAdapter.check).ok ? 'full' : 'cpu';
   await startWasm(id);
   return { build: wasm.kind };
 }
@@ -203,8 +202,14 @@ async function sha256(bytes) {
   return new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
 }
 
+/**
+ * Load an encoder on the device asked for, falling back from WebGPU to CPU with a reason.
+ * The previous encoder is freed only once the new one is ready.
+ */
 async function loadEncoder(id, files, requested) {
   const started = performance.now();
+  const prepared = preparedAdapter?.device === requested ? preparedAdapter.check : null;
+  preparedAdapter = null;
 
   const bytes = {
     config: new Uint8Array(files.config),
@@ -217,7 +222,7 @@ async function loadEncoder(id, files, requested) {
   let device = requested === 'cpu' ? 'cpu' : 'webgpu';
   let fallback = null;
   if (device === 'webgpu') {
-    const gpu = await webgpuAdapter(requested !== 'webgpu');
+    const gpu = await (prepared ?? webgpuAdapter(requested !== 'webgpu'));
     if (!gpu.ok) {
       fallback = gpu.reason;
       device = 'cpu';
