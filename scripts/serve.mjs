@@ -119,7 +119,13 @@ async function handle(root, req, res, quiet) {
     res.setHeader('Allow', 'GET, HEAD');
     return send(res, 405, 'method not allowed\n');
   }
-  const { pathname } = new URL(req.url ?? '/', 'http://localhost');
+  // Appended, not resolved against a base: a path such as "//" would read as a host and throw.
+  let pathname;
+  try {
+    ({ pathname } = new URL(`http://localhost${req.url?.startsWith('/') ? req.url : '/'}`));
+  } catch {
+    return send(res, 400, 'bad request\n');
+  }
   let file = resolveUnderRoot(root, pathname);
   if (file === null) return send(res, 403, 'forbidden\n');
 

@@ -57,5 +57,6 @@ test('never serves files outside the root', async () => {
   }
   assert.equal((await get('/%E0%A4%A')).status, 403);
   assert.equal((await get('/no-such-file')).status, 404);
+  assert.equal((await get('//')).status, 200, 'a doubled slash is the root, not a server error');
   assert.equal((await get('/', 'POST')).status, 405);
 });
