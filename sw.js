@@ -3,7 +3,7 @@
 // rebuilt pkg/ is picked up at once), the cache when the network fails. Model files are cached
 // by the page itself (www/main.js, cache "bertweb-models-v1").
 
-const SHELL_CACHE = 'bertweb-shell-v3';
+const SHELL_CACHE = 'bertweb-shell-v4';
 const SHELL = [
   './',
   'index.html',
@@ -11,6 +11,7 @@ const SHELL = [
   'www/client.js',
   'www/worker.js',
   'www/pool.js',
+  'www/builds.js',
   'www/embed_worker.js',
   'www/store.js',
   'www/charts.js',

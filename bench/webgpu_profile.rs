@@ -15,7 +15,9 @@
 //!
 //! Options: `--batch N` (32), `--shapes N` distinct lengths timed cold and warm (2), `--warm N`
 //! warm calls per shape (3), `--quick` (one warm call, no per-stage or bucketing runs: for a
-//! slow adapter). `VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json` runs it on the
+//! slow adapter), `--model DIR` (`models/all-MiniLM-L6-v2`; a `random_bert` folder measures
+//! BERT-base), `--extract` (also time the page's whole extraction of every sample text,
+//! twice: the first pass compiles each new length's kernels, the second is warm). `VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json` runs it on the
 //! SwiftShader that Chromium ships, the adapter of the headless browser tests.
 //!
 //! Prints a table and never fails a build: without a Vulkan adapter it says so and exits 0.
@@ -27,6 +29,7 @@ use std::time::Instant;
 
 use bertweb::data::{self, Settings};
 use bertweb::encoder::read_f32;
+use bertweb::features::{Extraction, FeatureSettings};
 use bertweb::{BertModel, Encoder, Pooling, TokenBatch};
 use burn::tensor::Device;
 use burn::tensor::wgpu::WgpuBackend;
@@ -247,6 +250,8 @@ struct Options {
     shapes: usize,
     warm: usize,
     quick: bool,
+    model: Option<PathBuf>,
+    extract: bool,
 }
 
 impl Options {
@@ -256,6 +261,8 @@ impl Options {
             shapes: 2,
             warm: 3,
             quick: false,
+            model: None,
+            extract: false,
         };
         let args: Vec<String> = std::env::args().skip(1).collect();
         let number = |i: usize| args.get(i + 1).and_then(|a| a.parse::<usize>().ok());
@@ -265,6 +272,8 @@ impl Options {
                 "--shapes" => o.shapes = number(i).unwrap_or(o.shapes).max(1),
                 "--warm" => o.warm = number(i).unwrap_or(o.warm).max(1),
                 "--quick" => o.quick = true,
+                "--extract" => o.extract = true,
+                "--model" => o.model = args.get(i + 1).map(PathBuf::from),
                 _ => {}
             }
         }
@@ -329,10 +338,19 @@ fn run(root: &Path, opts: &Options) -> Result<(), Error> {
     );
     let init_ms = start.elapsed().as_secs_f64() * 1e3;
 
-    let dir = root.join("models/all-MiniLM-L6-v2");
+    let dir = opts
+        .model
+        .clone()
+        .unwrap_or_else(|| root.join("models/all-MiniLM-L6-v2"));
     let csv = std::fs::read(root.join("../shared/data/amazon-fine-food/sample-2k.csv"))?;
     let dataset = data::load(&csv, &Settings::default())?;
     let texts: Vec<String> = dataset.train.iter().map(|e| e.text.clone()).collect();
+    let all_texts: Vec<String> = dataset
+        .train
+        .iter()
+        .chain(&dataset.test)
+        .map(|e| e.text.clone())
+        .collect();
     let start = Instant::now();
     let encoder = Encoder::load(
         &std::fs::read(dir.join("config.json"))?,
@@ -362,7 +380,11 @@ fn run(root: &Path, opts: &Options) -> Result<(), Error> {
     };
     let (shapes_1, shapes_8, shapes_16) = (distinct(1), distinct(8), distinct(16));
 
-    say!("webgpu_profile ({}): {adapter}", variant_name());
+    say!(
+        "webgpu_profile ({}): {adapter}, model {}",
+        variant_name(),
+        dir.file_name().unwrap_or_default().to_string_lossy()
+    );
     say!(
         "adapter init {init_ms:.0} ms, model load {load_ms:.0} ms, warm-up [1, {}] {warm_up_ms:.0} ms ({warm_up_compiled} kernels compiled)",
         warm_up.seq
@@ -510,6 +532,21 @@ fn run(root: &Path, opts: &Options) -> Result<(), Error> {
             }
         }
     }
+    let mut extraction_rows = Vec::new();
+    if opts.extract {
+        say!(
+            "\n| whole extraction, {} texts, batch {batch_size}, as the page runs it | s | texts/s | kernels compiled |",
+            all_texts.len()
+        );
+        say!("|---|---|---|---|");
+        for pass in ["first (compiles new lengths)", "second (warm)"] {
+            let before = compiled(&log);
+            let (seconds, rate) = extract(&encoder, &all_texts, batch_size)?;
+            let compiles = compiled(&log) - before;
+            say!("| {pass} | {seconds:.2} | {rate:.1} | {compiles} |");
+            extraction_rows.push(json!({"pass": pass, "texts": all_texts.len(), "s": seconds, "texts_per_s": rate, "compiled": compiles}));
+        }
+    }
     if !counting_compiles {
         say!("(kernel compile counts are unavailable: cubecl's config was set before this run)");
     }
@@ -530,6 +567,7 @@ fn run(root: &Path, opts: &Options) -> Result<(), Error> {
             "kernels_serialized": {"total_ms": serial_ms, "host_timed": system, "kernels": kernels},
             "stages_ms": stage_rows.iter().map(|(n, ms)| json!({"stage": n, "ms": ms})).collect::<Vec<_>>(),
             "bucketing": bucketing,
+            "extraction": extraction_rows,
         }),
     )?;
     let _ = std::fs::remove_file(&log);
@@ -537,6 +575,22 @@ fn run(root: &Path, opts: &Options) -> Result<(), Error> {
         say!("autotune's log (its choices): {}", tune_log.display());
     }
     Ok(())
+}
+
+/// The page's extraction path (length-sorted batches, one readback each): seconds and texts/s.
+fn extract(encoder: &Encoder, texts: &[String], batch: usize) -> Result<(f64, f64), Error> {
+    let settings = FeatureSettings {
+        pooling: Pooling::Mean,
+        max_len: MAX_LEN,
+    };
+    let start = Instant::now();
+    let mut extraction = Extraction::new(encoder, texts.to_vec(), settings, batch)?;
+    while !extraction.is_finished() {
+        pollster::block_on(extraction.step(encoder))?;
+    }
+    extraction.finish()?;
+    let seconds = start.elapsed().as_secs_f64();
+    Ok((seconds, texts.len() as f64 / seconds))
 }
 
 /// `n` rounded up to a multiple of `m`, but never past the max length (unless `n` is).

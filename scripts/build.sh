@@ -5,9 +5,9 @@ source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 "$ROOT/scripts/setup_wasm.sh"
 
-# Two modules from one crate: pkg/ has WebGPU and the CPU, pkg/cpu/ only the CPU. Most of the
-# full module is burn's WebGPU kernel compiler, so pages that run on the CPU (and every helper
-# worker) load the smaller one; www/worker.js picks.
+# Two modules from one crate: pkg/ has WebGPU and the CPU, pkg/cpu/ only the CPU (with relaxed
+# SIMD). Most of the full module is burn's WebGPU kernel compiler, so pages that run on the CPU
+# (and every helper worker) load the smaller one; www/builds.js picks.
 # .cargo/config.toml adds +simd128 and getrandom's JS backend for this target.
 # The name section (function names for stack traces) is 4 MB of the module, ~0.9 MB gzipped:
 # panics still say what went wrong, only their wasm frames lose their names.
@@ -17,6 +17,8 @@ bindgen() {
 }
 cargo build --release --lib --target wasm32-unknown-unknown
 bindgen pkg
-cargo build --release --lib --target wasm32-unknown-unknown --no-default-features
+# The CPU build's matrix products use relaxed SIMD (vendor/README.md); www/builds.js loads
+# it only where the engine validates relaxed SIMD.
+cargo build --release --lib --target wasm32-unknown-unknown --no-default-features --features relaxed-simd
 bindgen pkg/cpu
 echo "pkg/: $(du -h pkg/bertweb_bg.wasm | cut -f1) wasm (WebGPU and CPU), $(du -h pkg/cpu/bertweb_bg.wasm | cut -f1) (CPU only)"

@@ -20,7 +20,7 @@ CI=1 cargo test --features cli
 echo "== wasm build"
 scripts/build.sh
 cargo clippy --lib --target wasm32-unknown-unknown --release -- -D warnings
-cargo clippy --lib --target wasm32-unknown-unknown --release --no-default-features -- -D warnings
+cargo clippy --lib --target wasm32-unknown-unknown --release --no-default-features --features relaxed-simd -- -D warnings
 
 echo "== browser tests"
 CI=1 node --test --test-concurrency=1 tests/browser/

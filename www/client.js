@@ -29,8 +29,9 @@
  * @typedef {{id: number, type: 'reload', device: DeviceChoice}} ReloadRequest
  */
 /**
- * UI → worker: embed texts, batchSize texts per wasm call, with progress and cancel between batches.
- * @typedef {{id: number, type: 'embed', texts: string[], pooling: Pooling, maxLen: number, batchSize: number}} EmbedRequest
+ * UI → worker: embed texts, batchSize texts per wasm call (left out: the worker picks for its
+ * device, `batchSizeFor` in www/pool.js), with progress and cancel between batches.
+ * @typedef {{id: number, type: 'embed', texts: string[], pooling: Pooling, maxLen: number, batchSize?: number}} EmbedRequest
  */
 /**
  * UI → worker: word pieces of texts.
@@ -56,7 +57,7 @@
 /**
  * UI → worker: features of the current dataset's texts, from IndexedDB under `key` or extracted
  * (progress stage 'extract' with done/total; cancellable between batches).
- * @typedef {{id: number, type: 'extract', key: string, pooling: Pooling, maxLen: number, batchSize: number}} ExtractRequest
+ * @typedef {{id: number, type: 'extract', key: string, pooling: Pooling, maxLen: number, batchSize?: number}} ExtractRequest
  */
 /**
  * UI → worker: train a head on the features (progress stage 'epoch' with `report`, one per
@@ -78,7 +79,7 @@
  */
 /**
  * UI → worker: classify texts with the current classifier (progress stage 'classify').
- * @typedef {{id: number, type: 'classify', texts: string[], batchSize: number}} ClassifyRequest
+ * @typedef {{id: number, type: 'classify', texts: string[], batchSize?: number}} ClassifyRequest
  */
 /**
  * UI → worker: make a classifier file the current classifier / get the current one's bytes.
@@ -125,7 +126,8 @@
  * @property {number | null} layers   number of encoder layers
  * @property {number} maxPositions    the model's max position embeddings
  * @property {number} loadMs          time spent in the worker loading (wasm init + Encoder.load)
- * @property {'cpu' | 'full'} build  the wasm build it runs in: pkg/cpu/ (CPU only) or pkg/ (WebGPU and CPU)
+ * @property {'cpu' | 'full'} build  the wasm build it runs in: pkg/cpu/ (CPU only, relaxed SIMD) or pkg/
+ *   (WebGPU and CPU; also the CPU's where the engine lacks relaxed SIMD)
  */
 
 /** @typedef {{ids: number[], mask: number[]}} Tokenized  One text's word pieces, unpadded. */
@@ -316,7 +318,7 @@ export class BertClient {
    * @param {{batchSize?: number, onProgress?: (p: ProgressMessage) => void, signal?: AbortSignal}} [options]
    * @returns {Promise<Float32Array>}
    */
-  embed(texts, pooling = 'mean', maxLen = 55, { batchSize = 32, onProgress, signal } = {}) {
+  embed(texts, pooling = 'mean', maxLen = 55, { batchSize, onProgress, signal } = {}) {
     const { id, promise } = this.#request({ type: 'embed', texts, pooling, maxLen, batchSize }, [], onProgress);
     if (signal) {
       if (signal.aborted) this.cancel(id);
@@ -373,7 +375,7 @@ export class BertClient {
    *   onProgress?: (p: ProgressMessage) => void, signal?: AbortSignal}} options
    * @returns {Promise<ExtractResult>}
    */
-  extract({ key, pooling = 'mean', maxLen = 55, batchSize = 16, onProgress, signal }) {
+  extract({ key, pooling = 'mean', maxLen = 55, batchSize, onProgress, signal }) {
     return this.#cancellable({ type: 'extract', key, pooling, maxLen, batchSize }, onProgress, signal);
   }
 
@@ -413,7 +415,7 @@ export class BertClient {
    * @param {{batchSize?: number, onProgress?: (p: ProgressMessage) => void, signal?: AbortSignal}} [options]
    * @returns {Promise<Prediction[]>}
    */
-  classify(texts, { batchSize = 32, onProgress, signal } = {}) {
+  classify(texts, { batchSize, onProgress, signal } = {}) {
     return this.#cancellable({ type: 'classify', texts, batchSize }, onProgress, signal);
   }
 

@@ -3,17 +3,19 @@
 // helpers use several cores with stable Rust and no shared memory, so they also work on a
 // page that is not cross-origin isolated. Messages: www/pool.js.
 
-// The CPU-only build: a helper never runs WebGPU, and this build is a fraction of the size.
-import init, { Encoder } from '../pkg/cpu/bertweb.js';
-
-/** @type {Encoder | null} */
+/** @type {import('../pkg/cpu/bertweb.js').Encoder | null} */
 let encoder = null;
 /** The instance's exports (its memory is reported to the benchmark). */
 let exports = null;
 
-async function load({ module, files }) {
-  exports = await init({ module_or_path: module });
-  const next = await Encoder.load(
+/**
+ * Start the main worker's CPU build (www/builds.js: the CPU-only one where the engine has
+ * relaxed SIMD) from its compiled `module` and `glue` URL, and load `files` into it.
+ */
+async function load({ module, glue, files }) {
+  const api = await import(glue);
+  exports = await api.default({ module_or_path: module });
+  const next = await api.Encoder.load(
     new Uint8Array(files.config),
     new Uint8Array(files.weights),
     new Uint8Array(files.tokenizer),

@@ -30,6 +30,29 @@ export function autoThreads(weightBytes = 0) {
   return Math.max(1, Math.min(cores, byMemory, MAX_THREADS));
 }
 
+/**
+ * Texts per wasm call on WebGPU when the caller does not choose. A batch there is one round of
+ * kernel launches and one readback, so a small batch leaves the GPU idle. Measured on an H100
+ * (burn's wgpu on Vulkan, the page's WGSL kernels, `bench/webgpu_profile.rs --extract`), MiniLM
+ * over 790 tutorial texts, texts/s warm: 811 at 16, 1,182 at 32, 2,337 at 64, 2,411 at 128,
+ * 2,251 at 256. The first pass, which compiles a kernel set per new length, gains most: 289
+ * texts/s at 16, 1,076 at 128 (fewer batches, fewer distinct lengths).
+ */
+export const WEBGPU_BATCH = 128;
+
+/**
+ * Texts per batch: the caller's choice, else WEBGPU_BATCH on WebGPU and `cpuDefault` on the
+ * CPU, where small batches share an extraction evenly between threads.
+ * @param {'cpu' | 'webgpu' | undefined} device the encoder's device
+ * @param {number | undefined} requested
+ * @param {number} cpuDefault
+ */
+export function batchSizeFor(device, requested, cpuDefault) {
+  const chosen = Math.floor(requested);
+  if (chosen >= 1) return chosen;
+  return device === 'webgpu' ? WEBGPU_BATCH : cpuDefault;
+}
+
 /** A helper worker and its pending requests. */
 class Helper {
   #worker;
@@ -87,10 +110,14 @@ export class EmbedPool {
   }
 
   /**
-   * Start `count` helpers, replacing the current ones, each loading a copy of `files` from the
-   * compiled wasm `module` in the background. A helper that fails to load is left out.
+   * Start `count` helpers, replacing the current ones, each loading a copy of `files` in the
+   * background into an instance of `build`: a compiled wasm `module` and the URL of its
+   * wasm-bindgen `glue` (www/builds.js). A helper that fails to load is left out.
+   * @param {number} count
+   * @param {{module: WebAssembly.Module, glue: string}} build
+   * @param {object} files
    */
-  start(count, module, files) {
+  start(count, { module, glue }, files) {
     if (count === this.#helpers.length && files === this.#files && module === this.#module) return;
     this.stop();
     this.#files = files;
@@ -98,7 +125,7 @@ export class EmbedPool {
     for (let i = 0; i < count; i++) {
       const helper = new Helper();
       const ready = helper
-        .request({ type: 'load', module, files: { ...files } })
+        .request({ type: 'load', module, glue, files: { ...files } })
         .then(({ modelId }) => modelId);
       ready.catch((err) => helper.fail(err));
       this.#helpers.push({ helper, ready });

@@ -1,18 +1,10 @@
 // Module Worker that owns the bertweb wasm instance. It answers the requests of www/client.js
 // (message shapes: the @typedefs there), one at a time, and posts progress between steps.
 
-import { EmbedPool, MAX_THREADS, autoThreads, runExtraction } from './pool.js';
+import { BUILDS, cpuBuild } from './builds.js';
+import { EmbedPool, MAX_THREADS, autoThreads, batchSizeFor, runExtraction } from './pool.js';
 import { idbGet, idbPut } from './store.js';
 
-/**
- * The two builds of the wasm (scripts/build.sh). The CPU-only one lacks burn's WebGPU kernel
- * compiler, most of the full one, so pages on the CPU and every helper worker load it; the
- * full one loads only when the model runs on WebGPU.
- */
-const BUILDS = {
-  cpu: { glue: '../pkg/cpu/bertweb.js', wasm: '../pkg/cpu/bertweb_bg.wasm' },
-  full: { glue: '../pkg/bertweb.js', wasm: '../pkg/bertweb_bg.wasm' },
-};
 /** @type {Record<string, Promise<WebAssembly.Module>>} compiled once each, shared with the helpers */
 const compiled = {};
 /** @type {Record<string, Promise<{kind: string, api: any, memory: WebAssembly.Memory}>>} started instances */
@@ -106,7 +98,7 @@ async function webgpuAdapter(automatic) {
 
 /** Compile a build's wasm once; the helpers instantiate the same compiled module. */
 function compileBuild(kind) {
-  compiled[kind] ??= compileWasm(new URL(BUILDS[kind].wasm, import.meta.url));
+  compiled[kind] ??= compileWasm(BUILDS[kind].wasm);
   compiled[kind].catch(() => delete compiled[kind]);
   return compiled[kind];
 }
@@ -139,14 +131,14 @@ function instantiate(kind) {
  */
 async function startWasm(id, kind = null) {
   if (wasm && !kind) return wasm.api;
-  kind ??= preferredBuild ?? 'cpu';
+  kind ??= preferredBuild ?? cpuBuild();
   if (!wasm) progress(id, 'wasm', 'Starting the WebAssembly module…');
   try {
     const started = await instantiate(kind);
     wasm ??= started;
     return started.api;
   } catch (err) {
-    throw new Error(`the WebAssembly module (${BUILDS[kind].wasm.slice(3)}) could not be started: ${err?.message ?? err}`);
+    throw new Error(`the WebAssembly module (${new URL(BUILDS[kind].wasm).pathname}) could not be started: ${err?.message ?? err}`);
   }
 }
 
@@ -161,7 +153,7 @@ let preparedAdapter = null;
  */
 async function prepare(id, device) {
   if (device !== 'cpu') preparedAdapter = { device, check: webgpuAdapter(device !== 'webgpu') };
-  preferredBuild = preparedAdapter && (await preparedAdapter.check).ok ? 'full' : 'cpu';
+  preferredBuild = preparedAdapter && (await preparedAdapter.check).ok ? 'full' : cpuBuild();
   await startWasm(id);
   return { build: wasm.kind };
 }
@@ -230,7 +222,7 @@ async function loadEncoder(id, files, requested) {
   }
 
   // The full build for WebGPU; on the CPU, whichever runs already (the full one runs it too).
-  const kind = device === 'webgpu' ? 'full' : (wasm?.kind ?? 'cpu');
+  const kind = device === 'webgpu' ? 'full' : (wasm?.kind ?? cpuBuild());
   const api = await startWasm(id, kind);
   let next;
   if (device === 'webgpu') {
@@ -295,7 +287,10 @@ async function startPool() {
     pool.stop();
     return;
   }
-  pool.start(helpers, await compileBuild('cpu'), currentFiles);
+  // The CPU build even where this worker runs the full one (after WebGPU): it is smaller, and
+  // its vectors differ from the full build's only by the rounding of fused multiply-adds.
+  const kind = cpuBuild();
+  pool.start(helpers, { module: await compileBuild(kind), glue: BUILDS[kind].glue }, currentFiles);
 }
 
 /** Number of encoder layers (what fine-tuning can train). */
@@ -316,7 +311,7 @@ async function embed(id, { texts, pooling, maxLen, batchSize }) {
   if (!Array.isArray(texts) || texts.some((t) => typeof t !== 'string')) {
     throw new TypeError('texts must be an array of strings');
   }
-  const step = Math.max(1, Math.floor(batchSize) || 32);
+  const step = batchSizeFor(encoder?.device, batchSize, 32);
   const done = await extractAll(id, texts, pooling, maxLen, step, (n) =>
     progress(id, 'embed', `Embedded ${n} of ${texts.length} texts`, { done: n, total: texts.length }));
   try {
@@ -417,7 +412,8 @@ async function extract(id, { key, pooling, maxLen, batchSize }) {
   const started = performance.now();
   const total = texts.length;
   progress(id, 'extract', `Extracting features of ${total} texts…`, { done: 0, total });
-  const next = await extractAll(id, texts, pooling, maxLen, batchSize, (done) =>
+  const step = batchSizeFor(enc.device, batchSize, 16);
+  const next = await extractAll(id, texts, pooling, maxLen, step, (done) =>
     progress(id, 'extract', `Extracted ${done} of ${total} texts`, { done, total }));
   features?.free();
   features = next;
@@ -641,7 +637,7 @@ async function fineTune(id, { settings }) {
 /** Classify texts in batches (progress, cancel between them). */
 async function classify(id, { texts, batchSize }) {
   const clf = requireClassifier();
-  const step = Math.max(1, Math.floor(batchSize) || 32);
+  const step = batchSizeFor(encoder?.device, batchSize, 32);
   if (texts.length > step && !clf.fineTuned) return classifyMany(id, clf, texts, step);
   const out = [];
   for (let start = 0; start < texts.length; start += step) {

@@ -271,6 +271,18 @@ describe('page on WebGPU (SwiftShader)', () => {
     await checkAgainstFixture(page, cases, 'mean', 'WebGPU');
     await checkAgainstFixture(page, cases, 'pooler', 'WebGPU');
 
+    // Left to choose, the worker embeds WebGPU batches of 128 (WEBGPU_BATCH in www/pool.js):
+    // 40 words are one batch, where the CPU's 32 would make two.
+    const steps = await page.evaluate(async () => {
+      const done = [];
+      const words = Array.from({ length: 40 }, (_, i) => `word ${i}`);
+      await window.bertweb.client.embed(words, 'mean', 55, {
+        onProgress: (p) => p.stage === 'embed' && done.push(p.done),
+      });
+      return done;
+    });
+    assert.deepEqual(steps, [40], 'one batch of 40 on WebGPU');
+
     // The default classifier on WebGPU: a typed review.
     await waitClassifier(page);
     const verdict = await classifyTyped(page, 'Delicious and fresh, will buy again.', 300_000);

@@ -38,7 +38,7 @@ describe('offline after one visit', () => {
       const cache = await caches.open(name);
       return (await cache.keys()).map((r) => new URL(r.url).pathname);
     });
-    for (const path of ['/', '/www/main.js', '/www/worker.js', '/www/pool.js', '/www/embed_worker.js', '/pkg/bertweb_bg.wasm', '/pkg/cpu/bertweb_bg.wasm', '/classifiers/default-minilm.safetensors']) {
+    for (const path of ['/', '/www/main.js', '/www/worker.js', '/www/pool.js', '/www/builds.js', '/www/embed_worker.js', '/pkg/bertweb_bg.wasm', '/pkg/cpu/bertweb_bg.wasm', '/classifiers/default-minilm.safetensors']) {
       assert.ok(shell.includes(path), `${path} is in the shell cache (${shell.join(', ')})`);
     }
 

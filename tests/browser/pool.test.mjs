@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
-import { autoThreads, runExtraction } from '../../www/pool.js';
+import { WEBGPU_BATCH, autoThreads, batchSizeFor, runExtraction } from '../../www/pool.js';
 
 const MINILM_WEIGHTS = 90_868_376;
 const BASE_WEIGHTS = 438_000_000;
@@ -30,6 +30,18 @@ test('automatic threads: one per core, as many model copies as fit in a quarter 
   assert.equal(autoThreads(BASE_WEIGHTS), 1, 'never fewer than one');
   machine(6, 8);
   assert.equal(autoThreads(0), 6, 'no model yet: cores only');
+});
+
+test('batch size: the caller\'s, else large batches on WebGPU and small ones on the CPU', () => {
+  assert.equal(WEBGPU_BATCH, 128);
+  assert.equal(batchSizeFor('webgpu', undefined, 16), 128);
+  assert.equal(batchSizeFor('cpu', undefined, 16), 16);
+  assert.equal(batchSizeFor('cpu', undefined, 32), 32);
+  assert.equal(batchSizeFor(undefined, undefined, 32), 32, 'no encoder yet: the CPU default');
+  assert.equal(batchSizeFor('webgpu', 4, 16), 4, 'a chosen size is kept on every device');
+  assert.equal(batchSizeFor('cpu', 8.7, 16), 8);
+  assert.equal(batchSizeFor('webgpu', 0, 16), 128, 'no usable choice: the device default');
+  assert.equal(batchSizeFor('cpu', Number.NaN, 16), 16);
 });
 
 /** An Extraction stand-in: `count` batches whose vectors are their own numbers. */

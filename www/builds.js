@@ -1,0 +1,47 @@
+// The wasm builds (scripts/build.sh) and which one runs the model where.
+
+/**
+ * `full` (pkg/) has burn's WebGPU kernel compiler, most of its size, and a CPU path with plain
+ * SIMD128. `cpu` (pkg/cpu/) has only the CPU path, with relaxed SIMD's fused multiply-add in
+ * its matrix products (vendor/README.md: 16 % faster on one thread here), so it validates
+ * only in engines that have relaxed SIMD.
+ */
+export const BUILDS = {
+  cpu: { glue: new URL('../pkg/cpu/bertweb.js', import.meta.url).href, wasm: new URL('../pkg/cpu/bertweb_bg.wasm', import.meta.url).href },
+  full: { glue: new URL('../pkg/bertweb.js', import.meta.url).href, wasm: new URL('../pkg/bertweb_bg.wasm', import.meta.url).href },
+};
+
+/**
+ * A module with one function that returns f32x4.relaxed_madd of three zero vectors: it
+ * validates exactly where the engine has relaxed SIMD, the instruction pkg/cpu/ relies on.
+ */
+const RELAXED_SIMD_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // \0asm, version 1
+  0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // types: [] -> [v128]
+  0x03, 0x02, 0x01, 0x00, // one function of type 0
+  0x0a, 0x3d, 0x01, 0x3b, 0x00, // code: one body of 59 bytes, no locals
+  0xfd, 0x0c, ...new Array(16).fill(0), // v128.const 0
+  0xfd, 0x0c, ...new Array(16).fill(0),
+  0xfd, 0x0c, ...new Array(16).fill(0),
+  0xfd, 0x85, 0x02, // f32x4.relaxed_madd
+  0x0b, // end
+]);
+
+/** Whether this engine runs relaxed SIMD (Chromium 114+; not Node 20 without a flag). */
+export function relaxedSimd() {
+  try {
+    return WebAssembly.validate(RELAXED_SIMD_PROBE);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The build that runs the model on the CPU: the small `cpu` one where the engine has relaxed
+ * SIMD, else `full`, the only one that loads there.
+ * @param {boolean} [hasRelaxedSimd]
+ * @returns {'cpu' | 'full'}
+ */
+export function cpuBuild(hasRelaxedSimd = relaxedSimd()) {
+  return hasRelaxedSimd ? 'cpu' : 'full';
+}
