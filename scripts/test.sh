@@ -5,6 +5,12 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 
+# The shared target directory keeps every test and example binary ever linked (about 1 GB each
+# in debug): 74 GB of them filled this machine's disk and killed the linker. Drop those not
+# rebuilt for three days; cargo relinks any it needs.
+find "$CARGO_TARGET_DIR"/{debug,release}/{deps,examples} -maxdepth 1 -type f -executable ! -name '*.so' -mtime +3 -delete 2>/dev/null || true
+find "$CARGO_TARGET_DIR"/debug/incremental -mindepth 1 -maxdepth 1 -mtime +3 -exec rm -rf {} + 2>/dev/null || true
+
 python3 scripts/fetch_model.py
 scripts/setup_browser.sh
 

@@ -12,6 +12,7 @@ use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
 
 use serde::{Deserialize, Serialize};
 
+use super::gelu::gelu_inference;
 use crate::config::{Activation, BertConfig};
 
 /// Token ids and attention mask of a padded batch, row-major `[batch, seq]`.
@@ -180,7 +181,7 @@ impl BertLayer {
         let h = match activation_from_code(self.activation) {
             Activation::Gelu if h.is_autodiff() => guarded(h, gelu),
             Activation::GeluTanh if h.is_autodiff() => guarded(h, gelu_approximate),
-            Activation::Gelu => gelu(h),
+            Activation::Gelu => gelu_inference(h),
             Activation::GeluTanh => gelu_approximate(h),
             Activation::Relu => relu(h),
         };
