@@ -6,10 +6,13 @@
  * its matrix products (vendor/README.md: 16 % faster on one thread here), so it validates
  * only in engines that have relaxed SIMD.
  */
-export const BUILDS = {
-  cpu: { glue: new URL('../pkg/cpu/bertweb.js', import.meta.url).href, wasm: new URL('../pkg/cpu/bertweb_bg.wasm', import.meta.url).href },
-  full: { glue: new URL('../pkg/bertweb.js', import.meta.url).href, wasm: new URL('../pkg/bertweb_bg.wasm', import.meta.url).href },
-};
+export const BUILDS = { cpu: build('../pkg/cpu/'), full: build('../pkg/') };
+
+/** A build's wasm-bindgen glue and module, as absolute URLs (the helpers import the glue). */
+function build(dir) {
+  const at = (file) => new URL(dir + file, import.meta.url).href;
+  return { glue: at('bertweb.js'), wasm: at('bertweb_bg.wasm') };
+}
 
 /**
  * A module with one function that returns f32x4.relaxed_madd of three zero vectors: it
@@ -36,12 +39,15 @@ export function relaxedSimd() {
   }
 }
 
+/** Asked once: the engine does not change while the page runs. */
+const HAS_RELAXED_SIMD = relaxedSimd();
+
 /**
  * The build that runs the model on the CPU: the small `cpu` one where the engine has relaxed
  * SIMD, else `full`, the only one that loads there.
  * @param {boolean} [hasRelaxedSimd]
  * @returns {'cpu' | 'full'}
  */
-export function cpuBuild(hasRelaxedSimd = relaxedSimd()) {
+export function cpuBuild(hasRelaxedSimd = HAS_RELAXED_SIMD) {
   return hasRelaxedSimd ? 'cpu' : 'full';
 }

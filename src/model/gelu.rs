@@ -27,7 +27,7 @@ pub fn gelu_inference(x: Tensor<3>) -> Tensor<3> {
 
 /// x · Φ(x) = x/2 · (1 + erf(x/√2)).
 #[inline]
-pub fn gelu_f32(x: f32) -> f32 {
+fn gelu_f32(x: f32) -> f32 {
     0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
 }
 
