@@ -8,11 +8,12 @@ use std::ops::Range;
 
 use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
+use burn::tensor::activation::{gelu, gelu_approximate, relu};
 
 use serde::{Deserialize, Serialize};
 
 use super::gelu::gelu_inference;
+use super::softmax::attention_softmax;
 use crate::config::{Activation, BertConfig};
 
 /// Token ids and attention mask of a padded batch, row-major `[batch, seq]`.
@@ -97,11 +98,9 @@ impl BertAttention {
         let q = split(self.query.forward(x.clone()));
         let k = split(self.key.forward(x.clone()));
         let v = split(self.value.forward(x.clone()));
-        let scores = q
-            .matmul(k.swap_dims(2, 3))
-            .div_scalar((head_dim as f64).sqrt())
-            + mask_bias;
-        let context = softmax(scores, 3)
+        let scores = q.matmul(k.swap_dims(2, 3));
+        let scale = 1.0 / (head_dim as f32).sqrt();
+        let context = attention_softmax(scores, scale, mask_bias)
             .matmul(v)
             .swap_dims(1, 2)
             .reshape([batch, seq, hidden]);

@@ -8,14 +8,16 @@
 use burn::prelude::*;
 use burn::tensor::activation::gelu;
 
+use super::cpu_inference;
+
 /// GELU of `x`: one pass over its values where `x` lives on burn's flex CPU backend without
 /// autodiff; burn's `gelu` anywhere else (GPUs have their own kernels; autodiff needs burn's
 /// op to record the gradient).
 pub fn gelu_inference(x: Tensor<3>) -> Tensor<3> {
-    let device = x.device();
-    if x.is_autodiff() || !matches!(device.as_dispatch(), burn::backend::DispatchDevice::Flex(_)) {
+    if !cpu_inference(&x) {
         return gelu(x);
     }
+    let device = x.device();
     let mut data = x.into_data();
     match data.as_mut_slice::<f32>() {
         Ok(values) => values.iter_mut().for_each(|v| *v = gelu_f32(*v)),
