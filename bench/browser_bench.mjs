@@ -73,8 +73,8 @@ import {
   withTimeout,
 } from '../tests/browser/harness.mjs';
 
-const MAX_LEN = 55;
-const BATCH = 32;
+export const MAX_LEN = 55;
+export const BATCH = 32;
 const MAX_WORDS = 50;
 const CSV_PATH = join(ROOT, '..', 'shared', 'data', 'amazon-fine-food', 'sample-2k.csv');
 const RESULTS = join(ROOT, 'bench', 'results', 'browser.json');
@@ -460,7 +460,7 @@ function printTable(rows) {
   });
 }
 
-function chromiumVersion() {
+export function chromiumVersion() {
   try {
     return execFileSync(CHROMIUM, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   } catch {
@@ -468,7 +468,7 @@ function chromiumVersion() {
   }
 }
 
-function gitCommit() {
+export function gitCommit() {
   try {
     return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   } catch {

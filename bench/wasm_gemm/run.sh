@@ -5,14 +5,16 @@
 # Prints a table; writes bench/results/wasm_gemm.json.
 #
 #   bench/wasm_gemm/run.sh [RUNS]   (default 5 timed runs per shape; the best is reported,
-#                                    since the kernel's speed is what is measured, not noise)
+#                                    since the kernel's speed is what is measured, not noise;
+#                                    the matrices are made before the timing)
 #
 # Each variant builds into its own target directory under $CARGO_TARGET_DIR (about 30 s the
 # first time, nothing after). Dependencies resolve from the app's Cargo.lock, so the bench
 # measures the versions the page runs.
 set -euo pipefail
+shopt -s inherit_errexit # a failed build inside $(…) stops the script too
 source "$(dirname "$0")/../../scripts/env.sh"
-"$ROOT/scripts/setup_wasm.sh" >/dev/null
+rustup target add wasm32-unknown-unknown >/dev/null 2>&1
 cd "$ROOT/bench/wasm_gemm"
 export RUSTFLAGS="-C target-feature=+simd128"
 vendored="patch.crates-io.gemm-f32.path=\"$ROOT/vendor/gemm-f32\""
@@ -24,9 +26,8 @@ build() { # NAME [cargo args...]
     cargo build --quiet --release --target wasm32-unknown-unknown "$@"
   echo "$name=$CARGO_TARGET_DIR/wasm-gemm-bench/$name/wasm32-unknown-unknown/release/wasm_gemm_bench.wasm"
 }
-mapfile -t modules < <(
-  build upstream
-  build vendored --config "$vendored"
-  build vendored-relaxed --config "$vendored" --features gemm-f32/relaxed-simd
-)
+modules=()
+modules+=("$(build upstream)")
+modules+=("$(build vendored --config "$vendored")")
+modules+=("$(build vendored-relaxed --config "$vendored" --features gemm-f32/relaxed-simd)")
 node run.mjs "${1:-5}" "${modules[@]}"

@@ -1,12 +1,11 @@
-//! Attention weights for inference on the CPU in one vectorized pass per row:
-//! softmax(scores · scale + mask) over the keys.
+//! Attention weights for inference on the CPU: softmax(scores · scale + mask) over the keys,
+//! in a few vectorized loops over each row.
 //!
 //! burn-flex's fused softmax calls libm's scalar `expf` for each score: 4.5 % of the page's
-//! extraction time once the matrix products were fast (`bench/wasm_profile.mjs`), and 1.4 %
-//! for this whole function now. Scaling and masking were two more passes, each allocating a
-//! tensor. Here `exp` is a
-//! polynomial with the exponent put in by bit arithmetic, without branches, so the loops
-//! compile to SIMD (SIMD128 in the page).
+//! extraction time once the matrix products were fast (`bench/wasm_profile.mjs`); this whole
+//! function takes 1.4 %. Scaling and masking were two more passes, each allocating a tensor.
+//! Here `exp` is a polynomial with the exponent put in by bit arithmetic, without branches, so
+//! the loops compile to SIMD (SIMD128 in the page).
 
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
@@ -124,6 +123,7 @@ mod tests {
         );
         assert_eq!(exp(0.0), 1.0);
         assert_eq!(exp(-1e9), 0.0);
+        assert_eq!(exp(f32::NEG_INFINITY), 0.0);
         assert!(exp(f32::NAN).is_nan());
     }
 

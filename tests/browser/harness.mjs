@@ -1,4 +1,4 @@
-// Shared by the browser tests and bench/browser_bench.mjs: Debian chromium through
+// Shared by the browser tests and the benchmarks in bench/: Debian chromium through
 // playwright-core (it never downloads a browser), the in-process static server, and checks for
 // what must exist before a browser run makes sense.
 

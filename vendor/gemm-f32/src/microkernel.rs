@@ -554,7 +554,7 @@ pub mod simd128 {
         // allocates 15 vector registers: 3×4 needs 12 accumulators + 3 lhs + 1 rhs = 16, and
         // the unrolled loop loads both steps' operands first, so upstream's kernel spilled
         // accumulators to the stack on every step. 3×3 needs 13 and runs without spills
-        // (vendor/README.md has the measurements).
+        // (vendor/README.md has the measurements, all on x86-64).
         macro_rules! simd128_kernels {
             ($features: tt) => {
                 microkernel!([$features], 1, x1x1, 1, 1);
