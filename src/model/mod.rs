@@ -22,3 +22,18 @@ fn cpu_inference<const D: usize>(x: &Tensor<D>) -> bool {
             burn::backend::DispatchDevice::Flex(_)
         )
 }
+
+/// The largest difference between two f32 tensors' values, absolute or relative to the second
+/// (relative below magnitude 1 is absolute): how the CPU loops are checked against burn's ops.
+#[cfg(test)]
+fn largest_difference(ours: TensorData, burns: TensorData, relative: bool) -> f32 {
+    let (ours, burns) = (
+        ours.as_slice::<f32>().expect("f32 values"),
+        burns.as_slice::<f32>().expect("f32 values"),
+    );
+    assert_eq!(ours.len(), burns.len());
+    ours.iter()
+        .zip(burns)
+        .map(|(a, b)| (a - b).abs() / if relative { b.abs().max(1.0) } else { 1.0 })
+        .fold(0.0f32, f32::max)
+}
