@@ -8,23 +8,14 @@
 use burn::prelude::*;
 use burn::tensor::activation::gelu;
 
-use super::cpu_inference;
+use super::update_on_cpu;
 
 /// GELU of `x`: one pass over its values where `x` lives on burn's flex CPU backend without
 /// autodiff; burn's `gelu` anywhere else (GPUs have their own kernels; autodiff needs burn's
 /// op to record the gradient).
 pub fn gelu_inference(x: Tensor<3>) -> Tensor<3> {
-    if !cpu_inference(&x) {
-        return gelu(x);
-    }
-    let device = x.device();
-    let mut data = x.into_data();
-    match data.as_mut_slice::<f32>() {
-        Ok(values) => values.iter_mut().for_each(|v| *v = gelu_f32(*v)),
-        // Not f32 (a half-precision model): burn's op handles every dtype.
-        Err(_) => return gelu(Tensor::from_data(data, &device)),
-    }
-    Tensor::from_data(data, &device)
+    let update = |values: &mut [f32]| values.iter_mut().for_each(|v| *v = gelu_f32(*v));
+    update_on_cpu(x, update, gelu)
 }
 
 /// x · Φ(x) = x/2 · (1 + erf(x/√2)).

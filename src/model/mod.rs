@@ -23,6 +23,25 @@ fn cpu_inference<const D: usize>(x: &Tensor<D>) -> bool {
         )
 }
 
+/// `x` with `update` run over its f32 values in place, where [`cpu_inference`] holds;
+/// `otherwise(x)` (burn's op) anywhere else, or when `x` is not f32 (a half-precision model).
+fn update_on_cpu<const D: usize>(
+    x: Tensor<D>,
+    update: impl FnOnce(&mut [f32]),
+    otherwise: impl FnOnce(Tensor<D>) -> Tensor<D>,
+) -> Tensor<D> {
+    if !cpu_inference(&x) {
+        return otherwise(x);
+    }
+    let device = x.device();
+    let mut data = x.into_data();
+    match data.as_mut_slice::<f32>() {
+        Ok(values) => update(values),
+        Err(_) => return otherwise(Tensor::from_data(data, &device)),
+    }
+    Tensor::from_data(data, &device)
+}
+
 /// The largest difference between two f32 tensors' values, absolute or relative to the second
 /// (relative below magnitude 1 is absolute): how the CPU loops are checked against burn's ops.
 #[cfg(test)]

@@ -10,37 +10,35 @@
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
-use super::cpu_inference;
+use super::{cpu_inference, update_on_cpu};
 
 /// softmax(`scores` · `scale` + `mask_bias`) over the last dimension. `scores`:
 /// `[batch, heads, queries, keys]`; `mask_bias`: `[batch, 1, 1, keys]`. One pass over the
 /// scores' values where they live on burn's flex CPU backend without autodiff; burn's ops
 /// anywhere else.
 pub fn attention_softmax(scores: Tensor<4>, scale: f32, mask_bias: Tensor<4>) -> Tensor<4> {
-    let device = scores.device();
     let burns =
         |scores: Tensor<4>, mask_bias: Tensor<4>| softmax(scores.mul_scalar(scale) + mask_bias, 3);
-    if !cpu_inference(&scores) {
-        return burns(scores, mask_bias);
-    }
     let [batch, heads, queries, keys] = scores.dims();
-    if mask_bias.dims() != [batch, 1, 1, keys] || keys == 0 {
+    // Checked before reading the mask, which on a GPU would be a readback.
+    if !cpu_inference(&scores) || mask_bias.dims() != [batch, 1, 1, keys] || keys == 0 {
         return burns(scores, mask_bias);
     }
     let bias = mask_bias.clone().into_data();
-    let mut data = scores.into_data();
-    match (data.as_mut_slice::<f32>(), bias.as_slice::<f32>()) {
-        (Ok(values), Ok(bias)) => {
-            let rows_per_text = heads * queries;
+    let Ok(bias) = bias.as_slice::<f32>() else {
+        return burns(scores, mask_bias);
+    };
+    let rows_per_text = heads * queries;
+    update_on_cpu(
+        scores,
+        |values| {
             for (row_index, row) in values.chunks_exact_mut(keys).enumerate() {
                 let text = row_index / rows_per_text;
                 softmax_row(row, scale, &bias[text * keys..(text + 1) * keys]);
             }
-        }
-        // Not f32 (a half-precision model): burn's ops handle every dtype.
-        _ => return burns(Tensor::from_data(data, &device), mask_bias),
-    }
-    Tensor::from_data(data, &device)
+        },
+        |scores| burns(scores, mask_bias),
+    )
 }
 
 /// One row in place: `row[j] = exp(s_j - max s) / Σ exp(s - max s)` with `s = row · scale +
