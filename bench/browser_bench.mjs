@@ -48,12 +48,12 @@
 // classification of a typed review on CPU (the page's default model, classifier and threads),
 // (a) in a new browser with an empty profile, (b) on a second visit in the same browser
 // (model files in the Cache API, app shell in the service worker's cache). Plus the size of
-// pkg/bertweb_bg.wasm and pkg/cpu/bertweb_bg.wasm raw and gzip -9. Prints the median and min–max of the runs as tables
+// pkg/bertweb_bg.wasm and pkg/cpu/bertweb_bg.wasm raw, gzip -9 and brotli (scripts/build.sh's copy). Prints the median and min–max of the runs as tables
 // and writes bench/results/browser.json. Never fails a build: missing pieces are reported,
 // exit 0.
 
 import { execFileSync, execSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -503,7 +503,11 @@ async function main() {
 
   const size = (path) => {
     const raw = readFileSync(path);
-    return { rawBytes: raw.length, gzipBytes: gzipSync(raw, { level: zlib.Z_BEST_COMPRESSION }).length };
+    // Brotli at quality 11 takes ~45 s: the copy scripts/build.sh wrote, when it is current.
+    const br = existsSync(`${path}.br`) && statSync(`${path}.br`).mtimeMs >= statSync(path).mtimeMs
+      ? statSync(`${path}.br`).size
+      : null;
+    return { rawBytes: raw.length, gzipBytes: gzipSync(raw, { level: zlib.Z_BEST_COMPRESSION }).length, brotliBytes: br };
   };
   // The full build (WebGPU and CPU) keeps its old place in the JSON; `cpu` is the CPU-only one.
   const wasm = { ...size(WASM), cpu: size(WASM_CPU) };
@@ -644,7 +648,9 @@ async function main() {
     ]);
   }
   for (const [name, w] of [['pkg/bertweb_bg.wasm (WebGPU and CPU)', wasm], ['pkg/cpu/bertweb_bg.wasm (CPU only)', wasm.cpu]]) {
-    console.log(`${name}: ${(w.rawBytes / 1048576).toFixed(2)} MiB raw, ${(w.gzipBytes / 1048576).toFixed(2)} MiB gzip -9`);
+    const mib = (n) => `${(n / 1048576).toFixed(2)} MiB`;
+    const br = w.brotliBytes === null ? 'no current .br copy (scripts/build.sh writes it)' : `${mib(w.brotliBytes)} brotli (what scripts/serve.mjs sends)`;
+    console.log(`${name}: ${mib(w.rawBytes)} raw, ${mib(w.gzipBytes)} gzip -9, ${br}`);
   }
 
   // `results` keeps its old shape (the default model per configuration); `rows` has them all.

@@ -21,4 +21,5 @@ bindgen pkg
 # it only where the engine validates relaxed SIMD.
 cargo build --release --lib --target wasm32-unknown-unknown --no-default-features --features relaxed-simd
 bindgen pkg/cpu
-echo "pkg/: $(du -h pkg/bertweb_bg.wasm | cut -f1) wasm (WebGPU and CPU), $(du -h pkg/cpu/bertweb_bg.wasm | cut -f1) (CPU only)"
+# Brotli and gzip copies beside each module, for servers that send them (scripts/serve.mjs).
+node scripts/compress.mjs pkg/bertweb_bg.wasm pkg/cpu/bertweb_bg.wasm

@@ -4,8 +4,9 @@
 //   node scripts/serve.mjs [PORT]      (or PORT=8080 node scripts/serve.mjs; 0 picks a free port)
 //
 // Listens on 127.0.0.1 only. Sends COOP/COEP so the page is cross-origin isolated (needed for
-// wasm threads / SharedArrayBuffer later). No dependencies; `startServer` is exported so tests
-// can run it in-process.
+// wasm threads / SharedArrayBuffer later), and a file's precompressed copy (FILE.br, FILE.gz from
+// scripts/compress.mjs) to browsers that accept it. No dependencies; `startServer` is exported
+// so tests can run it in-process.
 
 import { createServer } from 'node:http';
 import { createReadStream } from 'node:fs';
@@ -41,6 +42,46 @@ const SECURITY_HEADERS = {
   'Cross-Origin-Resource-Policy': 'same-origin',
   'X-Content-Type-Options': 'nosniff',
 };
+
+/** Precompressed copies a file may have, in the order they are preferred (smallest first). */
+const PRECOMPRESSED = [
+  { encoding: 'br', suffix: '.br' },
+  { encoding: 'gzip', suffix: '.gz' },
+];
+
+/**
+ * The content codings an Accept-Encoding header allows: each listed one without q=0, and
+ * `*` for any not listed.
+ * @param {string | undefined} header
+ * @returns {(encoding: string) => boolean}
+ */
+export function acceptsEncoding(header) {
+  const q = new Map();
+  for (const part of (header ?? '').split(',')) {
+    const [name, ...params] = part.trim().toLowerCase().split(';');
+    if (!name) continue;
+    const weight = params.map((p) => p.trim().match(/^q=([0-9.]+)$/)).find(Boolean);
+    q.set(name, weight ? Number(weight[1]) : 1);
+  }
+  return (encoding) => (q.get(encoding) ?? q.get('*') ?? 0) > 0;
+}
+
+/**
+ * The precompressed copy of `file` to send for `acceptEncoding`, or null for the file itself.
+ * A copy older than its file is from an earlier build, so it is never sent.
+ * @param {string} file
+ * @param {import('node:fs').Stats} info the file's
+ * @param {string | undefined} acceptEncoding
+ */
+async function precompressed(file, info, acceptEncoding) {
+  const accepts = acceptsEncoding(acceptEncoding);
+  for (const { encoding, suffix } of PRECOMPRESSED) {
+    if (!accepts(encoding)) continue;
+    const copy = await stat(file + suffix).catch(() => null);
+    if (copy?.isFile() && copy.mtimeMs >= info.mtimeMs) return { encoding, file: file + suffix, size: copy.size };
+  }
+  return null;
+}
 
 /**
  * Map a request path to a file under `root`, or null when it would leave the root
@@ -143,16 +184,20 @@ async function handle(root, req, res, quiet) {
     return send(res, 404, `not found: ${pathname}\n`);
   }
 
+  const copy = await precompressed(file, info, req.headers['accept-encoding']);
   res.writeHead(200, {
     ...securityHeaders(res),
     'Content-Type': MIME_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',
-    'Content-Length': info.size,
+    'Content-Length': copy ? copy.size : info.size,
+    ...(copy && { 'Content-Encoding': copy.encoding }),
+    // No cache may give this answer to a client that cannot decode it.
+    ...(copy && { Vary: 'Accept-Encoding' }),
     // Models are large and pkg/ changes on every build: let the browser revalidate.
     'Cache-Control': 'no-cache',
     'Last-Modified': info.mtime.toUTCString(),
   });
   if (req.method === 'HEAD') return res.end();
-  const stream = createReadStream(file);
+  const stream = createReadStream(copy ? copy.file : file);
   stream.on('error', (err) => res.destroy(err));
   stream.pipe(res);
   if (!quiet) console.log(`200 ${pathname}`);
