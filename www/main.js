@@ -681,6 +681,17 @@ function csvField(value) {
   return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
 
+/**
+ * A text as a spreadsheet shows it, not as a formula it runs: Excel, LibreOffice and Sheets
+ * evaluate a cell that starts with = + - @, a tab or a carriage return, and a review file from
+ * anywhere could hold `=HYPERLINK(...)`. A leading apostrophe is the spreadsheets' own "this is
+ * text" mark (OWASP's advice for CSV injection); every other text is written as it is.
+ * @param {string} text
+ */
+function spreadsheetText(text) {
+  return /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+}
+
 async function onBatchRun() {
   if (!state.batch || state.busy) return;
   const { name, bytes } = state.batch;
@@ -724,9 +735,9 @@ function showBatch(texts, predictions) {
   const body = predictions.slice(0, TABLE_ROWS).map((p, i) =>
     row([i + 1, texts[i], p.name, ...p.probabilities.map((v) => v.toFixed(3))]));
   ui.batchTable.tBodies[0].replaceChildren(...body);
-  const lines = [head.map(csvField).join(',')];
+  const lines = [head.map(spreadsheetText).map(csvField).join(',')];
   predictions.forEach((p, i) => {
-    lines.push([texts[i], p.name, ...p.probabilities.map((v) => v.toFixed(6))].map(csvField).join(','));
+    lines.push([spreadsheetText(texts[i]), spreadsheetText(p.name), ...p.probabilities.map((v) => v.toFixed(6))].map(csvField).join(','));
   });
   if (ui.batchDownload.href.startsWith('blob:')) URL.revokeObjectURL(ui.batchDownload.href);
   ui.batchDownload.href = URL.createObjectURL(new Blob([`${lines.join('\r\n')}\r\n`], { type: 'text/csv' }));

@@ -46,7 +46,10 @@ const BATCH = [
   'My dog loves these treats <br /> highly recommended',
   'Not worth the price, the flavor is bland and weak.',
   'Perfect tea for the morning, fresh and fragrant.',
+  '=HYPERLINK("http://127.0.0.1/x","stale and dusty, would not buy again")',
 ];
+/** What the download must hold for each BATCH text: formulas kept as text by a leading '. */
+const DOWNLOADED = BATCH.map((t) => (t.startsWith('=') ? `'${t}` : t));
 
 function csvField(s) {
   return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
@@ -188,12 +191,14 @@ describe('train and classify on the CPU', () => {
     const batch = await waitStatus(page, 'classify-status', 60_000);
     assert.equal(batch.kind, 'ok', batch.text);
     assert.equal(await page.$$eval('#batch-table tbody tr', (r) => r.length), BATCH.length);
+    // The page shows the text as written; only the download marks a formula as text.
+    assert.equal(await page.$eval('#batch-table tbody tr:last-child', (r) => r.cells[1].textContent), BATCH.at(-1));
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#batch-download')]);
     const predictions = readFileSync(await download.path(), 'utf8').trim().split(/\r?\n/).map(parseCsvLine);
     assert.deepEqual(predictions[0], ['text', 'label', 'p_negative', 'p_positive']);
     assert.equal(predictions.length, BATCH.length + 1);
     predictions.slice(1).forEach((r, i) => {
-      assert.equal(r[0], BATCH[i]);
+      assert.equal(r[0], DOWNLOADED[i]);
       assert.ok(['negative', 'positive'].includes(r[1]));
       assert.ok(Math.abs(Number(r[2]) + Number(r[3]) - 1) < 1e-4);
     });
