@@ -3,7 +3,7 @@
 
 import { BUILDS, cpuBuild } from './builds.js';
 import { EmbedPool, MAX_THREADS, autoThreads, batchSizeFor, runExtraction } from './pool.js';
-import { idbGet, idbPut } from './store.js';
+import { getFeatures, putFeatures } from './store.js';
 
 /** @type {Record<string, Promise<WebAssembly.Module>>} compiled once each, shared with the helpers */
 const compiled = {};
@@ -394,7 +394,7 @@ async function extract(id, { key, pooling, maxLen, batchSize }) {
   const texts = data.texts();
   let stored;
   try {
-    stored = await idbGet('features', key);
+    stored = await getFeatures(key);
   } catch {
     stored = undefined; // no storage (private mode): extract
   }
@@ -419,7 +419,7 @@ async function extract(id, { key, pooling, maxLen, batchSize }) {
   features = next;
   let storeError = null;
   try {
-    await idbPut('features', key, features.toBytes().buffer);
+    await putFeatures(key, features.toBytes().buffer);
   } catch (err) {
     storeError = err.message;
   }
