@@ -15,6 +15,7 @@ const SHELL = [
   'www/embed_worker.js',
   'www/store.js',
   'www/charts.js',
+  'www/csv.js',
   'www/style.css',
   'www/vendor/uplot/uPlot.esm.js',
   'www/vendor/uplot/uPlot.min.css',

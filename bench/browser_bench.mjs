@@ -53,11 +53,12 @@
 // exit 0.
 
 import { execFileSync, execSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync, constants as zlib } from 'node:zlib';
+import { precompressedCopies } from '../scripts/serve.mjs';
 import {
   CHROMIUM,
   MODEL_DIR,
@@ -501,16 +502,14 @@ async function main() {
     return;
   }
 
-  const size = (path) => {
+  const size = async (path) => {
     const raw = readFileSync(path);
     // Brotli at quality 11 takes ~45 s: the copy scripts/build.sh wrote, when it is current.
-    const br = existsSync(`${path}.br`) && statSync(`${path}.br`).mtimeMs >= statSync(path).mtimeMs
-      ? statSync(`${path}.br`).size
-      : null;
-    return { rawBytes: raw.length, gzipBytes: gzipSync(raw, { level: zlib.Z_BEST_COMPRESSION }).length, brotliBytes: br };
+    const br = (await precompressedCopies(path)).find((c) => c.encoding === 'br');
+    return { rawBytes: raw.length, gzipBytes: gzipSync(raw, { level: zlib.Z_BEST_COMPRESSION }).length, brotliBytes: br?.size ?? null };
   };
   // The full build (WebGPU and CPU) keeps its old place in the JSON; `cpu` is the CPU-only one.
-  const wasm = { ...size(WASM), cpu: size(WASM_CPU) };
+  const wasm = { ...(await size(WASM)), cpu: await size(WASM_CPU) };
 
   const skipped = [];
   const models = opts.models.map((k) => MODELS[k]).filter((m) => {

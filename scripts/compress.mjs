@@ -8,7 +8,7 @@
 // browsers that accept them. Brotli at its best quality shrinks the full build to 2.4 MB against
 // gzip's 3.7, but takes ~45 s on one core: a build step, not something to do per request.
 
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -35,7 +35,12 @@ export async function compress(file) {
     }),
     gz(raw, { level: constants.Z_BEST_COMPRESSION }),
   ]);
-  await Promise.all([writeFile(`${file}.br`, br), writeFile(`${file}.gz`, gzipped)]);
+  // Whole or not at all: a copy cut short (disk full, ^C) would be newer than FILE, so current.
+  const place = async (suffix, bytes) => {
+    await writeFile(`${file}${suffix}.tmp`, bytes);
+    await rename(`${file}${suffix}.tmp`, `${file}${suffix}`);
+  };
+  await Promise.all([place('.br', br), place('.gz', gzipped)]);
   return { file, raw: raw.length, br: br.length, gzip: gzipped.length };
 }
 

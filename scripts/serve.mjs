@@ -58,29 +58,29 @@ const PRECOMPRESSED = [
 export function acceptsEncoding(header) {
   const q = new Map();
   for (const part of (header ?? '').split(',')) {
-    const [name, ...params] = part.trim().toLowerCase().split(';');
+    const [name, ...params] = part.toLowerCase().split(';').map((p) => p.trim());
     if (!name) continue;
-    const weight = params.map((p) => p.trim().match(/^q=([0-9.]+)$/)).find(Boolean);
-    q.set(name, weight ? Number(weight[1]) : 1);
+    const weight = params.find((p) => p.startsWith('q='));
+    // A weight that is not a number refuses, rather than guessing.
+    q.set(name, weight === undefined ? 1 : Number(weight.slice(2)) || 0);
   }
   return (encoding) => (q.get(encoding) ?? q.get('*') ?? 0) > 0;
 }
 
 /**
- * The precompressed copy of `file` to send for `acceptEncoding`, or null for the file itself.
- * A copy older than its file is from an earlier build, so it is never sent.
+ * The current precompressed copies of `file`, preferred first. A copy older than its file is
+ * from an earlier build, so it is left out (and never sent).
  * @param {string} file
- * @param {import('node:fs').Stats} info the file's
- * @param {string | undefined} acceptEncoding
+ * @returns {Promise<{encoding: string, file: string, size: number}[]>}
  */
-async function precompressed(file, info, acceptEncoding) {
-  const accepts = acceptsEncoding(acceptEncoding);
-  for (const { encoding, suffix } of PRECOMPRESSED) {
-    if (!accepts(encoding)) continue;
+export async function precompressedCopies(file) {
+  const info = await stat(file).catch(() => null);
+  if (!info?.isFile()) return [];
+  const copies = await Promise.all(PRECOMPRESSED.map(async ({ encoding, suffix }) => {
     const copy = await stat(file + suffix).catch(() => null);
-    if (copy?.isFile() && copy.mtimeMs >= info.mtimeMs) return { encoding, file: file + suffix, size: copy.size };
-  }
-  return null;
+    return copy?.isFile() && copy.mtimeMs >= info.mtimeMs ? { encoding, file: file + suffix, size: copy.size } : null;
+  }));
+  return copies.filter(Boolean);
 }
 
 /**
@@ -184,14 +184,15 @@ async function handle(root, req, res, quiet) {
     return send(res, 404, `not found: ${pathname}\n`);
   }
 
-  const copy = await precompressed(file, info, req.headers['accept-encoding']);
+  const copies = await precompressedCopies(file);
+  const copy = copies.find((c) => acceptsEncoding(req.headers['accept-encoding'])(c.encoding));
   res.writeHead(200, {
     ...securityHeaders(res),
     'Content-Type': MIME_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',
     'Content-Length': copy ? copy.size : info.size,
     ...(copy && { 'Content-Encoding': copy.encoding }),
-    // No cache may give this answer to a client that cannot decode it.
-    ...(copy && { Vary: 'Accept-Encoding' }),
+    // Which body a request gets depends on its Accept-Encoding: caches must keep them apart.
+    ...(copies.length && { Vary: 'Accept-Encoding' }),
     // Models are large and pkg/ changes on every build: let the browser revalidate.
     'Cache-Control': 'no-cache',
     'Last-Modified': info.mtime.toUTCString(),

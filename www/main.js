@@ -4,6 +4,7 @@
 
 import { BertClient, CancelledError } from './client.js';
 import { epochChart, fineTuneDiagram, headDiagram, rocChart } from './charts.js';
+import { csvLine } from './csv.js';
 import { idbDelete, idbGet, idbPut, storageError } from './store.js';
 
 /** Folder of the default model, relative to this file (fetched by scripts/fetch_model.py). */
@@ -676,22 +677,6 @@ async function onBatchFile() {
   }
 }
 
-function csvField(value) {
-  const s = String(value);
-  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
-}
-
-/**
- * A text as a spreadsheet shows it, not as a formula it runs: Excel, LibreOffice and Sheets
- * evaluate a cell that starts with = + - @, a tab or a carriage return, and a review file from
- * anywhere could hold `=HYPERLINK(...)`. A leading apostrophe is the spreadsheets' own "this is
- * text" mark (OWASP's advice for CSV injection); every other text is written as it is.
- * @param {string} text
- */
-function spreadsheetText(text) {
-  return /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
-}
-
 async function onBatchRun() {
   if (!state.batch || state.busy) return;
   const { name, bytes } = state.batch;
@@ -735,9 +720,9 @@ function showBatch(texts, predictions) {
   const body = predictions.slice(0, TABLE_ROWS).map((p, i) =>
     row([i + 1, texts[i], p.name, ...p.probabilities.map((v) => v.toFixed(3))]));
   ui.batchTable.tBodies[0].replaceChildren(...body);
-  const lines = [head.map(spreadsheetText).map(csvField).join(',')];
+  const lines = [csvLine(head)];
   predictions.forEach((p, i) => {
-    lines.push([spreadsheetText(texts[i]), spreadsheetText(p.name), ...p.probabilities.map((v) => v.toFixed(6))].map(csvField).join(','));
+    lines.push(csvLine([texts[i], p.name], p.probabilities.map((v) => v.toFixed(6))));
   });
   if (ui.batchDownload.href.startsWith('blob:')) URL.revokeObjectURL(ui.batchDownload.href);
   ui.batchDownload.href = URL.createObjectURL(new Blob([`${lines.join('\r\n')}\r\n`], { type: 'text/csv' }));

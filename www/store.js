@@ -20,12 +20,29 @@ let opening = null;
 function open() {
   opening ??= new Promise((resolve, reject) => {
     const req = indexedDB.open(DB_NAME, DB_VERSION);
+    let blocked = false;
     req.onupgradeneeded = () => {
       for (const name of STORES) {
         if (!req.result.objectStoreNames.contains(name)) req.result.createObjectStore(name);
       }
     };
-    req.onsuccess = () => resolve(req.result);
+    // A tab with an older bertweb holds the old version open and never lets go: without this,
+    // every storage call here would wait for it forever.
+    req.onblocked = () => {
+      blocked = true;
+      reject(new Error('this page\'s storage is held by another bertweb tab with an older version: close the other tabs and reload'));
+    };
+    req.onsuccess = () => {
+      const db = req.result;
+      // The upgrade went through once the other tab closed, after this call had given up.
+      if (blocked) return db.close();
+      // A newer bertweb in another tab needs this connection closed to upgrade.
+      db.onversionchange = () => {
+        db.close();
+        opening = null;
+      };
+      resolve(db);
+    };
     req.onerror = () => reject(req.error);
   });
   opening.catch(() => {
@@ -35,18 +52,22 @@ function open() {
 }
 
 /**
- * Run one request in a transaction and resolve when the transaction is done. With several
- * stores, `makeRequest` gets them by name and its request's result is the answer.
+ * One transaction over `stores` (a name or several): `body` gets the object store, or the
+ * stores by name, and makes its requests; the answer, once the transaction is done, is the
+ * result of the request `body` returns, or what a function it returns gives then.
+ * @param {StoreName | StoreName[]} stores
+ * @param {IDBTransactionMode} mode
+ * @param {(stores: any) => IDBRequest | (() => any)} body
  */
-async function run(store, mode, makeRequest) {
+async function run(stores, mode, body) {
   const db = await open();
   return new Promise((resolve, reject) => {
-    const tx = db.transaction(store, mode);
-    const req = makeRequest(Array.isArray(store)
-      ? Object.fromEntries(store.map((name) => [name, tx.objectStore(name)]))
-      : tx.objectStore(store));
-    tx.oncomplete = () => resolve(req.result);
-    tx.onerror = () => reject(tx.error ?? req.error);
+    const tx = db.transaction(stores, mode);
+    const answer = body(Array.isArray(stores)
+      ? Object.fromEntries(stores.map((name) => [name, tx.objectStore(name)]))
+      : tx.objectStore(stores));
+    tx.oncomplete = () => resolve(typeof answer === 'function' ? answer() : answer.result);
+    // Every failure ends in an abort, with the transaction's error set by then.
     tx.onabort = () => reject(tx.error ?? new Error('the storage transaction was aborted'));
   });
 }
@@ -80,37 +101,34 @@ export function idbDelete(store, key) {
 }
 
 /**
- * The feature set stored under `key`, or undefined; a hit counts as a use, so it is the last
- * to be evicted.
+ * The feature set stored under `key`, or undefined. A hit counts as a use, so it is the last to
+ * be evicted; recording that is best effort (a full storage must not cost a valid hit).
  * @param {string} key
  * @returns {Promise<ArrayBuffer | undefined>}
  */
 export async function getFeatures(key) {
-  const db = await open();
-  return new Promise((resolve, reject) => {
-    const tx = db.transaction(['features', 'featureUse'], 'readwrite');
-    const req = tx.objectStore('features').get(key);
-    req.onsuccess = () => {
-      if (req.result) tx.objectStore('featureUse').put({ bytes: req.result.byteLength, used: Date.now() }, key);
-    };
-    tx.oncomplete = () => resolve(req.result);
-    tx.onerror = () => reject(tx.error ?? req.error);
-    tx.onabort = () => reject(tx.error ?? new Error('the storage transaction was aborted'));
-  });
+  const bytes = await idbGet('features', key);
+  if (bytes) {
+    await run('featureUse', 'readwrite', (use) => use.put({ bytes: bytes.byteLength, used: Date.now() }, key))
+      .catch(() => {});
+  }
+  return bytes;
 }
 
 /**
  * Store a feature set under `key`, first evicting the least recently used others until they
- * and it fit in `budget` bytes (so the eviction also makes room when storage is nearly full).
+ * and it fit in `budget` bytes, so the eviction also makes room when storage is nearly full.
  * Sets stored before sizes were recorded (no featureUse entry) go too: their age is unknown,
- * and they are only a cache.
+ * and they are only a cache. Eviction and the store are two transactions: two tabs storing at
+ * once can overshoot the budget by a set until the next store.
  * @param {string} key
  * @param {ArrayBuffer} bytes
  * @param {number} [budget]
  * @returns {Promise<string[]>} the keys evicted
  */
 export async function putFeatures(key, bytes, budget = FEATURE_CACHE_BYTES) {
-  const evicted = await evictFeatures(key, bytes.byteLength, budget);
+  // Best effort: a failed eviction must not keep the new set from being stored.
+  const evicted = await evictFeatures(key, bytes.byteLength, budget).catch(() => []);
   try {
     await run(['features', 'featureUse'], 'readwrite', (stores) => {
       stores.featureUse.put({ bytes: bytes.byteLength, used: Date.now() }, key);
@@ -123,15 +141,11 @@ export async function putFeatures(key, bytes, budget = FEATURE_CACHE_BYTES) {
 }
 
 /** Delete the feature sets that do not fit in `budget` after `size` bytes for `key`. */
-async function evictFeatures(key, size, budget) {
-  const db = await open();
-  return new Promise((resolve, reject) => {
-    const tx = db.transaction(['features', 'featureUse'], 'readwrite');
-    const features = tx.objectStore('features');
-    const use = tx.objectStore('featureUse');
+function evictFeatures(key, size, budget) {
+  return run(['features', 'featureUse'], 'readwrite', ({ features, featureUse }) => {
     const stored = features.getAllKeys();
-    const usedKeys = use.getAllKeys();
-    const uses = use.getAll();
+    const usedKeys = featureUse.getAllKeys();
+    const uses = featureUse.getAll();
     const evicted = [];
     // Requests in a transaction complete in order: when `uses` is done, so are the others.
     uses.onsuccess = () => {
@@ -145,12 +159,10 @@ async function evictFeatures(key, size, budget) {
       for (const k of stored.result) if (!used.has(k) && k !== key) evicted.push(k);
       for (const k of evicted) {
         features.delete(k);
-        use.delete(k);
+        featureUse.delete(k);
       }
     };
-    tx.oncomplete = () => resolve(evicted.map(String));
-    tx.onerror = () => reject(tx.error);
-    tx.onabort = () => reject(tx.error ?? new Error('the storage transaction was aborted'));
+    return () => evicted.map(String);
   });
 }
 

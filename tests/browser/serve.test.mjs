@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { request } from 'node:http';
-import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
@@ -74,6 +74,9 @@ test('Accept-Encoding: listed codings without q=0, and * for the rest', () => {
   assert.ok(!refused('br') && refused('gzip'));
   const any = acceptsEncoding('*;q=0.1, gzip;q=0');
   assert.ok(any('br') && !any('gzip'));
+  const spaced = acceptsEncoding('br ; q=0 , *');
+  assert.ok(!spaced('br') && spaced('gzip'), 'spaces around a coding and its weight');
+  assert.ok(!acceptsEncoding('br;q=abc')('br'), 'a weight that is not a number refuses');
 });
 
 test('sends a current precompressed copy to browsers that accept it, else the file', async (t) => {
@@ -84,6 +87,7 @@ test('sends a current precompressed copy to browsers that accept it, else the fi
   writeFileSync(wasm, original);
   const sizes = await compress(wasm);
   assert.ok(sizes.br < sizes.raw && sizes.gzip < sizes.raw);
+  assert.deepEqual(readdirSync(root).sort(), ['m.wasm', 'm.wasm.br', 'm.wasm.gz'], 'no temporary file left');
   const own = await startServer({ root, port: 0 });
   t.after(() => own.close());
 
@@ -100,7 +104,9 @@ test('sends a current precompressed copy to browsers that accept it, else the fi
 
   const plain = await get('/m.wasm', 'GET', {}, own.port);
   assert.equal(plain.headers['content-encoding'], undefined);
+  assert.equal(plain.headers.vary, 'Accept-Encoding', 'the plain answer depends on Accept-Encoding too');
   assert.deepEqual(plain.body, original);
+  assert.equal((await get('/', 'GET', { 'Accept-Encoding': 'br' })).headers.vary, undefined, 'a file with no copies');
 
   const head = await get('/m.wasm', 'HEAD', { 'Accept-Encoding': 'br' }, own.port);
   assert.equal(Number(head.headers['content-length']), sizes.br);
@@ -111,5 +117,6 @@ test('sends a current precompressed copy to browsers that accept it, else the fi
   utimesSync(wasm, later, later);
   const stale = await get('/m.wasm', 'GET', { 'Accept-Encoding': 'br, gzip' }, own.port);
   assert.equal(stale.headers['content-encoding'], undefined);
+  assert.equal(stale.headers.vary, undefined, 'stale copies do not count');
   assert.deepEqual(stale.body, original);
 });

@@ -1,6 +1,7 @@
-// www/store.js in a real browser (IndexedDB): extracted feature sets are kept up to a byte
-// budget, the least recently used evicted first, and sets stored before sizes were recorded
-// go at the next store.
+// www/store.js in a real browser (IndexedDB): the upgrade from the database's first version
+// (and a tab of that version blocking it), and extracted feature sets kept up to a byte budget,
+// the least recently used evicted first; sets stored before sizes were recorded go at the next
+// store.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -43,8 +44,29 @@ describe('feature cache in IndexedDB', () => {
         return all.sort();
       };
       const out = {};
-      // A set from before sizes were recorded: no featureUse entry.
-      await store.idbPut('features', 'old', set(10, 9));
+      // The database as the version before featureUse left it, with a set of unknown age, and
+      // still open, as in a tab with that version that never closes its connection.
+      const v1 = await new Promise((ok, fail) => {
+        const req = indexedDB.open('bertweb', 1);
+        req.onupgradeneeded = () => {
+          req.result.createObjectStore('features');
+          req.result.createObjectStore('classifiers');
+        };
+        req.onsuccess = () => ok(req.result);
+        req.onerror = () => fail(req.error);
+      });
+      await new Promise((ok) => {
+        const tx = v1.transaction('features', 'readwrite');
+        tx.objectStore('features').put(set(10, 9), 'old');
+        tx.oncomplete = ok;
+      });
+      out.blocked = await Promise.race([
+        store.getFeatures('old').then(() => 'answered', (err) => err.message),
+        new Promise((ok) => setTimeout(() => ok('still waiting after 5 s'), 5000)),
+      ]);
+      // The other tab closes: the upgrade goes through, and the next call opens version 2.
+      v1.close();
+      await new Promise((r) => setTimeout(r, 200));
       out.first = await store.putFeatures('a', set(400, 1), 1000);
       out.afterA = await keys();
       await new Promise((r) => setTimeout(r, 5));
@@ -66,7 +88,8 @@ describe('feature cache in IndexedDB', () => {
       out.againRead = new Uint8Array(await store.getFeatures('big'))[0];
       return out;
     });
-    assert.deepEqual(steps.first, ['old'], 'a set of unknown age goes at the next store');
+    assert.match(steps.blocked, /held by another bertweb tab with an older version: close the other tabs and reload/);
+    assert.deepEqual(steps.first, ['old'], 'a set of unknown age (stored by version 1) goes at the next store');
     assert.deepEqual(steps.afterA, ['a']);
     assert.deepEqual(steps.b, [], '800 bytes fit in 1000');
     assert.deepEqual(steps.aRead, [400, 1]);
