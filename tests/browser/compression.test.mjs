@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ROOT, launch, missingPrerequisites } from './harness.mjs';
+import { ROOT, launchBlank, missingPrerequisites } from './harness.mjs';
 
 const missing = await missingPrerequisites();
 const skip = missing && !process.env.CI ? missing : false;
@@ -18,10 +18,7 @@ describe('wasm delivery', () => {
   before(async () => {
     if (skip) return;
     if (missing) throw new Error(`${missing} (CI is set, so this fails instead of skipping)`);
-    browser = await launch({ webgpu: false });
-    page = await browser.context.newPage();
-    // An empty page on the app's origin: no service worker stands between it and the server.
-    await page.goto(`${browser.url}bench/blank.html`);
+    ({ browser, page } = await launchBlank());
   });
   after(async () => {
     await browser?.close();

@@ -104,6 +104,18 @@ export async function launch({ webgpu = true } = {}) {
 }
 
 /**
+ * A browser without WebGPU and one empty page on the app's origin (bench/blank.html), for
+ * tests of the page's modules and its server with neither the app's worker nor its service
+ * worker in the way.
+ */
+export async function launchBlank() {
+  const browser = await launch({ webgpu: false });
+  const page = await browser.context.newPage();
+  await page.goto(`${browser.url}bench/blank.html`);
+  return { browser, page };
+}
+
+/**
  * Open the page and collect what it logs, so a failing test can show it.
  * @param {import('playwright-core').BrowserContext} context
  * @param {string} url

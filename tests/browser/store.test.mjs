@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { launch, missingPrerequisites } from './harness.mjs';
+import { launchBlank, missingPrerequisites } from './harness.mjs';
 
 const missing = await missingPrerequisites();
 const skip = missing && !process.env.CI ? missing : false;
@@ -17,10 +17,7 @@ describe('feature cache in IndexedDB', () => {
   before(async () => {
     if (skip) return;
     if (missing) throw new Error(`${missing} (CI is set, so this fails instead of skipping)`);
-    browser = await launch({ webgpu: false });
-    page = await browser.context.newPage();
-    // An empty page on the app's origin, so the app's own worker does not run.
-    await page.goto(`${browser.url}bench/blank.html`);
+    ({ browser, page } = await launchBlank());
   });
   after(async () => {
     await browser?.close();
