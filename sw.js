@@ -1,7 +1,7 @@
 // Service worker: keeps the app shell, pkg/ and the default classifier in the Cache API so
 // that after one visit the page opens and classifies with the network gone. Network first (a
 // rebuilt pkg/ is picked up at once), the cache when the network fails. Model files are cached
-// by the page itself (www/main.js, cache "bertweb-models-v1").
+// by the page itself (www/model_cache.js, cache "bertweb-models-v1").
 
 const SHELL_CACHE = 'bertweb-shell-v4';
 const SHELL = [
@@ -16,6 +16,7 @@ const SHELL = [
   'www/store.js',
   'www/charts.js',
   'www/csv.js',
+  'www/model_cache.js',
   'www/style.css',
   'www/vendor/uplot/uPlot.esm.js',
   'www/vendor/uplot/uPlot.min.css',

@@ -5,14 +5,13 @@
 import { BertClient, CancelledError } from './client.js';
 import { epochChart, fineTuneDiagram, headDiagram, rocChart } from './charts.js';
 import { csvLine } from './csv.js';
+import { evictFolders, markUsed, openModelCache } from './model_cache.js';
 import { idbDelete, idbGet, idbPut, storageError } from './store.js';
 
 /** Folder of the default model, relative to this file (fetched by scripts/fetch_model.py). */
 const DEFAULT_MODEL_URL = new URL('../models/all-MiniLM-L6-v2/', import.meta.url);
 const DEFAULT_MODEL_NAME = 'all-MiniLM-L6-v2';
 const DEFAULT_CLASSIFIER_URL = new URL('../classifiers/default-minilm.safetensors', import.meta.url);
-/** Cache API name for model files; bump the version when their format or keys change. */
-const MODEL_CACHE = 'bertweb-models-v1';
 /** IndexedDB key of the classifier in use. */
 const CURRENT_CLASSIFIER = 'current';
 const MAX_LEN = 55;
@@ -316,14 +315,6 @@ class HttpError extends Error {
   }
 }
 
-async function openModelCache() {
-  try {
-    return await caches.open(MODEL_CACHE);
-  } catch {
-    return null; // no Cache API (e.g. some private modes): download every time
-  }
-}
-
 /** Read a response body into one ArrayBuffer, reporting each chunk's size. */
 async function readBody(response, onChunk) {
   if (!response.body) {
@@ -353,7 +344,8 @@ async function readBody(response, onChunk) {
 /**
  * Fetch a Hugging Face folder's config.json, model.safetensors and tokenizer.json (or
  * vocab.txt) with one progress bar over all their bytes; the Cache API keeps them, so the next
- * visit (and an offline one) reads them from there.
+ * visit (and an offline one) reads them from there, along with the default model and the most
+ * recently used other folders (www/model_cache.js).
  * @param {URL} base folder URL ending in '/'
  * @param {string} label what to call it in messages
  */
@@ -400,10 +392,17 @@ async function fetchModelFolder(base, label) {
   );
   ui.progressLine.querySelector('label').textContent = fromCache ? 'Read from cache' : 'Downloaded';
   const files = Object.fromEntries(entries);
+  if (!cache) return { files, stored: Promise.resolve(null) };
   // Copied now, since the caller hands the originals to the worker; stored while the model loads.
-  const fresh = cache ? Object.entries(parts).filter(([, p]) => !p.cached).map(([key, p]) => ({ url: p.url,
-    bytes: files[key].slice(0), type: p.response.headers.get('Content-Type') ?? 'application/octet-stream' })) : [];
-  return { files, stored: fresh.length ? storeModelFiles(cache, fresh) : Promise.resolve(null) };
+  const fresh = Object.entries(parts).filter(([, p]) => !p.cached).map(([key, p]) => ({ url: p.url,
+    bytes: files[key].slice(0), type: p.response.headers.get('Content-Type') ?? 'application/octet-stream' }));
+  const stored = markUsed(cache, base.href).then(async () => {
+    if (!fresh.length) return null;
+    // Room first: the folders beyond the most recently used go before this one is stored.
+    await evictFolders(cache, DEFAULT_MODEL_URL.href).catch(() => {});
+    return storeModelFiles(cache, fresh);
+  });
+  return { files, stored };
 }
 
 /** Put fetched model files into the Cache API; resolves to why that failed, or null. */

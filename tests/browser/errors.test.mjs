@@ -224,11 +224,16 @@ describe('mistakes and hostile data leave the page usable', () => {
       await page.waitForSelector('#status[data-kind="ok"]', { timeout: 60_000 });
       assert.match(await page.textContent('#status'), /^Ready: org\/tiny-bert on CPU .*, 32 dimensions/);
       assert.match(await page.textContent('#classifier-name'), /trained on another base model/);
-      // Cached for next time under the versioned key.
-      const cached = await page.evaluate(async (url) => {
-        const cache = await caches.open('bertweb-models-v1');
-        return Boolean(await cache.match(`${url}org/tiny-bert/resolve/main/model.safetensors`));
-      }, server.url);
+      // Cached for next time under the versioned key (stored while the model loads, so it may
+      // land just after the status says ready).
+      let cached = false;
+      for (let tries = 0; !cached && tries < 100; tries++) {
+        if (tries) await new Promise((r) => setTimeout(r, 100));
+        cached = await page.evaluate(async (url) => {
+          const cache = await caches.open('bertweb-models-v1');
+          return Boolean(await cache.match(`${url}org/tiny-bert/resolve/main/model.safetensors`));
+        }, server.url);
+      }
       assert.equal(cached, true);
       await page.fill('#review', 'Great.');
       await page.click('#classify');

@@ -1,7 +1,8 @@
-// www/store.js in a real browser (IndexedDB): the upgrade from the database's first version
-// (and a tab of that version blocking it), and extracted feature sets kept up to a byte budget,
-// the least recently used evicted first; sets stored before sizes were recorded go at the next
-// store.
+// What the page keeps in a real browser. www/store.js (IndexedDB): the upgrade from the
+// database's first version (and a tab of that version blocking it), and extracted feature sets
+// kept up to a byte budget, the least recently used evicted first; sets stored before sizes were
+// recorded go at the next store. www/model_cache.js (Cache API): model folders beyond the
+// default and the most recently used others are evicted.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -11,7 +12,7 @@ const missing = await missingPrerequisites();
 const skip = missing && !process.env.CI ? missing : false;
 if (skip) console.log(`# browser tests skipped: ${skip}`);
 
-describe('feature cache in IndexedDB', () => {
+describe('what the page keeps in this browser', () => {
   let browser;
   let page;
   before(async () => {
@@ -98,5 +99,42 @@ describe('feature cache in IndexedDB', () => {
     assert.equal(steps.bigRead, 2000);
     assert.deepEqual(steps.again, []);
     assert.equal(steps.againRead, 5);
+  });
+
+  test('model folders in the Cache API: the default and the most recently used others are kept', { skip, timeout: 60_000 }, async () => {
+    const steps = await page.evaluate(async () => {
+      const models = await import('/www/model_cache.js');
+      const cache = await caches.open('bertweb-models-test');
+      const base = (name) => `${location.origin}/hub/${name}/resolve/main/`;
+      const store = (name) => Promise.all(['config.json', 'model.safetensors', 'tokenizer.json']
+        .map((f) => cache.put(base(name) + f, new Response(`${name} ${f}`))));
+      const tick = () => new Promise((r) => setTimeout(r, 5));
+      const folders = async () => [...new Set((await cache.keys()).map((r) => new URL('./', r.url).href))]
+        .map((u) => u.split('/')[4]).sort();
+      const out = {};
+      await store('default');
+      await store('legacy'); // cached before markers: no marker, so the oldest
+      for (const name of ['a', 'b']) {
+        await models.markUsed(cache, base(name));
+        await store(name);
+        await tick();
+      }
+      out.first = (await models.evictFolders(cache, base('default'))).map((u) => u.split('/')[4]);
+      await models.markUsed(cache, base('a')); // a read from the cache: now newer than b
+      await tick();
+      await models.markUsed(cache, base('c'));
+      out.second = (await models.evictFolders(cache, base('default'))).map((u) => u.split('/')[4]);
+      await store('c');
+      out.left = await folders();
+      out.bLeft = (await cache.keys()).filter((r) => r.url.startsWith(base('b'))).length;
+      out.kept = models.KEPT_FOLDERS;
+      await caches.delete('bertweb-models-test');
+      return out;
+    });
+    assert.equal(steps.kept, 2);
+    assert.deepEqual(steps.first, ['legacy']);
+    assert.deepEqual(steps.second, ['b'], 'b was used least recently; the default is never evicted');
+    assert.deepEqual(steps.left, ['a', 'c', 'default']);
+    assert.equal(steps.bLeft, 0, 'every file of an evicted folder goes, its marker too');
   });
 });
