@@ -646,10 +646,10 @@ async function main() {
       ]),
     ]);
   }
+  const sizeMiB = (n) => `${(n / 1048576).toFixed(2)} MiB`;
   for (const [name, w] of [['pkg/bertweb_bg.wasm (WebGPU and CPU)', wasm], ['pkg/cpu/bertweb_bg.wasm (CPU only)', wasm.cpu]]) {
-    const mib = (n) => `${(n / 1048576).toFixed(2)} MiB`;
-    const br = w.brotliBytes === null ? 'no current .br copy (scripts/build.sh writes it)' : `${mib(w.brotliBytes)} brotli (what scripts/serve.mjs sends)`;
-    console.log(`${name}: ${mib(w.rawBytes)} raw, ${mib(w.gzipBytes)} gzip -9, ${br}`);
+    const br = w.brotliBytes === null ? 'no current .br copy (scripts/build.sh writes it)' : `${sizeMiB(w.brotliBytes)} brotli (what scripts/serve.mjs sends)`;
+    console.log(`${name}: ${sizeMiB(w.rawBytes)} raw, ${sizeMiB(w.gzipBytes)} gzip -9, ${br}`);
   }
 
   // `results` keeps its old shape (the default model per configuration); `rows` has them all.

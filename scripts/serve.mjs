@@ -71,10 +71,11 @@ export function acceptsEncoding(header) {
  * The current precompressed copies of `file`, preferred first. A copy older than its file is
  * from an earlier build, so it is left out (and never sent).
  * @param {string} file
+ * @param {import('node:fs').Stats | null} [info] the file's, when the caller has it
  * @returns {Promise<{encoding: string, file: string, size: number}[]>}
  */
-export async function precompressedCopies(file) {
-  const info = await stat(file).catch(() => null);
+export async function precompressedCopies(file, info) {
+  info ??= await stat(file).catch(() => null);
   if (!info?.isFile()) return [];
   const copies = await Promise.all(PRECOMPRESSED.map(async ({ encoding, suffix }) => {
     const copy = await stat(file + suffix).catch(() => null);
@@ -184,8 +185,9 @@ async function handle(root, req, res, quiet) {
     return send(res, 404, `not found: ${pathname}\n`);
   }
 
-  const copies = await precompressedCopies(file);
-  const copy = copies.find((c) => acceptsEncoding(req.headers['accept-encoding'])(c.encoding));
+  const copies = await precompressedCopies(file, info);
+  const accepts = acceptsEncoding(req.headers['accept-encoding']);
+  const copy = copies.find((c) => accepts(c.encoding));
   res.writeHead(200, {
     ...securityHeaders(res),
     'Content-Type': MIME_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',

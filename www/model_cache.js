@@ -45,7 +45,8 @@ export async function evictFolders(cache, pinned, keep = KEPT_FOLDERS) {
   for (const request of requests) {
     const base = new URL('./', request.url).href;
     if (base === pinned) continue;
-    folders.set(base, [...(folders.get(base) ?? []), request]);
+    if (!folders.has(base)) folders.set(base, []);
+    folders.get(base).push(request);
   }
   const used = new Map(await Promise.all([...folders.keys()].map(async (base) => {
     const marker = await cache.match(new URL(MARKER, base).href);

@@ -5,29 +5,19 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { ROOT, launchBlank, missingPrerequisites } from './harness.mjs';
+import { describe, test } from 'node:test';
+import { ROOT, prerequisites, useBlankPage } from './harness.mjs';
 
-const missing = await missingPrerequisites();
-const skip = missing && !process.env.CI ? missing : false;
-if (skip) console.log(`# browser tests skipped: ${skip}`);
+const ready = await prerequisites();
+const { skip } = ready;
 
 describe('wasm delivery', () => {
-  let browser;
-  let page;
-  before(async () => {
-    if (skip) return;
-    if (missing) throw new Error(`${missing} (CI is set, so this fails instead of skipping)`);
-    ({ browser, page } = await launchBlank());
-  });
-  after(async () => {
-    await browser?.close();
-  });
+  const blank = useBlankPage(ready);
 
   test('both builds travel as their brotli copies and arrive intact', { skip, timeout: 60_000 }, async () => {
     for (const dir of ['pkg/cpu/', 'pkg/']) {
       const file = join(ROOT, dir, 'bertweb_bg.wasm');
-      const got = await page.evaluate(async (path) => {
+      const got = await blank.page.evaluate(async (path) => {
         const url = new URL(path, location.href).href;
         const bytes = await (await fetch(url)).arrayBuffer();
         const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));

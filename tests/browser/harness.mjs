@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { startServer } from '../../scripts/serve.mjs';
 
 export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -104,15 +105,41 @@ export async function launch({ webgpu = true } = {}) {
 }
 
 /**
- * A browser without WebGPU and one empty page on the app's origin (bench/blank.html), for
- * tests of the page's modules and its server with neither the app's worker nor its service
- * worker in the way.
+ * What a file's browser tests need: `skip` (why they cannot run here, or false) for their
+ * options, and `requireReady()` for their `before`, which fails under CI instead of skipping.
+ * @param {{fixture?: boolean}} [need] as for missingPrerequisites
  */
-export async function launchBlank() {
-  const browser = await launch({ webgpu: false });
-  const page = await browser.context.newPage();
-  await page.goto(`${browser.url}bench/blank.html`);
-  return { browser, page };
+export async function prerequisites(need) {
+  const missing = await missingPrerequisites(need);
+  const skip = missing && !process.env.CI ? missing : false;
+  if (skip) console.log(`# browser tests skipped: ${skip}`);
+  return {
+    skip,
+    requireReady() {
+      if (missing) throw new Error(`${missing} (CI is set, so this fails instead of skipping)`);
+    },
+  };
+}
+
+/**
+ * Inside a describe: hooks that open a browser without WebGPU on an empty page of the app's
+ * origin (bench/blank.html) and close it, for tests of the page's modules and its server with
+ * neither the app's worker nor its service worker in the way. `page` is set once they ran.
+ * @param {Awaited<ReturnType<typeof prerequisites>>} ready
+ */
+export function useBlankPage({ skip, requireReady }) {
+  const blank = { browser: null, page: null };
+  before(async () => {
+    if (skip) return;
+    requireReady();
+    blank.browser = await launch({ webgpu: false });
+    blank.page = await blank.browser.context.newPage();
+    await blank.page.goto(`${blank.browser.url}bench/blank.html`);
+  });
+  after(async () => {
+    await blank.browser?.close();
+  });
+  return blank;
 }
 
 /**

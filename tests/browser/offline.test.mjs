@@ -4,18 +4,17 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { classifyTyped, launch, missingPrerequisites, openPage, screenshot, waitClassifier, waitReady } from './harness.mjs';
+import { classifyTyped, launch, prerequisites, openPage, screenshot, waitClassifier, waitReady } from './harness.mjs';
 
-const missing = await missingPrerequisites();
-const skip = missing && !process.env.CI ? missing : false;
-if (skip) console.log(`# browser tests skipped: ${skip}`);
+const ready = await prerequisites();
+const { skip } = ready;
 
 describe('offline after one visit', () => {
   let browser;
   let log = [];
   before(async () => {
     if (skip) return;
-    if (missing) throw new Error(`${missing} (CI is set, so this fails instead of skipping)`);
+    ready.requireReady();
     browser = await launch({ webgpu: false });
   });
   after(async () => {

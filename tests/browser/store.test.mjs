@@ -5,27 +5,17 @@
 // default and the most recently used others are evicted.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { launchBlank, missingPrerequisites } from './harness.mjs';
+import { describe, test } from 'node:test';
+import { prerequisites, useBlankPage } from './harness.mjs';
 
-const missing = await missingPrerequisites();
-const skip = missing && !process.env.CI ? missing : false;
-if (skip) console.log(`# browser tests skipped: ${skip}`);
+const ready = await prerequisites();
+const { skip } = ready;
 
 describe('what the page keeps in this browser', () => {
-  let browser;
-  let page;
-  before(async () => {
-    if (skip) return;
-    if (missing) throw new Error(`${missing} (CI is set, so this fails instead of skipping)`);
-    ({ browser, page } = await launchBlank());
-  });
-  after(async () => {
-    await browser?.close();
-  });
+  const blank = useBlankPage(ready);
 
   test('least recently used sets beyond the budget are evicted; the newest always stays', { skip, timeout: 60_000 }, async () => {
-    const steps = await page.evaluate(async () => {
+    const steps = await blank.page.evaluate(async () => {
       const store = await import('/www/store.js');
       const set = (n, fill) => new Uint8Array(n).fill(fill).buffer;
       const keys = async () => {
@@ -102,7 +92,7 @@ describe('what the page keeps in this browser', () => {
   });
 
   test('model folders in the Cache API: the default and the most recently used others are kept', { skip, timeout: 60_000 }, async () => {
-    const steps = await page.evaluate(async () => {
+    const steps = await blank.page.evaluate(async () => {
       const models = await import('/www/model_cache.js');
       const cache = await caches.open('bertweb-models-test');
       const base = (name) => `${location.origin}/hub/${name}/resolve/main/`;
