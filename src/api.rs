@@ -53,6 +53,56 @@ fn busy(what: &str) -> JsValue {
     .into()
 }
 
+/// A handle's value that an asynchronous call takes out while it runs, so that no `RefCell`
+/// borrow is held across an await: a second call meanwhile gets a "busy" error, not a panic.
+struct Slot<T> {
+    value: Rc<RefCell<Option<T>>>,
+    /// Names the value in errors.
+    what: &'static str,
+}
+
+impl<T: 'static> Slot<T> {
+    fn new(value: T, what: &'static str) -> Self {
+        Slot {
+            value: Rc::new(RefCell::new(Some(value))),
+            what,
+        }
+    }
+
+    /// Runs `f` on the value, unless an asynchronous call has it.
+    fn with<R>(&self, f: impl FnOnce(&mut T) -> Result<R, JsValue>) -> Result<R, JsValue> {
+        let mut guard = self.value.borrow_mut();
+        f(guard.as_mut().ok_or_else(|| busy(self.what))?)
+    }
+
+    /// Whether the value is gone or `done` says so.
+    fn is_none_or(&self, done: impl FnOnce(&T) -> bool) -> bool {
+        self.value.borrow().as_ref().is_none_or(done)
+    }
+
+    /// Takes the value for good (the handle is used up).
+    fn take(&self) -> Result<T, JsValue> {
+        self.value
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| busy(self.what))
+    }
+
+    /// A Promise of `f` run on the value, which is put back when `f` ends, failed or not.
+    fn lend(&self, f: impl AsyncFnOnce(&mut T) -> Result<JsValue, JsValue> + 'static) -> Promise {
+        let slot = Slot {
+            value: Rc::clone(&self.value),
+            what: self.what,
+        };
+        future_to_promise(async move {
+            let mut value = slot.take()?;
+            let result = f(&mut value).await;
+            *slot.value.borrow_mut() = Some(value);
+            result
+        })
+    }
+}
+
 #[wasm_bindgen(start)]
 fn start() {
     console_error_panic_hook::set_once();
@@ -480,7 +530,7 @@ fn training_part<'a>(features: &'a Features, dataset: &'a Dataset) -> Result<&'a
 /// A head's training in progress: one epoch per `step`, on the CPU.
 #[wasm_bindgen(js_name = Trainer)]
 pub struct WebTrainer {
-    inner: Rc<RefCell<Option<Trainer>>>,
+    inner: Slot<Trainer>,
     model_id: String,
     features: FeatureSettings,
     label_names: Vec<String>,
@@ -509,7 +559,7 @@ impl WebTrainer {
             &Device::flex(),
         )?;
         Ok(WebTrainer {
-            inner: Rc::new(RefCell::new(Some(trainer))),
+            inner: Slot::new(trainer, "trainer"),
             model_id: f.model_id.clone(),
             features: f.settings,
             label_names: d.label_names.clone(),
@@ -518,31 +568,19 @@ impl WebTrainer {
 
     /// Runs one epoch → Promise<EpochReport>.
     pub fn step(&self) -> Promise {
-        let inner = Rc::clone(&self.inner);
-        future_to_promise(async move {
-            let mut trainer = inner.borrow_mut().take().ok_or_else(|| busy("trainer"))?;
-            let result = trainer.step().await;
-            *inner.borrow_mut() = Some(trainer);
-            to_js(&result?)
-        })
+        self.inner
+            .lend(async |trainer| to_js(&trainer.step().await?))
     }
 
     /// Whether the last epoch ran (or early stopping ended training).
     #[wasm_bindgen(getter)]
     pub fn finished(&self) -> bool {
-        self.inner
-            .borrow()
-            .as_ref()
-            .is_none_or(Trainer::is_finished)
+        self.inner.is_none_or(Trainer::is_finished)
     }
 
     /// The classifier of the best epoch (the trainer is used up).
     pub fn finish(&self) -> Result<WebClassifier, JsValue> {
-        let trainer = self
-            .inner
-            .borrow_mut()
-            .take()
-            .ok_or_else(|| busy("trainer"))?;
+        let trainer = self.inner.take()?;
         let classifier = Classifier::new(
             trainer.finish()?,
             &self.model_id,
@@ -556,26 +594,15 @@ impl WebTrainer {
 /// A trained classifier: a head on top of one base model.
 #[wasm_bindgen(js_name = Classifier)]
 pub struct WebClassifier {
-    /// Taken out while an asynchronous call uses it (no `RefCell` borrow across an await).
-    inner: Rc<RefCell<Option<Classifier>>>,
+    inner: Slot<Classifier>,
 }
 
 impl WebClassifier {
     fn new(classifier: Classifier) -> Self {
         WebClassifier {
-            inner: Rc::new(RefCell::new(Some(classifier))),
+            inner: Slot::new(classifier, "classifier"),
         }
     }
-
-    /// Runs `f` on the classifier, unless an asynchronous call has it.
-    fn with<T>(&self, f: impl FnOnce(&Classifier) -> Result<T, JsValue>) -> Result<T, JsValue> {
-        let guard = self.inner.borrow();
-        f(guard.as_ref().ok_or_else(|| busy("classifier"))?)
-    }
-}
-
-fn take_classifier(inner: &RefCell<Option<Classifier>>) -> Result<Classifier, JsValue> {
-    inner.borrow_mut().take().ok_or_else(|| busy("classifier"))
 }
 
 #[wasm_bindgen(js_class = Classifier)]
@@ -592,12 +619,12 @@ impl WebClassifier {
     /// The classifier file's bytes.
     #[wasm_bindgen(js_name = toBytes)]
     pub fn to_bytes(&self) -> Result<Vec<u8>, JsValue> {
-        self.with(|c| Ok(c.to_bytes()?))
+        self.inner.with(|c| Ok(c.to_bytes()?))
     }
 
     /// Its metadata (`ClassifierMeta`): base model, label names, head shape, settings, metrics.
     pub fn meta(&self) -> Result<JsValue, JsValue> {
-        self.with(|c| to_js(&c.meta))
+        self.inner.with(|c| to_js(&c.meta))
     }
 
     /// Classifies the vectors of texts (row-major, made with this classifier's pooling and max
@@ -606,42 +633,34 @@ impl WebClassifier {
     /// must see the texts).
     #[wasm_bindgen(js_name = classifyVectors)]
     pub fn classify_vectors(&self, vectors: Vec<f32>) -> Promise {
-        let inner = Rc::clone(&self.inner);
-        future_to_promise(async move {
-            let classifier = take_classifier(&inner)?;
-            let result = classifier.predict(&vectors, &Device::flex()).await;
-            let predictions = result.map(|probs| classifier.predictions(&probs));
-            *inner.borrow_mut() = Some(classifier);
-            to_js(&predictions?)
+        self.inner.lend(async move |classifier| {
+            let probs = classifier.predict(&vectors, &Device::flex()).await?;
+            to_js(&classifier.predictions(&probs))
         })
     }
 
     /// Fails with a message unless `encoder` is the base model this classifier was trained on.
     #[wasm_bindgen(js_name = checkBase)]
     pub fn check_base(&self, encoder: &WebEncoder) -> Result<(), JsValue> {
-        self.with(|c| Ok(c.check_base(encoder.inner.model_id())?))
+        self.inner
+            .with(|c| Ok(c.check_base(encoder.inner.model_id())?))
     }
 
     /// Classifies raw texts → Promise<{label, name, probabilities}[]>.
     pub fn classify(&self, encoder: &WebEncoder, texts: Vec<String>) -> Promise {
-        let (inner, encoder) = (Rc::clone(&self.inner), Rc::clone(&encoder.inner));
-        future_to_promise(async move {
-            let classifier = take_classifier(&inner)?;
-            let result = classifier.classify(&encoder, &texts).await;
-            *inner.borrow_mut() = Some(classifier);
-            to_js(&result?)
-        })
+        let encoder = Rc::clone(&encoder.inner);
+        self.inner
+            .lend(async move |classifier| to_js(&classifier.classify(&encoder, &texts).await?))
     }
 
     /// Evaluates on the test part of `features` → Promise<Report>; the headline numbers are
     /// kept in the metadata.
     pub fn evaluate(&self, features: &WebFeatures, dataset: &WebDataset) -> Promise {
-        let inner = Rc::clone(&self.inner);
         let features = Rc::clone(&features.inner);
         let labels: Vec<usize> = dataset.inner.test.iter().map(|e| e.label).collect();
         let test_start = dataset.inner.train.len() * features.dim;
         let rows = dataset.inner.train.len() + dataset.inner.test.len();
-        future_to_promise(async move {
+        self.inner.lend(async move |classifier| {
             if features.rows != rows {
                 return Err(BertError::Mismatch(format!(
                     "the features have {} rows but the data has {rows}: extract them again",
@@ -649,12 +668,8 @@ impl WebClassifier {
                 ))
                 .into());
             }
-            let mut classifier = take_classifier(&inner)?;
-            let result = classifier
-                .evaluate(&features.values[test_start..], &labels, &Device::flex())
-                .await;
-            *inner.borrow_mut() = Some(classifier);
-            to_js(&result?)
+            let test = &features.values[test_start..];
+            to_js(&classifier.evaluate(test, &labels, &Device::flex()).await?)
         })
     }
 }
@@ -670,7 +685,7 @@ pub fn fine_tune_settings() -> Result<JsValue, JsValue> {
 #[wasm_bindgen(js_name = FineTuner)]
 pub struct WebFineTuner {
     encoder: Rc<Encoder>,
-    inner: Rc<RefCell<Option<FineTuner>>>,
+    inner: Slot<FineTuner>,
     label_names: Vec<String>,
 }
 
@@ -701,7 +716,7 @@ impl WebFineTuner {
         )?;
         Ok(WebFineTuner {
             encoder: Rc::clone(&encoder.inner),
-            inner: Rc::new(RefCell::new(Some(tuner))),
+            inner: Slot::new(tuner, "fine-tuning"),
             label_names: d.label_names.clone(),
         })
     }
@@ -710,45 +725,30 @@ impl WebFineTuner {
     /// second (e.g. as measured during feature extraction).
     #[wasm_bindgen(js_name = estimateSeconds)]
     pub fn estimate_seconds(&self, texts_per_second: f64) -> Result<f64, JsValue> {
-        let guard = self.inner.borrow();
-        let tuner = guard.as_ref().ok_or_else(|| busy("fine-tuning"))?;
-        Ok(tuner.estimate_seconds(texts_per_second))
+        self.inner
+            .with(|tuner| Ok(tuner.estimate_seconds(texts_per_second)))
     }
 
     /// Does the next unit of work → Promise<StepReport> (`phase`, `epoch`, `done`, `total`,
     /// `step`, `total_steps`, `running_loss`, and `epoch_report` when an epoch ended).
     pub fn step(&self) -> Promise {
-        let (encoder, inner) = (Rc::clone(&self.encoder), Rc::clone(&self.inner));
-        future_to_promise(async move {
-            let mut tuner = inner
-                .borrow_mut()
-                .take()
-                .ok_or_else(|| busy("fine-tuning"))?;
-            let result = tuner.step(&encoder).await;
-            *inner.borrow_mut() = Some(tuner);
-            to_js(&result?)
-        })
+        let encoder = Rc::clone(&self.encoder);
+        self.inner
+            .lend(async move |tuner| to_js(&tuner.step(&encoder).await?))
     }
 
     /// Whether every epoch has run.
     #[wasm_bindgen(getter)]
     pub fn finished(&self) -> bool {
-        self.inner
-            .borrow()
-            .as_ref()
-            .is_none_or(FineTuner::is_finished)
+        self.inner.is_none_or(FineTuner::is_finished)
     }
 
     /// → Promise<Classifier> of the best epoch (the run is used up).
     pub fn finish(&self) -> Promise {
-        let inner = Rc::clone(&self.inner);
+        let tuner = self.inner.take();
         let label_names = self.label_names.clone();
         future_to_promise(async move {
-            let tuner = inner
-                .borrow_mut()
-                .take()
-                .ok_or_else(|| busy("fine-tuning"))?;
-            let tuned = tuner.finish().await?;
+            let tuned = tuner?.finish().await?;
             Ok(WebClassifier::new(Classifier::from_fine_tuned(tuned, label_names)).into())
         })
     }
@@ -759,18 +759,16 @@ impl WebClassifier {
     /// Whether the encoder's top layers were fine-tuned (it then needs texts, not features).
     #[wasm_bindgen(getter, js_name = fineTuned)]
     pub fn fine_tuned(&self) -> Result<bool, JsValue> {
-        self.with(|c| Ok(c.is_fine_tuned()))
+        self.inner.with(|c| Ok(c.is_fine_tuned()))
     }
 
     /// Class probabilities of texts as given → Promise<Float32Array> (binary: P(positive) per
     /// text; N classes: N per text).
     pub fn probabilities(&self, encoder: &WebEncoder, texts: Vec<String>) -> Promise {
-        let (inner, encoder) = (Rc::clone(&self.inner), Rc::clone(&encoder.inner));
-        future_to_promise(async move {
-            let classifier = take_classifier(&inner)?;
-            let result = classifier.probabilities(&encoder, &texts).await;
-            *inner.borrow_mut() = Some(classifier);
-            Ok(Float32Array::from(result?.as_slice()).into())
+        let encoder = Rc::clone(&encoder.inner);
+        self.inner.lend(async move |classifier| {
+            let probs = classifier.probabilities(&encoder, &texts).await?;
+            Ok(Float32Array::from(probs.as_slice()).into())
         })
     }
 
@@ -779,9 +777,8 @@ impl WebClassifier {
     #[wasm_bindgen(js_name = scoreTest)]
     pub fn score_test(&self, probs: Vec<f32>, dataset: &WebDataset) -> Result<JsValue, JsValue> {
         let labels: Vec<usize> = dataset.inner.test.iter().map(|e| e.label).collect();
-        let mut guard = self.inner.borrow_mut();
-        let classifier = guard.as_mut().ok_or_else(|| busy("classifier"))?;
-        to_js(&classifier.score(&probs, &labels)?)
+        self.inner
+            .with(|classifier| to_js(&classifier.score(&probs, &labels)?))
     }
 }
 

@@ -24,6 +24,10 @@ use crate::model::bert::{BertLayer, BertModel, LayerShape};
 use crate::model::{Pooling, TokenBatch};
 use crate::train::{EpochReport, loss, probabilities, report, targets};
 
+/// A head step's work when no encoder layer is trained, in passes of the full encoder over one
+/// text: the head's arithmetic is nothing, its dispatches and readbacks are not.
+const HEAD_COST: f64 = 0.02;
+
 /// Every setting of a fine-tuning run; [`Default`] is the measured recipe (top 2 layers, AdamW
 /// with lr 5e-5 for the layers and 1e-3 for the head, linear decay, weight decay 0.01, batch
 /// 32, 3 epochs, mean pooling, max 55 tokens).
@@ -211,6 +215,13 @@ pub struct StepReport {
     pub done: usize,
     /// Texts in the current phase.
     pub total: usize,
+    /// The phase this step worked in: another than `phase` when the step ended it.
+    pub worked: Phase,
+    /// Texts this step processed.
+    pub texts: usize,
+    /// Work done so far, in passes of the full encoder over one text (the unit of
+    /// [`FineTuner::work_total`]).
+    pub work_done: f64,
     /// Optimizer steps taken.
     pub step: usize,
     /// Optimizer steps of the whole run.
@@ -294,6 +305,7 @@ pub struct FineTuner {
     val: Pass,
     step: usize,
     total_steps: usize,
+    work_done: f64,
     best: Option<(TunedTop, EpochReport)>,
     history: Vec<EpochReport>,
 }
@@ -397,6 +409,7 @@ impl FineTuner {
             val: Pass::default(),
             step: 0,
             total_steps: steps_per_epoch * settings.epochs,
+            work_done: 0.0,
             best: None,
             history: Vec::new(),
             settings,
@@ -419,22 +432,39 @@ impl FineTuner {
 
     /// Seconds the whole run should take on a device that runs the full encoder forward over
     /// `texts_per_s` texts a second at these settings (e.g. measured during feature
-    /// extraction). A training step's forward and backward pass through a layer costs about
-    /// three forward passes (measured natively: 2.7).
+    /// extraction).
     pub fn estimate_seconds(&self, texts_per_s: f64) -> f64 {
+        self.work_total() / texts_per_s.max(1e-9)
+    }
+
+    /// The whole run's work, in passes of the full encoder over one text.
+    pub fn work_total(&self) -> f64 {
+        let (n_fit, n_val) = (self.n_fit as f64, self.validation_size() as f64);
+        let caching = if self.cache.is_some() {
+            (n_fit + n_val) * self.cost(Phase::Caching)
+        } else {
+            0.0
+        };
+        let epoch = n_fit * self.cost(Phase::Training) + n_val * self.cost(Phase::Validating);
+        caching + self.settings.epochs as f64 * epoch
+    }
+
+    /// The work of one text in `phase`, in passes of the full encoder. A training step's
+    /// forward and backward pass through a layer costs about three forward passes (measured
+    /// natively: 2.7).
+    fn cost(&self, phase: Phase) -> f64 {
         let layers = (self.first + self.settings.layers).max(1) as f64;
         let frozen = self.first as f64 / layers;
-        let trained = self.settings.layers as f64 / layers;
-        let (n_fit, n_val) = (self.n_fit as f64, self.validation_size() as f64);
-        let n = n_fit + n_val;
+        // The head alone (no trained layers) still costs a step's dispatches and readbacks.
+        let trained = (self.settings.layers as f64 / layers).max(HEAD_COST);
         // With the cache the frozen layers run once; without it, at every pass over a text.
-        let (once, per_pass) = if self.cache.is_some() {
-            (n * frozen, 0.0)
-        } else {
-            (0.0, frozen)
-        };
-        let epoch = n_fit * (3.0 * trained + per_pass) + n_val * (trained + per_pass);
-        (once + self.settings.epochs as f64 * epoch) / texts_per_s.max(1e-9)
+        let per_pass = if self.cache.is_some() { 0.0 } else { frozen };
+        match phase {
+            Phase::Caching => frozen,
+            Phase::Training => 3.0 * trained + per_pass,
+            Phase::Validating => trained + per_pass,
+            Phase::Finished => 0.0,
+        }
     }
 
     /// Whether every epoch has run.
@@ -467,13 +497,14 @@ impl FineTuner {
                 "the model changed during fine-tuning: start it again".into(),
             ));
         }
-        let mut epoch_report = None;
-        match self.phase {
-            Phase::Caching => self.cache_batch(encoder).await?,
-            Phase::Training => self.train_batch(encoder).await?,
-            Phase::Validating => epoch_report = self.validate_batch(encoder).await?,
-            Phase::Finished => {}
-        }
+        let before = self.phase;
+        let (texts, epoch_report) = match before {
+            Phase::Caching => (self.cache_batch(encoder).await?, None),
+            Phase::Training => (self.train_batch(encoder).await?, None),
+            Phase::Validating => self.validate_batch(encoder).await?,
+            Phase::Finished => (0, None),
+        };
+        self.work_done += texts as f64 * self.cost(before);
         let (done, total) = match self.phase {
             Phase::Caching => (self.cache_next, self.labels.len()),
             Phase::Training => (self.train.next, self.n_fit),
@@ -485,6 +516,9 @@ impl FineTuner {
             epoch: self.epoch,
             done,
             total,
+            worked: before,
+            texts,
+            work_done: self.work_done,
             step: self.step,
             total_steps: self.total_steps,
             running_loss: self.train.mean_loss(),
@@ -520,7 +554,7 @@ impl FineTuner {
             .lower_hidden(&batch, self.first, &self.device)
     }
 
-    async fn cache_batch(&mut self, encoder: &Encoder) -> Result<()> {
+    async fn cache_batch(&mut self, encoder: &Encoder) -> Result<usize> {
         // Inference only, so twice the training batch costs no more memory than a step.
         let end = (self.cache_next + 2 * self.settings.batch_size).min(self.cache_order.len());
         let rows = self.cache_order[self.cache_next..end].to_vec();
@@ -537,7 +571,7 @@ impl FineTuner {
         if self.cache_next >= self.cache_order.len() {
             self.start_epoch();
         }
-        Ok(())
+        Ok(rows.len())
     }
 
     /// The learning-rate multiplier of the next step: linear warm-up, then linear decay to 0.
@@ -552,7 +586,7 @@ impl FineTuner {
         }
     }
 
-    async fn train_batch(&mut self, encoder: &Encoder) -> Result<()> {
+    async fn train_batch(&mut self, encoder: &Encoder) -> Result<usize> {
         let start = self.train.next;
         let end = (start + self.settings.batch_size).min(self.order.len());
         let rows = self.order[start..end].to_vec();
@@ -593,10 +627,11 @@ impl FineTuner {
         if self.train.next >= self.order.len() {
             self.phase = Phase::Validating;
         }
-        Ok(())
+        Ok(rows.len())
     }
 
-    async fn validate_batch(&mut self, encoder: &Encoder) -> Result<Option<EpochReport>> {
+    /// Scores one validation batch: its size, and the epoch's report after the last batch.
+    async fn validate_batch(&mut self, encoder: &Encoder) -> Result<(usize, Option<EpochReport>)> {
         let start = self.val.next;
         let end = (start + 2 * self.settings.batch_size).min(self.labels.len());
         let rows: Vec<usize> = (start..end).collect();
@@ -613,10 +648,10 @@ impl FineTuner {
         let probs = read_f32(probabilities(logits, self.classes)).await?;
         self.val.add(loss, probs, &labels);
         if self.val.next < self.labels.len() {
-            return Ok(None);
+            return Ok((rows.len(), None));
         }
         let epoch_report = self.end_epoch(eval)?;
-        Ok(Some(epoch_report))
+        Ok((rows.len(), Some(epoch_report)))
     }
 
     fn end_epoch(&mut self, eval: TunedTop) -> Result<EpochReport> {
@@ -943,6 +978,15 @@ mod tests {
         assert_eq!(epochs.len(), 3);
         assert!(epochs[2].train_loss < epochs[0].train_loss, "{epochs:#?}");
         assert!(epochs[0].best, "the first epoch is the best so far");
+        // The work reported adds up to the plan's, one step's texts at a time.
+        assert_eq!(steps.iter().map(|s| s.texts).sum::<usize>(), 48 + 3 * 48);
+        assert!(steps.windows(2).all(|w| w[0].work_done < w[1].work_done));
+        let last = steps.last().map_or(0.0, |s| s.work_done);
+        assert!(
+            (last - tuner.work_total()).abs() < 1e-9,
+            "{last} vs {}",
+            tuner.work_total()
+        );
         let done = pollster::block_on(tuner.finish()).expect("finish");
         assert!(done.best.val_auroc.is_some());
     }

@@ -179,12 +179,14 @@
  *   max_grad_norm: number | null, seed: number, validation_fraction: number, cache_budget_mb: number}} FineTuneSettings
  */
 /**
- * One fine-tuning step (Rust `finetune::StepReport`): the phase after it, texts done of the
- * phase's total (this epoch's, for training and validation), optimizer steps, and the epoch's
- * report on the step that ended its validation.
- * @typedef {{phase: 'caching' | 'training' | 'validating' | 'finished', epoch: number, done: number,
- *   total: number, step: number, total_steps: number, running_loss: number | null,
- *   epoch_report: EpochReport | null}} StepReport
+ * One fine-tuning step (Rust `finetune::StepReport`): the phase after it and the one it worked
+ * in, texts done of the phase's total (this epoch's, for training and validation), texts this
+ * step did, the run's work so far (full-encoder passes over one text), optimizer steps, and
+ * the epoch's report on the step that ended its validation.
+ * @typedef {{phase: FineTunePhase, worked: FineTunePhase, epoch: number, done: number,
+ *   total: number, texts: number, work_done: number, step: number, total_steps: number,
+ *   running_loss: number | null, epoch_report: EpochReport | null}} StepReport
+ * @typedef {'caching' | 'training' | 'validating' | 'finished'} FineTunePhase
  */
 /**
  * The expected time of a fine-tuning run on this device. `measured` says how the rate was

@@ -490,21 +490,15 @@ async function fineTunePlan(id, { settings, textsPerSecond }) {
 }
 
 /**
- * Tracks a run's work in full-encoder passes over one text (the unit of `estimateSeconds`), so
- * progress can say texts/s and the time left from what the run did so far.
+ * Times a run from the work its steps report (in full-encoder passes over one text, the unit of
+ * `estimateSeconds`), so progress can say texts/s and the time left from what it did so far.
  */
 class FineTuneClock {
-  constructor(full, layers, trainTexts, totalUnits) {
-    const L = Math.max(1, layers ?? full.layers);
-    this.frozen = (L - full.layers) / L;
-    this.trained = Math.max(full.layers / L, 0.02); // the head alone costs a little too
-    this.trainTexts = trainTexts;
+  /** @param {number} totalUnits the run's work and the test texts' (one unit each) */
+  constructor(totalUnits) {
     this.totalUnits = totalUnits;
     this.doneUnits = 0;
     this.started = performance.now();
-    /** @type {{phase: string, epoch: number, done: number, total: number} | null} */
-    this.prev = null;
-    this.caches = true;
     this.phaseTexts = 0;
     this.phaseStarted = this.started;
     /** @type {number | undefined} */
@@ -513,36 +507,10 @@ class FineTuneClock {
     this.lastRate = null;
   }
 
-  cost(phase) {
-    const perPass = this.caches ? 0 : this.frozen;
-    if (phase === 'caching') return this.frozen;
-    if (phase === 'training') return 3 * this.trained + perPass;
-    if (phase === 'validating') return this.trained + perPass;
-    if (phase === 'finished') return 0;
-    return 1; // testing: the whole encoder, the tuned layers and the head
-  }
-
-  /** Account for one step's report; returns {textsPerSecond, secondsLeft}. */
+  /** Account for one step's report; returns {fraction, textsPerSecond, secondsLeft, elapsed}. */
   step(r) {
-    let prev = this.prev;
-    if (!prev) {
-      // The phase before the first step: caching, unless the run went straight to training.
-      this.caches = r.phase === 'caching' || (r.phase !== 'validating' && r.done === 0);
-      prev = this.caches
-        ? { phase: 'caching', epoch: 0, done: 0, total: this.trainTexts }
-        : { phase: 'training', epoch: 1, done: 0, total: r.total };
-    }
-    let texts;
-    if (r.phase === prev.phase && r.epoch === prev.epoch) {
-      texts = r.done - prev.done;
-      this.doneUnits += texts * this.cost(r.phase);
-    } else {
-      // The step finished the previous phase (and the report is about the next one).
-      texts = prev.total - prev.done + r.done;
-      this.doneUnits += (prev.total - prev.done) * this.cost(prev.phase) + r.done * this.cost(r.phase);
-    }
-    this.prev = { phase: r.phase, epoch: r.epoch, done: r.done, total: r.total };
-    return this.#rates(texts, r.phase !== prev.phase);
+    this.doneUnits = r.work_done;
+    return this.#rates(r.texts, r.worked !== r.phase);
   }
 
   /** Account for `texts` test texts scored. */
@@ -589,8 +557,7 @@ async function fineTune(id, { settings }) {
   let next = null;
   try {
     const testTexts = data.testTexts();
-    const clock = new FineTuneClock(full, encoderLayers(enc), data.summary().counts.train,
-      tuner.estimateSeconds(1) + testTexts.length);
+    const clock = new FineTuneClock(tuner.estimateSeconds(1) + testTexts.length);
     progress(id, 'finetune', 'Starting fine-tuning…', {
       step: null, textsPerSecond: null, secondsLeft: null, device: enc.device,
     });
