@@ -514,8 +514,8 @@ impl WebFeatures {
     }
 }
 
-/// The training rows of features (the dataset's training part comes first), checked.
-fn training_part<'a>(features: &'a Features, dataset: &'a Dataset) -> Result<&'a [f32], JsValue> {
+/// Refuses features with another row count than the dataset.
+fn check_rows(features: &Features, dataset: &Dataset) -> Result<(), JsValue> {
     let rows = dataset.train.len() + dataset.test.len();
     if features.rows != rows {
         return Err(BertError::Mismatch(format!(
@@ -524,6 +524,12 @@ fn training_part<'a>(features: &'a Features, dataset: &'a Dataset) -> Result<&'a
         ))
         .into());
     }
+    Ok(())
+}
+
+/// The training rows of features (the dataset's training part comes first), checked.
+fn training_part<'a>(features: &'a Features, dataset: &'a Dataset) -> Result<&'a [f32], JsValue> {
+    check_rows(features, dataset)?;
     Ok(&features.values[..dataset.train.len() * features.dim])
 }
 
@@ -657,17 +663,11 @@ impl WebClassifier {
     /// kept in the metadata.
     pub fn evaluate(&self, features: &WebFeatures, dataset: &WebDataset) -> Promise {
         let features = Rc::clone(&features.inner);
+        let rows = check_rows(&features, &dataset.inner);
         let labels: Vec<usize> = dataset.inner.test.iter().map(|e| e.label).collect();
         let test_start = dataset.inner.train.len() * features.dim;
-        let rows = dataset.inner.train.len() + dataset.inner.test.len();
         self.inner.lend(async move |classifier| {
-            if features.rows != rows {
-                return Err(BertError::Mismatch(format!(
-                    "the features have {} rows but the data has {rows}: extract them again",
-                    features.rows
-                ))
-                .into());
-            }
+            rows?;
             let test = &features.values[test_start..];
             to_js(&classifier.evaluate(test, &labels, &Device::flex()).await?)
         })
@@ -729,8 +729,9 @@ impl WebFineTuner {
             .with(|tuner| Ok(tuner.estimate_seconds(texts_per_second)))
     }
 
-    /// Does the next unit of work → Promise<StepReport> (`phase`, `epoch`, `done`, `total`,
-    /// `step`, `total_steps`, `running_loss`, and `epoch_report` when an epoch ended).
+    /// Does the next unit of work → Promise<StepReport> (`phase`, `worked`, `epoch`, `done`,
+    /// `total`, `texts`, `work_done`, `step`, `total_steps`, `running_loss`, and
+    /// `epoch_report` when an epoch ended).
     pub fn step(&self) -> Promise {
         let encoder = Rc::clone(&self.encoder);
         self.inner

@@ -441,7 +441,7 @@ impl FineTuner {
     pub fn work_total(&self) -> f64 {
         let (n_fit, n_val) = (self.n_fit as f64, self.validation_size() as f64);
         let caching = if self.cache.is_some() {
-            (n_fit + n_val) * self.cost(Phase::Caching)
+            self.labels.len() as f64 * self.cost(Phase::Caching)
         } else {
             0.0
         };
