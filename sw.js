@@ -24,6 +24,8 @@ const SHELL = [
   'pkg/bertweb_bg.wasm',
   'pkg/cpu/bertweb.js',
   'pkg/cpu/bertweb_bg.wasm',
+  // pkg/cpu-baseline/ (engines without relaxed SIMD, www/builds.js) is cached when first used,
+  // as every pkg/ file is: most engines never need it.
   'classifiers/default-minilm.safetensors',
 ];
 const SCOPE = new URL('./', self.location.href);

@@ -48,7 +48,8 @@
 // classification of a typed review on CPU (the page's default model, classifier and threads),
 // (a) in a new browser with an empty profile, (b) on a second visit in the same browser
 // (model files in the Cache API, app shell in the service worker's cache). Plus the size of
-// pkg/bertweb_bg.wasm and pkg/cpu/bertweb_bg.wasm raw, gzip -9 and brotli (scripts/build.sh's copy). Prints the median and min–max of the runs as tables
+// each build's wasm (pkg/, pkg/cpu/, pkg/cpu-baseline/) raw, gzip -9 and brotli (scripts/build.sh's
+// copy). Prints the median and min–max of the runs as tables
 // and writes bench/results/browser.json. Never fails a build: missing pieces are reported,
 // exit 0.
 
@@ -65,6 +66,7 @@ import {
   ROOT,
   WASM,
   WASM_CPU,
+  WASM_CPU_BASELINE,
   classifyTyped,
   launch,
   missingPrerequisites,
@@ -508,8 +510,8 @@ async function main() {
     const br = (await precompressedCopies(path)).find((c) => c.encoding === 'br');
     return { rawBytes: raw.length, gzipBytes: gzipSync(raw, { level: zlib.Z_BEST_COMPRESSION }).length, brotliBytes: br?.size ?? null };
   };
-  // The full build (WebGPU and CPU) keeps its old place in the JSON; `cpu` is the CPU-only one.
-  const wasm = { ...(await size(WASM)), cpu: await size(WASM_CPU) };
+  // By build, as www/builds.js names them.
+  const wasm = { webgpu: await size(WASM), cpu: await size(WASM_CPU), 'cpu-baseline': await size(WASM_CPU_BASELINE) };
 
   const skipped = [];
   const models = opts.models.map((k) => MODELS[k]).filter((m) => {
@@ -647,7 +649,11 @@ async function main() {
     ]);
   }
   const sizeMiB = (n) => `${(n / 1048576).toFixed(2)} MiB`;
-  for (const [name, w] of [['pkg/bertweb_bg.wasm (WebGPU and CPU)', wasm], ['pkg/cpu/bertweb_bg.wasm (CPU only)', wasm.cpu]]) {
+  for (const [name, w] of [
+    ['pkg/bertweb_bg.wasm (WebGPU)', wasm.webgpu],
+    ['pkg/cpu/bertweb_bg.wasm (CPU, relaxed SIMD)', wasm.cpu],
+    ['pkg/cpu-baseline/bertweb_bg.wasm (CPU, SIMD128)', wasm['cpu-baseline']],
+  ]) {
     const br = w.brotliBytes === null ? 'no current .br copy (scripts/build.sh writes it)' : `${sizeMiB(w.brotliBytes)} brotli (what scripts/serve.mjs sends)`;
     console.log(`${name}: ${sizeMiB(w.rawBytes)} raw, ${sizeMiB(w.gzipBytes)} gzip -9, ${br}`);
   }

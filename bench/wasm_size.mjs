@@ -4,12 +4,11 @@
 //
 //   node bench/wasm_size.mjs WASM [--top=N]
 //     WASM     a module with a name section. The page's builds have none (scripts/build.sh
-//              removes it); bind the last cargo build again with names:
+//              removes it); bind a cargo build again with names:
 //                source scripts/env.sh && wasm-bindgen --target web --no-typescript \
-//                  --out-dir /tmp/named $CARGO_TARGET_DIR/wasm32-unknown-unknown/release/bertweb.wasm
-//              and pass /tmp/named/bertweb_bg.wasm. scripts/build.sh builds pkg/ first and
-//              pkg/cpu/ last, so that file is the CPU build; `cargo build --release --lib
-//              --target wasm32-unknown-unknown` first makes it the full one.
+//                  --out-dir /tmp/named $CARGO_TARGET_DIR/wasm32-unknown-unknown/PROFILE/bertweb.wasm
+//              and pass /tmp/named/bertweb_bg.wasm. PROFILE is wasm-webgpu for pkg/; release
+//              holds the CPU build scripts/build.sh made last, pkg/cpu/.
 //     --top=N  crates listed (default 30)
 //
 // Sizes are of the code as stored (raw bytes); gzip shrinks every crate's code by a similar

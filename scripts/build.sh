@@ -1,27 +1,30 @@
 #!/usr/bin/env bash
-# Builds pkg/ and pkg/cpu/ (release, wasm32-unknown-unknown, SIMD128) for the page.
+# Builds the page's three wasm modules (wasm32-unknown-unknown, SIMD128): pkg/, pkg/cpu/ and
+# pkg/cpu-baseline/.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 "$ROOT/scripts/setup_wasm.sh"
 
-# Two modules from one crate: pkg/ has WebGPU and the CPU, pkg/cpu/ only the CPU (with relaxed
-# SIMD). Most of the full module is burn's WebGPU kernel compiler, so pages that run on the CPU
-# (and every helper worker) load the smaller one; www/builds.js picks.
+# Three modules from one crate, so that each page downloads only what runs there (www/builds.js
+# picks): pkg/ runs the model on WebGPU and has no CPU backend (most of it is burn's WebGPU
+# kernel compiler); pkg/cpu/ and pkg/cpu-baseline/ run it on the CPU and have no WebGPU.
+# pkg/cpu/'s matrix products use relaxed SIMD (vendor/README.md), so it validates only in
+# engines that have it; pkg/cpu-baseline/ is the same with plain SIMD128, for the others.
 # .cargo/config.toml adds +simd128 and getrandom's JS backend for this target.
-# The name section (function names for stack traces) is 4 MB of the module, ~0.9 MB gzipped:
+# The name section (function names for stack traces) is 4 MB of a module, ~0.9 MB gzipped:
 # panics still say what went wrong, only their wasm frames lose their names.
-bindgen() {
-  wasm-bindgen --target web --out-dir "$1" --no-typescript --remove-name-section --remove-producers-section \
-    "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/bertweb.wasm"
+build() {
+  local out=$1 profile=$2
+  shift 2
+  cargo build --lib --target wasm32-unknown-unknown --profile "$profile" --no-default-features "$@"
+  wasm-bindgen --target web --out-dir "$out" --no-typescript --remove-name-section --remove-producers-section \
+    "$CARGO_TARGET_DIR/wasm32-unknown-unknown/$profile/bertweb.wasm"
 }
-cargo build --release --lib --target wasm32-unknown-unknown
-bindgen pkg
-# The CPU build's matrix products use relaxed SIMD (vendor/README.md); www/builds.js loads
-# it only where the engine validates relaxed SIMD.
-cargo build --release --lib --target wasm32-unknown-unknown --no-default-features --features relaxed-simd
-bindgen pkg/cpu
+build pkg wasm-webgpu --features webgpu
+build pkg/cpu-baseline release --features cpu
+build pkg/cpu release --features relaxed-simd
 # Brotli and gzip copies beside each module, for servers that send them (scripts/serve.mjs).
-# No wasm-opt: binaryen 132's -Oz made the full module smaller (16.8 → 13.5 MB) but its
-# transfer larger (gzip 3.70 → 3.82 MB, brotli 2.36 → 2.47 MB), in 11 minutes.
-node scripts/compress.mjs pkg/bertweb_bg.wasm pkg/cpu/bertweb_bg.wasm
+# No wasm-opt: binaryen 132's -Oz made a module with both backends smaller (16.8 → 13.5 MB) but
+# its transfer larger (gzip 3.70 → 3.82 MB, brotli 2.36 → 2.47 MB), in 11 minutes.
+node scripts/compress.mjs pkg/bertweb_bg.wasm pkg/cpu/bertweb_bg.wasm pkg/cpu-baseline/bertweb_bg.wasm

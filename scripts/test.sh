@@ -27,7 +27,8 @@ CI=1 cargo test --no-default-features --features cli
 
 echo "== wasm build"
 scripts/build.sh
-cargo clippy --lib --target wasm32-unknown-unknown --release -- -D warnings
+# The page's builds (scripts/build.sh): WebGPU without the CPU backend, the CPU without WebGPU.
+cargo clippy --lib --target wasm32-unknown-unknown --profile wasm-webgpu --no-default-features --features webgpu -- -D warnings
 cargo clippy --lib --target wasm32-unknown-unknown --release --no-default-features --features relaxed-simd -- -D warnings
 
 echo "== browser tests"

@@ -131,13 +131,43 @@ async fn webgpu_device() -> Result<Device, BertError> {
     Ok(device)
 }
 
-/// The CPU-only build (`pkg/cpu/`): the worker loads the full build for WebGPU, so this is
-/// reached only by a caller that picked the wrong module.
+/// The CPU builds (`pkg/cpu/`, `pkg/cpu-baseline/`): the worker loads `pkg/` for WebGPU, so
+/// this is reached only by a caller that picked the wrong module.
 #[cfg(not(feature = "webgpu"))]
 async fn webgpu_device() -> Result<Device, BertError> {
     Err(BertError::Device(
-        "this is the CPU-only build of bertweb (pkg/cpu/): load pkg/bertweb.js for WebGPU".into(),
+        "this is a CPU build of bertweb (pkg/cpu/): load pkg/bertweb.js for WebGPU".into(),
     ))
+}
+
+#[cfg(feature = "cpu")]
+fn cpu_device() -> Result<Device, BertError> {
+    Ok(Device::flex())
+}
+
+/// The WebGPU build (`pkg/`) has no CPU backend; the worker loads a CPU build for the CPU.
+#[cfg(not(feature = "cpu"))]
+fn cpu_device() -> Result<Device, BertError> {
+    Err(BertError::Device(
+        "this is the WebGPU build of bertweb (pkg/): load pkg/cpu/bertweb.js for the CPU".into(),
+    ))
+}
+
+/// Where heads train and classify vectors: the CPU, where a step of a small head costs less
+/// than a GPU's round trip; in the WebGPU build, which has no CPU backend, the WebGPU device
+/// its encoder started.
+#[cfg(feature = "cpu")]
+fn head_device() -> Result<Device, BertError> {
+    cpu_device()
+}
+
+#[cfg(not(feature = "cpu"))]
+fn head_device() -> Result<Device, BertError> {
+    WEBGPU.with(|d| d.borrow().clone()).ok_or_else(|| {
+        BertError::Device(
+            "WebGPU has not started in this module yet: load the model on WebGPU first".into(),
+        )
+    })
 }
 
 /// Texts as the classifier sees them (HTML tags removed, as in training).
@@ -175,7 +205,7 @@ impl WebEncoder {
     ) -> Result<WebEncoder, JsValue> {
         let (burn_device, name) = match device.as_str() {
             "webgpu" => (webgpu_device().await?, "webgpu"),
-            "cpu" => (Device::flex(), "cpu"),
+            "cpu" => (cpu_device()?, "cpu"),
             other => {
                 return Err(BertError::Device(format!(
                     "unknown device `{other}`: use \"webgpu\" or \"cpu\""
@@ -533,7 +563,7 @@ fn training_part<'a>(features: &'a Features, dataset: &'a Dataset) -> Result<&'a
     Ok(&features.values[..dataset.train.len() * features.dim])
 }
 
-/// A head's training in progress: one epoch per `step`, on the CPU.
+/// A head's training in progress: one epoch per `step`, on the head's device (`head_device`).
 #[wasm_bindgen(js_name = Trainer)]
 pub struct WebTrainer {
     inner: Slot<Trainer>,
@@ -562,7 +592,7 @@ impl WebTrainer {
             &labels,
             d.label_names.len(),
             settings,
-            &Device::flex(),
+            &head_device()?,
         )?;
         Ok(WebTrainer {
             inner: Slot::new(trainer, "trainer"),
@@ -618,14 +648,17 @@ impl WebClassifier {
     pub fn from_bytes(bytes: &[u8]) -> Result<WebClassifier, JsValue> {
         Ok(WebClassifier::new(Classifier::from_bytes(
             bytes,
-            &Device::flex(),
+            &head_device()?,
         )?))
     }
 
-    /// The classifier file's bytes.
+    /// The classifier file's bytes → Promise<Uint8Array>.
     #[wasm_bindgen(js_name = toBytes)]
-    pub fn to_bytes(&self) -> Result<Vec<u8>, JsValue> {
-        self.inner.with(|c| Ok(c.to_bytes()?))
+    pub fn to_bytes(&self) -> Promise {
+        self.inner.lend(async |c| {
+            let bytes = c.to_bytes().await?;
+            Ok(js_sys::Uint8Array::from(bytes.as_slice()).into())
+        })
     }
 
     /// Its metadata (`ClassifierMeta`): base model, label names, head shape, settings, metrics.
@@ -640,7 +673,7 @@ impl WebClassifier {
     #[wasm_bindgen(js_name = classifyVectors)]
     pub fn classify_vectors(&self, vectors: Vec<f32>) -> Promise {
         self.inner.lend(async move |classifier| {
-            let probs = classifier.predict(&vectors, &Device::flex()).await?;
+            let probs = classifier.predict(&vectors, &head_device()?).await?;
             to_js(&classifier.predictions(&probs))
         })
     }
@@ -669,7 +702,7 @@ impl WebClassifier {
         self.inner.lend(async move |classifier| {
             rows?;
             let test = &features.values[test_start..];
-            to_js(&classifier.evaluate(test, &labels, &Device::flex()).await?)
+            to_js(&classifier.evaluate(test, &labels, &head_device()?).await?)
         })
     }
 }

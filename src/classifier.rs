@@ -15,6 +15,7 @@ use crate::finetune::{FineTuneSettings, FineTuned, TunedEncoder, TunedTop};
 use crate::head::{Head, HeadShape, Init};
 use crate::metrics::Report;
 use crate::model::bert::LayerShape;
+use crate::params::safetensors_bytes;
 use crate::train::{EpochReport, Standardizer, TrainSettings, Trained};
 
 const FORMAT: &str = "bertweb-classifier/1";
@@ -317,23 +318,22 @@ impl Classifier {
         Ok(report)
     }
 
-    /// The file: safetensors with the metadata as JSON under the `bertweb` key.
-    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+    /// The file: safetensors with the metadata as JSON under the `bertweb` key. Asynchronous:
+    /// the page's WebGPU build keeps heads on the GPU, which a browser reads back only so.
+    pub async fn to_bytes(&self) -> Result<Vec<u8>> {
         let meta = serde_json::to_string(&self.meta)
             .map_err(|e| BertError::Mismatch(format!("cannot write classifier metadata: {e}")))?;
-        let mut store = SafetensorsStore::from_bytes(None).metadata(META_KEY, meta);
-        let saved = match &self.tuned {
-            None => self.head.save_into(&mut store),
-            Some(encoder) => TunedTop {
-                encoder: encoder.clone(),
-                head: self.head.clone(),
+        let metadata = [(META_KEY, meta)];
+        match &self.tuned {
+            None => safetensors_bytes(&self.head, &metadata).await,
+            Some(encoder) => {
+                let top = TunedTop {
+                    encoder: encoder.clone(),
+                    head: self.head.clone(),
+                };
+                safetensors_bytes(&top, &metadata).await
             }
-            .save_into(&mut store),
-        };
-        saved.map_err(|e| BertError::Mismatch(format!("cannot write classifier: {e}")))?;
-        store
-            .get_bytes()
-            .map_err(|e| BertError::Mismatch(format!("cannot write classifier: {e}")))
+        }
     }
 
     /// Reads a classifier file onto `device`.
@@ -395,6 +395,14 @@ mod tests {
 
     /// A classifier trained on separable random features of width `dim`.
     fn trained(dim: usize, model_id: &str) -> (Classifier, Vec<f32>, Vec<usize>) {
+        trained_with(Preset::Linear, dim, model_id)
+    }
+
+    fn trained_with(
+        preset: Preset,
+        dim: usize,
+        model_id: &str,
+    ) -> (Classifier, Vec<f32>, Vec<usize>) {
         let mut rng = crate::data::SeededRng::new(7);
         let labels: Vec<usize> = (0..60).map(|i| i % 2).collect();
         let features: Vec<f32> = labels
@@ -406,7 +414,7 @@ mod tests {
                     .collect::<Vec<_>>()
             })
             .collect();
-        let mut settings = TrainSettings::preset(Preset::Linear);
+        let mut settings = TrainSettings::preset(preset);
         // Enough steps to move well away from the random initialization.
         settings.epochs = 20;
         settings.learning_rate = 0.05;
@@ -458,5 +466,17 @@ mod tests {
             err.to_string()
                 .contains("load the model it was trained with")
         );
+    }
+
+    #[test]
+    fn the_file_reproduces_predictions_batch_norm_included() {
+        let _rng = crate::test_rng();
+        // The tutorial's head has a BatchNorm, whose running statistics are saved too.
+        let (classifier, features, _) = trained_with(Preset::Tutorial, 6, "m");
+        let bytes = pollster::block_on(classifier.to_bytes()).unwrap();
+        let loaded = Classifier::from_bytes(&bytes, &Device::flex()).unwrap();
+        assert_eq!(loaded.meta, classifier.meta);
+        let predict = |c: &Classifier| pollster::block_on(c.predict(&features, &Device::flex()));
+        assert_eq!(predict(&loaded).unwrap(), predict(&classifier).unwrap());
     }
 }

@@ -8,9 +8,7 @@
 //! or one validation batch) so the page's worker can report progress and honour cancel.
 //! K = 0 trains only the head on the frozen encoder's pooled output.
 
-use std::collections::HashMap;
-
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::Linear;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
@@ -22,6 +20,8 @@ use crate::error::{BertError, Result};
 use crate::head::{Head, HeadShape, Init};
 use crate::model::bert::{BertLayer, BertModel, LayerShape};
 use crate::model::{Pooling, TokenBatch};
+#[cfg(feature = "cpu")]
+use crate::params::to_device_async;
 use crate::train::{EpochReport, loss, probabilities, report, targets};
 
 /// A head step's work when no encoder layer is trained, in passes of the full encoder over one
@@ -688,14 +688,16 @@ impl FineTuner {
         Ok(epoch_report)
     }
 
-    /// The best epoch's top, copied to the CPU (training may stop early: the best epoch so far
-    /// is kept).
+    /// The best epoch's top (training may stop early: the best epoch so far is kept), copied to
+    /// the CPU where the build has one; the page's WebGPU build keeps it on its device.
     pub async fn finish(self) -> Result<FineTuned> {
         let (top, best) = self
             .best
             .ok_or_else(|| BertError::Mismatch("no epoch of fine-tuning has finished".into()))?;
+        #[cfg(feature = "cpu")]
+        let top = to_device_async(top, &Device::flex()).await?;
         Ok(FineTuned {
-            top: to_device_async(top, &Device::flex()).await?,
+            top,
             settings: self.settings,
             first_layer: self.first,
             layer_shape: self.layer_shape,
@@ -705,53 +707,6 @@ impl FineTuner {
             history: self.history,
         })
     }
-}
-
-/// Every float parameter of a module, flattened, with its id.
-struct Flatten(Vec<(ParamId, Tensor<1>)>);
-
-impl ModuleVisitor for Flatten {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let value = param.val();
-        let n = value.shape().num_elements();
-        self.0.push((param.id, value.reshape([n])));
-    }
-}
-
-/// Puts read-back parameter values in place, on `device`.
-struct Place {
-    values: HashMap<ParamId, TensorData>,
-    device: Device,
-}
-
-impl ModuleMapper for Place {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let (id, value, mapper) = param.consume();
-        let value = match self.values.remove(&id) {
-            Some(data) => Tensor::<1>::from_data(data, &self.device).reshape(value.shape()),
-            None => value,
-        };
-        Param::from_mapped_value(id, value, mapper)
-    }
-}
-
-/// `module` with every parameter copied to `device` through asynchronous readbacks: in the
-/// browser a WebGPU tensor cannot be read synchronously, which `to_device` or saving would do.
-pub async fn to_device_async<M: Module>(module: M, device: &Device) -> Result<M> {
-    let mut flat = Flatten(Vec::new());
-    module.visit(&mut flat);
-    let mut values = HashMap::with_capacity(flat.0.len());
-    for (id, value) in flat.0 {
-        let data = value
-            .into_data_async()
-            .await
-            .map_err(|e| BertError::Device(e.to_string()))?;
-        values.insert(id, data);
-    }
-    Ok(module.map(&mut Place {
-        values,
-        device: device.clone(),
-    }))
 }
 
 /// Squared L2 norm of a module's gradients, summed on the device.
@@ -1039,7 +994,7 @@ mod tests {
         );
         let texts = ["this tea is great !", "the worst chips", ""];
         let before = pollster::block_on(classifier.probabilities(&encoder, &texts)).expect("probs");
-        let bytes = classifier.to_bytes().expect("save");
+        let bytes = pollster::block_on(classifier.to_bytes()).expect("save");
         let loaded = Classifier::from_bytes(&bytes, &Device::flex()).expect("load");
         assert!(loaded.is_fine_tuned());
         let after = pollster::block_on(loaded.probabilities(&encoder, &texts)).expect("probs");

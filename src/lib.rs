@@ -14,6 +14,7 @@ pub mod finetune;
 pub mod head;
 pub mod metrics;
 pub mod model;
+pub mod params;
 pub mod tokenizer;
 pub mod train;
 pub mod weights;

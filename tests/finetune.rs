@@ -72,7 +72,11 @@ fn top_two_layers_reach_test_auroc_095_and_the_file_reproduces_them() {
     assert!(report.accuracy >= 0.92, "{report:?}");
 
     // The saved file, loaded again, gives the same probabilities.
-    let loaded = Classifier::from_bytes(&classifier.to_bytes().unwrap(), &Device::flex()).unwrap();
+    let loaded = Classifier::from_bytes(
+        &pollster::block_on(classifier.to_bytes()).unwrap(),
+        &Device::flex(),
+    )
+    .unwrap();
     let again =
         pollster::block_on(loaded.probabilities_all(&encoder, &test_texts, 64, |_| ())).unwrap();
     assert_eq!(again, probs);

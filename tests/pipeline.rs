@@ -123,7 +123,7 @@ fn presets_reach_their_test_auroc_and_classifier_round_trips() {
 
     // Saved and loaded, it predicts identically, and refuses another base model.
     default.meta.test = Some(TestSummary::from(&report));
-    let bytes = default.to_bytes().unwrap();
+    let bytes = pollster::block_on(default.to_bytes()).unwrap();
     let loaded = Classifier::from_bytes(&bytes, &Device::flex()).unwrap();
     assert_eq!(loaded.meta, default.meta);
     let before = pollster::block_on(default.predict(&p.test.values, &Device::flex())).unwrap();

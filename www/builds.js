@@ -1,12 +1,19 @@
 // The wasm builds (scripts/build.sh) and which one runs the model where.
 
 /**
- * `full` (pkg/) has burn's WebGPU kernel compiler, most of its size, and a CPU path with plain
- * SIMD128. `cpu` (pkg/cpu/) has only the CPU path, with relaxed SIMD's fused multiply-add in
- * its matrix products (vendor/README.md; 38.8 against 31.6 texts/s on one thread here, in
- * Node with bench/wasm_profile.mjs), so it validates only in engines that have relaxed SIMD.
+ * Three builds of one crate (scripts/build.sh), so that a page downloads only what runs there.
+ * `webgpu` (pkg/) runs the model on WebGPU and has no CPU backend; most of it is burn's WebGPU
+ * kernel compiler. `cpu` (pkg/cpu/) and `cpu-baseline` (pkg/cpu-baseline/) run it on the CPU
+ * and have no WebGPU. `cpu` uses relaxed SIMD's fused multiply-add in its matrix products
+ * (vendor/README.md; 38.8 against 31.6 texts/s on one thread here, in Node with
+ * bench/wasm_profile.mjs), so it validates only in engines that have relaxed SIMD;
+ * `cpu-baseline` is the same with plain SIMD128, for the others.
  */
-export const BUILDS = { cpu: build('../pkg/cpu/'), full: build('../pkg/') };
+export const BUILDS = {
+  webgpu: build('../pkg/'),
+  cpu: build('../pkg/cpu/'),
+  'cpu-baseline': build('../pkg/cpu-baseline/'),
+};
 
 /** A build's wasm-bindgen glue and module, as absolute URLs (the helpers import the glue). */
 function build(dir) {
@@ -43,11 +50,11 @@ export function relaxedSimd() {
 const HAS_RELAXED_SIMD = relaxedSimd();
 
 /**
- * The build that runs the model on the CPU: the small `cpu` one where the engine has relaxed
- * SIMD, else `full`, the only one that loads there.
+ * The build that runs the model on the CPU: `cpu` where the engine has relaxed SIMD, else
+ * `cpu-baseline`.
  * @param {boolean} [hasRelaxedSimd]
- * @returns {'cpu' | 'full'}
+ * @returns {'cpu' | 'cpu-baseline'}
  */
 export function cpuBuild(hasRelaxedSimd = HAS_RELAXED_SIMD) {
-  return hasRelaxedSimd ? 'cpu' : 'full';
+  return hasRelaxedSimd ? 'cpu' : 'cpu-baseline';
 }

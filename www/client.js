@@ -126,8 +126,8 @@
  * @property {number | null} layers   number of encoder layers
  * @property {number} maxPositions    the model's max position embeddings
  * @property {number} loadMs          time spent in the worker loading (wasm init + Encoder.load)
- * @property {'cpu' | 'full'} build  the wasm build it runs in: pkg/cpu/ (CPU only, relaxed SIMD) or pkg/
- *   (WebGPU and CPU; also the CPU's where the engine lacks relaxed SIMD)
+ * @property {'webgpu' | 'cpu' | 'cpu-baseline'} build  the wasm build it runs in (www/builds.js):
+ *   pkg/ (WebGPU), pkg/cpu/ (CPU, relaxed SIMD) or pkg/cpu-baseline/ (CPU, for engines without it)
  */
 
 /** @typedef {{ids: number[], mask: number[]}} Tokenized  One text's word pieces, unpadded. */
@@ -250,11 +250,11 @@ export class BertClient {
   }
 
   /**
-   * Start the WebAssembly build `device` needs (CPU-only, or with WebGPU) while the page
+   * Start the WebAssembly build `device` needs (WebGPU's or the CPU's) while the page
    * fetches the model files, so that its compile overlaps with them. Optional: `load` starts
    * it otherwise.
    * @param {DeviceChoice} [device]
-   * @returns {Promise<{build: 'cpu' | 'full'}>}
+   * @returns {Promise<{build: 'webgpu' | 'cpu' | 'cpu-baseline'}>}
    */
   prepare(device = 'auto') {
     return this.#request({ type: 'prepare', device }, []).promise;

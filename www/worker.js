@@ -114,7 +114,7 @@ async function compileWasm(url) {
   }
 }
 
-/** Start (once) the wasm build of `kind`: 'cpu' or 'full'. */
+/** Start (once) the wasm build of `kind`, a key of BUILDS. */
 function instantiate(kind) {
   instances[kind] ??= (async () => {
     const api = await import(BUILDS[kind].glue);
@@ -153,15 +153,15 @@ let preparedAdapter = null;
  */
 async function prepare(id, device) {
   if (device !== 'cpu') preparedAdapter = { device, check: webgpuAdapter(device !== 'webgpu') };
-  preferredBuild = preparedAdapter && (await preparedAdapter.check).ok ? 'full' : cpuBuild();
+  preferredBuild = preparedAdapter && (await preparedAdapter.check).ok ? 'webgpu' : cpuBuild();
   await startWasm(id);
   return { build: wasm.kind };
 }
 
 /**
  * Move what lives in the running instance (classifier, features, data set) into `next`, which
- * the new encoder was loaded in, and make it the running one. Only CPU → full ever happens:
- * the full build runs the CPU too.
+ * the new encoder was loaded in, and make it the running one: a change of device is a change
+ * of build (the WebGPU build has no CPU backend, the CPU builds no WebGPU).
  */
 async function moveTo(next) {
   if (!wasm || wasm === next) {
@@ -171,7 +171,7 @@ async function moveTo(next) {
   const { api } = next;
   const moved = [];
   try {
-    moved.push(classifier && api.Classifier.fromBytes(classifier.toBytes()));
+    moved.push(classifier && api.Classifier.fromBytes(await classifier.toBytes()));
     moved.push(features && api.Features.fromBytes(features.toBytes()));
     moved.push(dataset && api.Dataset.load(new Uint8Array(await datasetSource.csv.arrayBuffer()), datasetSource.settings));
   } catch (err) {
@@ -221,11 +221,10 @@ async function loadEncoder(id, files, requested) {
     }
   }
 
-  // The full build for WebGPU; on the CPU, whichever runs already (the full one runs it too).
-  const kind = device === 'webgpu' ? 'full' : (wasm?.kind ?? cpuBuild());
-  const api = await startWasm(id, kind);
+  // Each device has its build: the WebGPU one has no CPU backend, the CPU ones no WebGPU.
   let next;
   if (device === 'webgpu') {
+    const api = await startWasm(id, 'webgpu');
     progress(id, 'encoder', 'Loading the model on WebGPU (compiling shaders and a warm-up pass)…');
     try {
       next = await api.Encoder.load(bytes.config, bytes.weights, bytes.tokenizer, 'webgpu', files.sha256);
@@ -238,12 +237,13 @@ async function loadEncoder(id, files, requested) {
     }
   }
   if (device === 'cpu') {
+    const api = await startWasm(id, cpuBuild());
     progress(id, 'encoder', fallback ? `${fallback}. Loading the model on CPU…` : 'Loading the model on CPU…');
     next = await api.Encoder.load(bytes.config, bytes.weights, bytes.tokenizer, 'cpu', files.sha256);
   }
 
   try {
-    await moveTo(await instantiate(kind));
+    await moveTo(await instantiate(device === 'webgpu' ? 'webgpu' : cpuBuild()));
   } catch (err) {
     next.free();
     throw new Error(`the model loaded, but the data could not be moved to its WebAssembly module (${err?.message ?? err}); the previous model is still in use`);
@@ -287,8 +287,6 @@ async function startPool() {
     pool.stop();
     return;
   }
-  // The CPU build even where this worker runs the full one (after WebGPU): it is smaller, and
-  // its vectors differ from the full build's only by the rounding of fused multiply-adds.
   const kind = cpuBuild();
   pool.start(helpers, { module: await compileBuild(kind), glue: BUILDS[kind].glue }, currentFiles);
 }
@@ -704,7 +702,7 @@ async function handle(msg) {
     case 'setClassifier':
       return setClassifier(id, msg);
     case 'classifierBytes': {
-      const bytes = requireClassifier().toBytes();
+      const bytes = await requireClassifier().toBytes();
       return bytes.buffer.byteLength === bytes.byteLength ? bytes.buffer : bytes.slice().buffer;
     }
     default:

@@ -316,7 +316,7 @@ fn save_tested(
     let test_labels: Vec<usize> = dataset.test.iter().map(|e| e.label).collect();
     let report = classifier.score(probs, &test_labels)?;
     print_test(&report);
-    std::fs::write(out, classifier.to_bytes()?)?;
+    std::fs::write(out, pollster::block_on(classifier.to_bytes())?)?;
     println!("saved {}", out.display());
     Ok(())
 }

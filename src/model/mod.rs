@@ -15,12 +15,19 @@ use burn::prelude::*;
 /// Whether `x` is computed by our own CPU loops (`gelu.rs`, `softmax.rs`): it lives on burn's
 /// flex CPU backend and needs no gradient. GPUs have their own kernels, and autodiff needs
 /// burn's ops to record the gradient.
+#[cfg(feature = "cpu")]
 fn cpu_inference<const D: usize>(x: &Tensor<D>) -> bool {
     !x.is_autodiff()
         && matches!(
             x.device().as_dispatch(),
             burn::backend::DispatchDevice::Flex(_)
         )
+}
+
+/// A build without the CPU backend (the page's WebGPU one) never computes on the CPU.
+#[cfg(not(feature = "cpu"))]
+fn cpu_inference<const D: usize>(_: &Tensor<D>) -> bool {
+    false
 }
 
 /// `x` with `update` run over its f32 values in place, where [`cpu_inference`] holds;

@@ -14,8 +14,8 @@ const { skip } = ready;
 describe('wasm delivery', () => {
   const blank = useBlankPage(ready);
 
-  test('both builds travel as their brotli copies and arrive intact', { skip, timeout: 60_000 }, async () => {
-    for (const dir of ['pkg/cpu/', 'pkg/']) {
+  test('every build travels as their brotli copies and arrive intact', { skip, timeout: 60_000 }, async () => {
+    for (const dir of ['pkg/cpu/', 'pkg/cpu-baseline/', 'pkg/']) {
       const file = join(ROOT, dir, 'bertweb_bg.wasm');
       const got = await blank.page.evaluate(async (path) => {
         const url = new URL(path, location.href).href;

@@ -11,9 +11,10 @@ import { startServer } from '../../scripts/serve.mjs';
 
 export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+/** The builds (www/builds.js): WebGPU; the CPU with relaxed SIMD; the CPU with plain SIMD128. */
 export const WASM = join(ROOT, 'pkg', 'bertweb_bg.wasm');
-/** The CPU-only build (no WebGPU kernel compiler): CPU pages and helper workers load it. */
 export const WASM_CPU = join(ROOT, 'pkg', 'cpu', 'bertweb_bg.wasm');
+export const WASM_CPU_BASELINE = join(ROOT, 'pkg', 'cpu-baseline', 'bertweb_bg.wasm');
 export const MODEL_DIR = join(ROOT, 'models', 'all-MiniLM-L6-v2');
 export const FIXTURE = join(ROOT, 'tests', 'fixtures', 'minilm.json');
 
@@ -43,7 +44,7 @@ export const CHROMIUM_ARGS_NO_WEBGPU = CHROMIUM_ARGS.filter(
 export async function missingPrerequisites({ fixture = false } = {}) {
   const missing = [];
   if (!existsSync(CHROMIUM)) missing.push(`${CHROMIUM} (run scripts/setup_browser.sh)`);
-  for (const wasm of [WASM, WASM_CPU]) {
+  for (const wasm of [WASM, WASM_CPU, WASM_CPU_BASELINE]) {
     if (!existsSync(wasm)) missing.push(`${wasm.slice(ROOT.length + 1)} (run scripts/build.sh)`);
   }
   for (const f of ['config.json', 'model.safetensors', 'tokenizer.json']) {
