@@ -6,8 +6,8 @@
 //
 // scripts/build.sh runs it on every build; scripts/serve.mjs sends FILE.br or FILE.gz to
 // browsers that accept them. Brotli at its best quality shrinks the WebGPU build to 1.9 MB
-// against gzip's 2.9, but the two copies take 49 s on one core: a build step, not something to do per
-// request.
+// against gzip's 2.9, but the two copies take 49 s on one core: a build step, not something to
+// do per request.
 
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';

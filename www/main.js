@@ -298,8 +298,17 @@ function showEncoder(info, modelName) {
   if (!ui.trainControls.hidden && trainMode() === 'finetune') scheduleEstimate();
 }
 
-function onWorkerProgress(p) {
+/** A model load's steps, in the status line. */
+function onLoadProgress(p) {
   if (p.stage === 'wasm' || p.stage === 'encoder') setStatus(p.message);
+}
+
+/**
+ * Every request's progress: a switch to the CPU, whatever request it happened in. (Other
+ * requests' steps stay out of the status line: a classifier loading after the model failed
+ * would hide that error.)
+ */
+function onWorkerProgress(p) {
   if (p.stage === 'fallback' && client.info) {
     client.info = { ...client.info, device: 'cpu', fallback: p.reason };
     showDevice('cpu', 1);
@@ -430,7 +439,7 @@ async function loadDefault() {
       throw new Error(`could not download the default model (${err.message}). ` +
         'Run `python3 scripts/fetch_model.py` and reload, or use your own model files below.');
     }
-    const info = await client.load(fetched.files, ui.device.value, onWorkerProgress);
+    const info = await client.load(fetched.files, ui.device.value, onLoadProgress);
     showEncoder(info, DEFAULT_MODEL_NAME);
     const cacheWarning = await fetched.stored;
     if (cacheWarning) setStatus(`${ui.status.textContent} Not cached for offline use: ${cacheWarning}`, 'warn');
@@ -479,7 +488,7 @@ async function loadModelFiles(fileList) {
     const [config, weights, tokenizer] = await Promise.all(
       [picked.config, picked.weights, picked.tokenizer].map((f) => f.arrayBuffer()),
     );
-    const info = await client.load({ config, weights, tokenizer }, ui.device.value, onWorkerProgress);
+    const info = await client.load({ config, weights, tokenizer }, ui.device.value, onLoadProgress);
     showEncoder(info, `your files (${picked.weights.name}, ${picked.tokenizer.name})`);
     modelChanged();
   } catch (err) {
@@ -506,7 +515,7 @@ async function onModelUrl(event) {
   setBusy(true);
   try {
     const { files, stored } = await fetchModelFolder(base, base.href);
-    const info = await client.load(files, ui.device.value, onWorkerProgress);
+    const info = await client.load(files, ui.device.value, onLoadProgress);
     const name = base.pathname.split('/').filter(Boolean).filter((p) => !['resolve', 'main'].includes(p)).join('/') || base.host;
     showEncoder(info, name);
     modelChanged();
@@ -525,7 +534,7 @@ async function onDeviceChanged() {
   if (state.busy || !client.info) return;
   setBusy(true);
   try {
-    const info = await client.reload(ui.device.value, onWorkerProgress);
+    const info = await client.reload(ui.device.value, onLoadProgress);
     showEncoder(info, ui.modelName.textContent ?? '');
   } catch (err) {
     setStatus(`could not switch device: ${sentence(err.message)} Choose another device or reload the page.`, 'error');

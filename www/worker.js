@@ -35,6 +35,8 @@ let dataset = null;
 let features = null;
 /** @type {Classifier | null} the classifier `classify` uses */
 let classifier = null;
+/** @type {Uint8Array | null} its file: what moves it to another build, never read from a GPU that may have failed */
+let classifierBytes = null;
 /** Messages of the wasm's typed errors that are about the files, not the device. */
 const MODEL_ERROR = /^(config\.json|model\.safetensors|tokenizer)/;
 /** Ids of requests asked to stop. */
@@ -171,7 +173,7 @@ async function moveTo(next) {
   const { api } = next;
   const moved = [];
   try {
-    moved.push(classifier && api.Classifier.fromBytes(await classifier.toBytes()));
+    moved.push(classifier && api.Classifier.fromBytes(classifierBytes));
     moved.push(features && api.Features.fromBytes(features.toBytes()));
     moved.push(dataset && api.Dataset.load(new Uint8Array(await datasetSource.csv.arrayBuffer()), datasetSource.settings));
   } catch (err) {
@@ -440,8 +442,7 @@ async function train(id, { settings }) {
     next = trainer.finish();
     const report = await next.evaluate(features, data);
     const meta = next.meta();
-    classifier?.free();
-    classifier = next;
+    await adoptClassifier(next);
     return { meta, report };
   } catch (err) {
     next?.free();
@@ -587,8 +588,7 @@ async function fineTune(id, { settings }) {
     }
     const report = next.scoreTest(probs, data);
     const meta = next.meta();
-    classifier?.free();
-    classifier = next;
+    await adoptClassifier(next);
     next = null;
     return { meta, report };
   } catch (err) {
@@ -636,8 +636,11 @@ async function classifyMany(id, clf, texts, step) {
 
 /** Replace the classifier with one read from a file's bytes. */
 async function setClassifier(id, { bytes }) {
-  const api = await startWasm(id);
-  const next = api.Classifier.fromBytes(new Uint8Array(bytes));
+  await startWasm(id);
+  // In the WebGPU build a classifier lives on the encoder's device; with no encoder there (its
+  // load failed) it waits in a CPU build, and the next model load moves it.
+  if (!encoder && wasm.kind === 'webgpu') await moveTo(await instantiate(cpuBuild()));
+  const next = wasm.api.Classifier.fromBytes(new Uint8Array(bytes));
   let mismatch = null;
   if (encoder) {
     try {
@@ -647,9 +650,16 @@ async function setClassifier(id, { bytes }) {
     }
   }
   const meta = next.meta();
+  await adoptClassifier(next, new Uint8Array(bytes));
+  return { meta, mismatch };
+}
+
+/** Make `next` the classifier, with its file's bytes (`bytes`, or written now) beside it. */
+async function adoptClassifier(next, bytes = null) {
+  const file = bytes ?? (await next.toBytes());
   classifier?.free();
   classifier = next;
-  return { meta, mismatch };
+  classifierBytes = file;
 }
 
 async function handle(msg) {
@@ -701,10 +711,10 @@ async function handle(msg) {
       return withCpuFallback(id, () => classify(id, msg));
     case 'setClassifier':
       return setClassifier(id, msg);
-    case 'classifierBytes': {
-      const bytes = await requireClassifier().toBytes();
-      return bytes.buffer.byteLength === bytes.byteLength ? bytes.buffer : bytes.slice().buffer;
-    }
+    case 'classifierBytes':
+      requireClassifier();
+      // A copy: the reply transfers the buffer it is given, and the worker keeps its own.
+      return classifierBytes.slice().buffer;
     default:
       throw new Error(`unknown request type ${JSON.stringify(type)}`);
   }

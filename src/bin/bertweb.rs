@@ -375,7 +375,7 @@ fn classify(
         header.extend(names.iter().map(|n| format!("p_{n}")));
         writer.write_record(&header)?;
         for (text, p) in texts.iter().zip(&rows) {
-            let mut record = vec![text.clone(), p.name.clone()];
+            let mut record = vec![spreadsheet_text(text), spreadsheet_text(&p.name)];
             record.extend(p.probabilities.iter().map(|v| format!("{v:.6}")));
             writer.write_record(&record)?;
         }
@@ -388,6 +388,18 @@ fn classify(
         }
     }
     Ok(())
+}
+
+/// A text as a spreadsheet shows it, not as a formula it runs (the page's `csvLine` in
+/// www/csv.js does the same): Excel, LibreOffice and Sheets evaluate a cell that starts with
+/// = + - @, a tab or a carriage return, and a review file from anywhere could hold
+/// `=HYPERLINK(...)`. Such a text gets a leading apostrophe (OWASP's advice on CSV injection).
+fn spreadsheet_text(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    }
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
@@ -468,5 +480,20 @@ fn main() {
     if let Err(e) = run(Cli::parse()) {
         eprintln!("error: {e}");
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spreadsheet_text;
+
+    #[test]
+    fn texts_that_would_run_as_formulas_are_kept_as_text() {
+        for formula in ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(spreadsheet_text(formula), format!("'{formula}"));
+        }
+        for text in ["Great coffee", "", " =not at the start", "'quoted"] {
+            assert_eq!(spreadsheet_text(text), text);
+        }
     }
 }

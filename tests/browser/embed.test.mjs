@@ -355,6 +355,22 @@ describe('page on WebGPU (SwiftShader)', () => {
       await opened.page.close();
     }
   });
+
+  test('a WebGPU page whose model does not load still loads the classifier', { skip, timeout: 180_000 }, async () => {
+    // Its own browser: this one has the model in its Cache API.
+    const fresh = await launch({ webgpu: true });
+    try {
+      await fresh.context.route('**/models/**', (route) => route.abort());
+      const opened = await openPage(fresh.context, `${fresh.url}?device=webgpu`);
+      const meta = await waitClassifier(opened.page);
+      assert.deepEqual(meta.label_names, ['negative', 'positive']);
+      assert.match(await opened.page.textContent('#classifier-name'), /^default/);
+      const status = statusOf(opened.page);
+      assert.equal(await status.getAttribute('data-kind'), 'error', `the model's failure is shown: ${await status.textContent()}`);
+    } finally {
+      await fresh.close();
+    }
+  });
 });
 
 describe('page without WebGPU', () => {
