@@ -7,40 +7,33 @@
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   FIXTURE,
   MODEL_DIR,
-  ROOT,
+  SAMPLE_CSV,
   classifyTyped,
   embedInPage,
   launch,
   maxAbsDiff,
-  missingPrerequisites,
   openPage,
+  prerequisites,
+  screenshot,
   waitClassifier,
   waitReady,
 } from './harness.mjs';
 
 const TOLERANCE = 1e-3;
-const SCREENSHOTS = join(ROOT, 'test-results', 'screenshots');
 const CPU_LOAD_TIMEOUT = 120_000;
-const SAMPLE_CSV = join(ROOT, '..', 'shared', 'data', 'amazon-fine-food', 'sample-2k.csv');
 const WEBGPU_LOAD_TIMEOUT = 420_000; // SwiftShader compiles every shader on the CPU
 
-/** What is missing for a browser run, or null. */
-const missing = await missingPrerequisites({ fixture: true });
-/** With CI set a missing piece is a failure (the `before` hooks throw); otherwise a skip. */
-const skip = missing && !process.env.CI ? missing : false;
-if (skip) console.log(`# browser tests skipped: ${skip}`);
-function requirePrerequisites() {
-  if (missing) throw new Error(`${missing} (CI is set, so this fails instead of skipping)`);
-}
+const ready = await prerequisites({ fixture: true, sample: true });
+const { skip } = ready;
 
 /** @type {{cases: {text: string, input_ids?: number[], mean: number[], pooler: number[]}[], max_len?: number}} */
-const fixture = missing ? { cases: [] } : JSON.parse(readFileSync(FIXTURE, 'utf8'));
+const fixture = existsSync(FIXTURE) ? JSON.parse(readFileSync(FIXTURE, 'utf8')) : { cases: [] };
 const MAX_LEN = fixture.max_len ?? fixture.maxLen ?? 55;
 
 /** Compare page embeddings of `cases` with the fixture for one pooling; returns the worst diff. */
@@ -90,7 +83,7 @@ describe('page on CPU (flex backend)', () => {
   let ready = false;
   before(async () => {
     if (skip) return;
-    requirePrerequisites();
+    ready.requireReady();
     browser = await launch({ webgpu: true });
   });
   after(async () => {
@@ -199,8 +192,7 @@ describe('page on CPU (flex backend)', () => {
     }
     if (c.input_ids) assert.match(shown.tokens, new RegExp(`^${c.input_ids.length} `));
     else assert.match(shown.tokens, /^\d+ /);
-    mkdirSync(SCREENSHOTS, { recursive: true });
-    await page.screenshot({ path: join(SCREENSHOTS, 'ready-cpu.png'), fullPage: true });
+    await screenshot(page, 'ready-cpu');
   });
 
   test('a corrupted model.safetensors shows the typed error and the previous model still embeds', { skip }, async () => {
@@ -244,7 +236,7 @@ describe('page on WebGPU (SwiftShader)', () => {
   let log;
   before(async () => {
     if (skip) return;
-    requirePrerequisites();
+    ready.requireReady();
     browser = await launch({ webgpu: true });
   });
   after(async () => {
@@ -288,8 +280,7 @@ describe('page on WebGPU (SwiftShader)', () => {
     const verdict = await classifyTyped(page, 'Delicious and fresh, will buy again.', 300_000);
     console.log(`# WebGPU: typed review -> ${verdict}`);
     assert.match(verdict, /^positive \d+ %$/);
-    mkdirSync(SCREENSHOTS, { recursive: true });
-    await page.screenshot({ path: join(SCREENSHOTS, 'ready-webgpu.png'), fullPage: true });
+    await screenshot(page, 'ready-webgpu');
   });
 
   test('a CPU page runs the CPU build; choosing WebGPU moves data, features and classifier into the WebGPU build', { skip, timeout: WEBGPU_LOAD_TIMEOUT + 300_000 }, async () => {
@@ -378,7 +369,7 @@ describe('page without WebGPU', () => {
   let log;
   before(async () => {
     if (skip) return;
-    requirePrerequisites();
+    ready.requireReady();
     browser = await launch({ webgpu: false });
   });
   after(async () => {
@@ -402,8 +393,7 @@ describe('page without WebGPU', () => {
     assert.equal(await status.getAttribute('data-kind'), 'warn');
     assert.match(await status.textContent(), /runs on the CPU because WebGPU is not available/);
     await checkAgainstFixture(page, fixture.cases.slice(0, 1), 'mean', 'CPU fallback');
-    mkdirSync(SCREENSHOTS, { recursive: true });
-    await page.screenshot({ path: join(SCREENSHOTS, 'fallback-cpu.png'), fullPage: true });
+    await screenshot(page, 'fallback-cpu');
 
     // Choosing WebGPU explicitly reloads the encoder, falls back again, and says why.
     await page.evaluate(() => {

@@ -4,7 +4,7 @@
 // After each, the page is still usable.
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -14,17 +14,15 @@ import {
   SAMPLE_CSV,
   classifyTyped,
   launch,
-  missingPrerequisites,
   openPage,
   screenshot,
   waitClassifier,
   waitReady,
+  prerequisites,
 } from './harness.mjs';
 
-let missing = await missingPrerequisites();
-if (!missing && !existsSync(SAMPLE_CSV)) missing = `missing ${SAMPLE_CSV} (the shared data)`;
-const skip = missing && !process.env.CI ? missing : false;
-if (skip) console.log(`# browser tests skipped: ${skip}`);
+const ready = await prerequisites({ sample: true });
+const { skip } = ready;
 
 const tmp = mkdtempSync(join(tmpdir(), 'bertweb-errors-'));
 function file(name, text) {
@@ -63,7 +61,7 @@ describe('mistakes and hostile data leave the page usable', () => {
   let log = [];
   before(async () => {
     if (skip) return;
-    if (missing) throw new Error(`${missing} (CI is set, so this fails instead of skipping)`);
+    ready.requireReady();
     browser = await launch({ webgpu: false });
     let openedAt;
     ({ page, log, openedAt } = await openPage(browser.context, `${browser.url}?device=cpu`));

@@ -8,7 +8,7 @@
 // chromium; skips otherwise (fails with CI set).
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,11 +16,11 @@ import {
   SAMPLE_CSV,
   classifyTyped,
   launch,
-  missingPrerequisites,
   openPage,
   screenshot,
   waitClassifier,
   waitReady,
+  prerequisites,
 } from './harness.mjs';
 
 const LOAD_TIMEOUT = 120_000;
@@ -35,10 +35,8 @@ const TEXTS = [
   'It was fine, nothing special <br /> but the price was right.',
 ];
 
-let missing = await missingPrerequisites();
-if (!missing && !existsSync(SAMPLE_CSV)) missing = `missing ${SAMPLE_CSV} (the shared data)`;
-const skip = missing && !process.env.CI ? missing : false;
-if (skip) console.log(`# browser tests skipped: ${skip}`);
+const ready = await prerequisites({ sample: true });
+const { skip } = ready;
 
 const tmp = mkdtempSync(join(tmpdir(), 'bertweb-finetune-'));
 
@@ -82,7 +80,7 @@ describe('fine-tune BERT on the CPU', () => {
   const timings = {};
   before(async () => {
     if (skip) return;
-    if (missing) throw new Error(`${missing} (CI is set, so this fails instead of skipping)`);
+    ready.requireReady();
     browser = await launch({ webgpu: false });
   });
   after(async () => {

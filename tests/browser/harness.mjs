@@ -38,10 +38,11 @@ export const CHROMIUM_ARGS_NO_WEBGPU = CHROMIUM_ARGS.filter(
 
 /**
  * Why a browser run cannot happen here, or null when everything is present.
- * @param {{fixture?: boolean}} [need]
+ * @param {{fixture?: boolean, sample?: boolean}} [need] the reference fixture; the shared
+ *   sample CSV
  * @returns {Promise<string | null>}
  */
-export async function missingPrerequisites({ fixture = false } = {}) {
+export async function missingPrerequisites({ fixture = false, sample = false } = {}) {
   const missing = [];
   if (!existsSync(CHROMIUM)) missing.push(`${CHROMIUM} (run scripts/setup_browser.sh)`);
   for (const wasm of [WASM, WASM_CPU, WASM_CPU_BASELINE]) {
@@ -54,6 +55,7 @@ export async function missingPrerequisites({ fixture = false } = {}) {
     }
   }
   if (fixture && !existsSync(FIXTURE)) missing.push('tests/fixtures/minilm.json');
+  if (sample && !existsSync(SAMPLE_CSV)) missing.push(`${SAMPLE_CSV} (the shared data)`);
   try {
     await import('playwright-core');
   } catch {
@@ -108,7 +110,7 @@ export async function launch({ webgpu = true } = {}) {
 /**
  * What a file's browser tests need: `skip` (why they cannot run here, or false) for their
  * options, and `requireReady()` for their `before`, which fails under CI instead of skipping.
- * @param {{fixture?: boolean}} [need] as for missingPrerequisites
+ * @param {{fixture?: boolean, sample?: boolean}} [need] as for missingPrerequisites
  */
 export async function prerequisites(need) {
   const missing = await missingPrerequisites(need);

@@ -8,7 +8,7 @@
 // chromium; skips otherwise (fails with CI set).
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,11 +16,11 @@ import {
   SAMPLE_CSV,
   classifyTyped,
   launch,
-  missingPrerequisites,
   openPage,
   screenshot,
   waitClassifier,
   waitReady,
+  prerequisites,
 } from './harness.mjs';
 
 const LOAD_TIMEOUT = 120_000;
@@ -32,10 +32,8 @@ const SAMPLE_ROWS = 600;
 const POSITIVE = 'Absolutely delicious, my kids love these snacks and I will buy them again.';
 const NEGATIVE = 'Terrible taste, stale and disgusting. I threw the whole box away, waste of money.';
 
-let missing = await missingPrerequisites();
-if (!missing && !existsSync(SAMPLE_CSV)) missing = `missing ${SAMPLE_CSV} (the shared data)`;
-const skip = missing && !process.env.CI ? missing : false;
-if (skip) console.log(`# browser tests skipped: ${skip}`);
+const ready = await prerequisites({ sample: true });
+const { skip } = ready;
 
 const tmp = mkdtempSync(join(tmpdir(), 'bertweb-train-'));
 
@@ -105,7 +103,7 @@ describe('train and classify on the CPU', () => {
   const timings = {};
   before(async () => {
     if (skip) return;
-    if (missing) throw new Error(`${missing} (CI is set, so this fails instead of skipping)`);
+    ready.requireReady();
     browser = await launch({ webgpu: false });
   });
   after(async () => {
