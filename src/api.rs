@@ -153,8 +153,8 @@ fn cpu_device() -> Result<Device, BertError> {
     ))
 }
 
-/// Where heads train and classify vectors: the CPU, where a step of a small head costs less
-/// than a GPU's round trip; in the WebGPU build, which has no CPU backend, the WebGPU device
+/// Where heads train and classify vectors: the CPU where the build has one (the features are
+/// in wasm memory already); in the WebGPU build, which has no CPU backend, the WebGPU device
 /// its encoder started.
 #[cfg(feature = "cpu")]
 fn head_device() -> Result<Device, BertError> {
