@@ -29,8 +29,8 @@ const TOLERANCE = 1e-3;
 const CPU_LOAD_TIMEOUT = 120_000;
 const WEBGPU_LOAD_TIMEOUT = 420_000; // SwiftShader compiles every shader on the CPU
 
-const ready = await prerequisites({ fixture: true, sample: true });
-const { skip } = ready;
+const prereqs = await prerequisites({ fixture: true, sample: true });
+const { skip } = prereqs;
 
 /** @type {{cases: {text: string, input_ids?: number[], mean: number[], pooler: number[]}[], max_len?: number}} */
 const fixture = existsSync(FIXTURE) ? JSON.parse(readFileSync(FIXTURE, 'utf8')) : { cases: [] };
@@ -83,7 +83,7 @@ describe('page on CPU (flex backend)', () => {
   let ready = false;
   before(async () => {
     if (skip) return;
-    ready.requireReady();
+    prereqs.requireReady();
     browser = await launch({ webgpu: true });
   });
   after(async () => {
@@ -236,7 +236,7 @@ describe('page on WebGPU (SwiftShader)', () => {
   let log;
   before(async () => {
     if (skip) return;
-    ready.requireReady();
+    prereqs.requireReady();
     browser = await launch({ webgpu: true });
   });
   after(async () => {
@@ -369,7 +369,7 @@ describe('page without WebGPU', () => {
   let log;
   before(async () => {
     if (skip) return;
-    ready.requireReady();
+    prereqs.requireReady();
     browser = await launch({ webgpu: false });
   });
   after(async () => {
