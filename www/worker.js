@@ -35,7 +35,10 @@ let dataset = null;
 let features = null;
 /** @type {Classifier | null} the classifier `classify` uses */
 let classifier = null;
-/** @type {Uint8Array | null} its file: what moves it to another build, never read from a GPU that may have failed */
+/**
+ * @type {Uint8Array | null} its file, kept in the WebGPU build only: what moves it to another
+ * build or downloads it there, so nothing is read back from a GPU that may have failed
+ */
 let classifierBytes = null;
 /** Messages of the wasm's typed errors that are about the files, not the device. */
 const MODEL_ERROR = /^(config\.json|model\.safetensors|tokenizer)/;
@@ -172,8 +175,9 @@ async function moveTo(next) {
   }
   const { api } = next;
   const moved = [];
+  const file = classifier && (await classifierFile());
   try {
-    moved.push(classifier && api.Classifier.fromBytes(classifierBytes));
+    moved.push(classifier && api.Classifier.fromBytes(file));
     moved.push(features && api.Features.fromBytes(features.toBytes()));
     moved.push(dataset && api.Dataset.load(new Uint8Array(await datasetSource.csv.arrayBuffer()), datasetSource.settings));
   } catch (err) {
@@ -183,6 +187,7 @@ async function moveTo(next) {
   }
   for (const old of [classifier, features, dataset, encoder]) old?.free();
   [classifier, features, dataset] = moved;
+  classifierBytes = next.kind === 'webgpu' ? file : null;
   encoder = null;
   wasm = next;
 }
@@ -654,12 +659,22 @@ async function setClassifier(id, { bytes }) {
   return { meta, mismatch };
 }
 
-/** Make `next` the classifier, with its file's bytes (`bytes`, or written now) beside it. */
+/**
+ * Make `next` the classifier. In the WebGPU build its file (`bytes`, or written now, while the
+ * GPU that trained it still answers) stays beside it; a CPU build writes the file when it is
+ * asked for, which spares a copy in memory (tens of MB for a fine-tuned encoder top) and a
+ * serialization per training.
+ */
 async function adoptClassifier(next, bytes = null) {
-  const file = bytes ?? (await next.toBytes());
+  const file = wasm.kind === 'webgpu' ? (bytes ?? (await next.toBytes())) : null;
   classifier?.free();
   classifier = next;
   classifierBytes = file;
+}
+
+/** The current classifier's file: the kept copy, or written now. */
+async function classifierFile() {
+  return classifierBytes ?? (await classifier.toBytes());
 }
 
 async function handle(msg) {
@@ -713,8 +728,8 @@ async function handle(msg) {
       return setClassifier(id, msg);
     case 'classifierBytes':
       requireClassifier();
-      // A copy: the reply transfers the buffer it is given, and the worker keeps its own.
-      return classifierBytes.slice().buffer;
+      // A copy of a kept file: the reply transfers the buffer it is given.
+      return classifierBytes ? classifierBytes.slice().buffer : (await classifier.toBytes()).buffer;
     default:
       throw new Error(`unknown request type ${JSON.stringify(type)}`);
   }
