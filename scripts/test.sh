@@ -4,6 +4,9 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
+# Each step says when it starts, so a CI log shows where the time went.
+step() { echo "== $1 (at $((SECONDS / 60)) min $((SECONDS % 60)) s)"; }
+trap 'echo "== finished in $((SECONDS / 60)) min $((SECONDS % 60)) s, status $?"' EXIT
 
 # The shared target directory keeps every test and example binary ever linked (about 1 GB each
 # in debug): 74 GB of them filled this machine's disk and killed the linker. Drop those not
@@ -11,25 +14,29 @@ cd "$ROOT"
 find "$CARGO_TARGET_DIR"/{debug,release}/{deps,examples} -maxdepth 1 -type f -executable ! -name '*.so' -mtime +3 -delete 2>/dev/null || true
 find "$CARGO_TARGET_DIR"/debug/incremental -mindepth 1 -maxdepth 1 -mtime +3 -exec rm -rf {} + 2>/dev/null || true
 
+step "set-up"
 python3 scripts/fetch_model.py
 scripts/setup_browser.sh
 
-echo "== rustfmt, clippy"
+step "rustfmt, clippy"
 cargo fmt --check
 # One feature set for every native build, so nothing is compiled twice.
 cargo clippy --all-targets --features cli -- -D warnings
 
-echo "== native tests"
+step "native tests: build"
 # CI=1 turns a missing model or data set into a failure instead of a skip. No WebGPU: native
 # code runs on flex only, and burn's GPU stack (cubecl, wgpu: 55 of the 317 crates the tests
 # compiled on a fresh machine) need not be compiled again with optimizations; clippy checks it.
+cargo test --no-default-features --features cli --no-run
+step "native tests: run"
 CI=1 cargo test --no-default-features --features cli
 
-echo "== wasm build"
+step "wasm build"
 scripts/build.sh
+step "wasm clippy"
 # The page's builds (scripts/build.sh): WebGPU without the CPU backend, the CPU without WebGPU.
 cargo clippy --lib --target wasm32-unknown-unknown --profile wasm-webgpu --no-default-features --features webgpu -- -D warnings
 cargo clippy --lib --target wasm32-unknown-unknown --release --no-default-features --features relaxed-simd -- -D warnings
 
-echo "== browser tests"
+step "browser tests"
 CI=1 node --test --test-concurrency=1 tests/browser/
