@@ -44,10 +44,11 @@
 // length-sorted, multi-threaded extraction (after a warm-up call: 32 texts per thread on CPU,
 // 4 on WebGPU, whose kernels are then compiled), and the wasm memory of the worker and each
 // helper after it (wasm memory never shrinks: the peak; on WebGPU the GPU's buffers are not
-// in it). Cold start: page open -> first
-// classification of a typed review on CPU (the page's default model, classifier and threads),
-// (a) in a new browser with an empty profile, (b) on a second visit in the same browser
-// (model files in the Cache API, app shell in the service worker's cache). Plus the size of
+// in it), and the page's tokenizing rate (client.tokenize of the first 1,000 texts, best of 3).
+// Cold start: page open -> first classification of a typed review on CPU (the page's default
+// model, classifier and threads), (a) in a new browser with an empty profile, (b) on a second
+// visit in the same browser (model files in the Cache API, app shell in the service worker's
+// cache). Plus the size of
 // each build's wasm (pkg/, pkg/cpu/, pkg/cpu-baseline/) raw, gzip -9 and brotli (scripts/build.sh's
 // copy). Prints the median and min–max of the runs as tables
 // and writes bench/results/browser.json. Never fails a build: missing pieces are reported,
@@ -84,6 +85,8 @@ const RESULTS = join(ROOT, 'bench', 'results', 'browser.json');
 const LOAD_TIMEOUT = { cpu: 180_000, webgpu: 600_000 };
 const CPU_EMBED_TIMEOUT = 600_000;
 const WARMUP_TEXTS = { cpu: BATCH, webgpu: 4 };
+/** Texts of the tokenizing rate (tokenizeRate): enough that one call takes tens of ms. */
+const TOKENIZE_TEXTS = 1000;
 const BASE_DIR = join(ROOT, 'models', 'bert-base-random');
 const MAKE_BASE = 'source scripts/env.sh && cargo run --release --example random_bert';
 const MODEL_FILES = ['config.json', 'model.safetensors', 'tokenizer.json'];
@@ -337,10 +340,30 @@ function meanTokens(page, texts) {
 }
 
 /**
+ * The page's tokenizing rate in texts/s: client.tokenize of `texts` at the bench's max length,
+ * best of 3 calls (the worker's messages are in it, as in the page). The WebGPU build has its
+ * Rust at opt-level "z" and the CPU builds at 3 (Cargo.toml), so this shows what that costs.
+ */
+function tokenizeRate(page, texts) {
+  return page.evaluate(
+    async ({ texts, maxLen }) => {
+      let best = Infinity;
+      for (let i = 0; i < 3; i++) {
+        const t0 = performance.now();
+        await window.bertweb.client.tokenize(texts, maxLen);
+        best = Math.min(best, performance.now() - t0);
+      }
+      return texts.length / (best / 1000);
+    },
+    { texts, maxLen: MAX_LEN },
+  );
+}
+
+/**
  * One run of one model on one configuration: fresh page, load, helpers loaded, warm-up,
  * timed embedding of all texts, then the batches per thread and the wasm memory.
  */
-async function runOnce(browser, model, config, texts, opts, wantTokens) {
+async function runOnce(browser, model, config, texts, opts, wantTokens, tokenizeTexts) {
   const { device, threads } = config;
   const url = `${browser.url}?device=${device}&threads=${threads}`;
   const { page, log, openedAt } = await openPage(browser.context, url);
@@ -364,6 +387,7 @@ async function runOnce(browser, model, config, texts, opts, wantTokens) {
     const warmup = texts.slice(0, WARMUP_TEXTS[device] * pool.threads);
     await withTimeout(timeEmbed(page, warmup), embedTimeout, 'warm-up');
     const tokens = wantTokens ? await meanTokens(page, texts) : null;
+    const tokenizePerS = await tokenizeRate(page, tokenizeTexts);
     const run = await withTimeout(timeEmbed(page, texts), embedTimeout, `embedding ${texts.length} texts`);
     if (run.values !== texts.length * info.dim) throw new Error(`got ${run.values} values for ${texts.length} texts of dim ${info.dim}`);
     if (!run.finite) throw new Error('the embeddings contain NaN or infinity');
@@ -374,6 +398,7 @@ async function runOnce(browser, model, config, texts, opts, wantTokens) {
       helpersMs,
       embedMs: run.ms,
       textsPerS: texts.length / (run.ms / 1000),
+      tokenizePerS,
       threads: pool.threads,
       wanted: pool.wanted,
       lastRun,
@@ -542,6 +567,8 @@ async function main() {
   }
 
   const data = readReviews(opts.texts, Math.max(0, ...plan.map((p) => p.count)));
+  // Every configuration tokenizes the same texts, however few it embeds.
+  const tokenizeTexts = readReviews(opts.texts, TOKENIZE_TEXTS).texts;
   for (const p of plan) {
     if (p.count > data.texts.length) {
       console.log(`browser_bench: ${p.model.name} ${p.config.key}: only ${data.texts.length} texts, not ${p.count}`);
@@ -566,7 +593,7 @@ async function main() {
           }
           process.stdout.write(`browser_bench: ${label} run ${r + 1}/${opts.runs} (${texts.length} texts) … `);
           try {
-            const run = await runOnce(browser, model, config, texts, opts, runs.length === 0);
+            const run = await runOnce(browser, model, config, texts, opts, runs.length === 0, tokenizeTexts);
             runs.push(run);
             const memory = [run.memory.worker, ...run.memory.helpers].map((b) => (b == null ? '?' : mib(b))).join('+');
             console.log(`load ${(run.loadMs / 1000).toFixed(2)} s, ${run.textsPerS.toFixed(2)} reviews/s, ` +
@@ -592,6 +619,7 @@ async function main() {
           loadMs: summary(runs.map((r) => r.loadMs)),
           helpersMs: summary(runs.map((r) => r.helpersMs)),
           textsPerS: summary(runs.map((r) => r.textsPerS)),
+          tokenizePerS: summary(runs.map((r) => r.tokenizePerS)),
           embedMs: summary(runs.map((r) => r.embedMs)),
           lastRun: runs.map((r) => r.lastRun),
           memory: last?.memory ?? null,
@@ -612,7 +640,7 @@ async function main() {
     `${chromiumVersion() ?? 'chromium'}, ${cpus().length} cores, WebGPU on SwiftShader (CPU)`);
   console.log(`texts: ${opts.texts} (${data.available} available${data.texts.length ? `, first ${Math.max(...rows.map((r) => r.texts), 0)} used` : ''})`);
   printTable([
-    ['model', 'config', 'texts', 'tokens', 'reviews/s median (min–max)', 'load s', 'batches/thread', 'peak wasm MiB', 'runs'],
+    ['model', 'config', 'texts', 'tokens', 'reviews/s median (min–max)', 'tokenized/s', 'load s', 'batches/thread', 'peak wasm MiB', 'runs'],
     ...rows.map((r) => {
       const timedOut = !r.runsOk && r.errors.find((e) => /took longer than/.test(e));
       // A timed-out embedding still bounds the rate: fewer than texts / limit per second.
@@ -626,6 +654,7 @@ async function main() {
         String(r.texts),
         r.meanTokens == null ? 'n/a' : r.meanTokens.toFixed(1),
         rate,
+        fmt(r.tokenizePerS, 0),
         fmt(seconds(r.loadMs), 2),
         r.lastRun.length ? r.lastRun.at(-1).join('+') : 'n/a',
         memory,
