@@ -30,12 +30,13 @@ vendor_now=$(vendor_hash "$ROOT")
 if [[ -z "$seen_hash" ]]; then
   # The first record: the builds there are were judged against this checkout's dates.
   seen_time=$(find "$ROOT/vendor" -type f -printf '%T@\n' | sort -n | tail -1 | cut -d. -f1)
-elif [[ "$vendor_now" != "$seen_hash" || ( "$seen_root" != "$ROOT" && -d "$seen_root/vendor"
-      && "$(vendor_hash "$seen_root")" != "$vendor_now" ) ]]; then
-  seen_time=$(date +%s)
-  find "$ROOT/vendor" -type f -exec touch -d "@$seen_time" {} +
-elif [[ "$seen_root" != "$ROOT" ]]; then
-  find "$ROOT/vendor" -type f -exec touch -d "@$seen_time" {} +
+else
+  if [[ "$vendor_now" != "$seen_hash" || ( "$seen_root" != "$ROOT" && -d "$seen_root/vendor"
+        && "$(vendor_hash "$seen_root")" != "$vendor_now" ) ]]; then
+    seen_time=$(date +%s)
+  fi
+  [[ "$seen_root" == "$ROOT" && "$vendor_now" == "$seen_hash" ]] \
+    || find "$ROOT/vendor" -type f -exec touch -d "@$seen_time" {} +
 fi
 echo "$vendor_now $seen_time $ROOT" > "$vendor_seen"
 unset -f vendor_hash
