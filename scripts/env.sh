@@ -22,22 +22,28 @@ fi
 # Its files get back the time this content was first seen, which the builds are newer than,
 # unless the content is new or the checkout that recorded it has changed it since (its edits
 # may be what was built); then they are dated now, which rebuilds it.
+# A checkout is its path and the birth time of its .git: a new clone at the path of a deleted
+# one (as CI may make) has new dates too (0 where the file system keeps no birth times: then it
+# counts as the same checkout, and rebuilds).
 vendor_hash() { (cd "$1" && find vendor -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1); }
 vendor_seen="$CARGO_TARGET_DIR/.bertweb-vendor"
-seen_hash='' seen_time='' seen_root=''
-[[ -f "$vendor_seen" ]] && read -r seen_hash seen_time seen_root < "$vendor_seen"
+seen_hash='' seen_time='' seen_root='' seen_born=''
+[[ -f "$vendor_seen" ]] && read -r seen_hash seen_time seen_root seen_born < "$vendor_seen"
 vendor_now=$(vendor_hash "$ROOT")
+born_now=$(stat -c %W "$ROOT/.git" 2>/dev/null || echo 0)
+same_checkout=false
+[[ "$seen_root" == "$ROOT" && "$seen_born" == "$born_now" ]] && same_checkout=true
 if [[ -z "$seen_hash" ]]; then
   # The first record: the builds there are were judged against this checkout's dates.
   seen_time=$(find "$ROOT/vendor" -type f -printf '%T@\n' | sort -n | tail -1 | cut -d. -f1)
 else
-  if [[ "$vendor_now" != "$seen_hash" || ( "$seen_root" != "$ROOT" && -d "$seen_root/vendor"
+  if [[ "$vendor_now" != "$seen_hash" || ( "$same_checkout" == false && -d "$seen_root/vendor"
         && "$(vendor_hash "$seen_root")" != "$vendor_now" ) ]]; then
     seen_time=$(date +%s)
   fi
-  [[ "$seen_root" == "$ROOT" && "$vendor_now" == "$seen_hash" ]] \
+  [[ "$same_checkout" == true && "$vendor_now" == "$seen_hash" ]] \
     || find "$ROOT/vendor" -type f -exec touch -d "@$seen_time" {} +
 fi
-echo "$vendor_now $seen_time $ROOT" > "$vendor_seen"
+echo "$vendor_now $seen_time $ROOT $born_now" > "$vendor_seen"
 unset -f vendor_hash
-unset vendor_seen seen_hash seen_time seen_root vendor_now
+unset vendor_seen seen_hash seen_time seen_root seen_born vendor_now born_now same_checkout
