@@ -9,10 +9,16 @@ export ROOT
 # from the source files of whichever checkout built them last: a new clone sharing the target
 # directory could be tested against another checkout's build. When the checkout changes,
 # forget this crate's fingerprints (dependencies stay built; only bertweb is compiled again).
+# A checkout is its path and the birth time of its .git: a new clone at the path of a deleted
+# one (as CI may make) is another checkout (0 where the file system keeps no birth times: then
+# it counts as the same one, and its newer files rebuild what they feed).
 mkdir -p "$CARGO_TARGET_DIR"
-if [[ "$(cat "$CARGO_TARGET_DIR/.bertweb-checkout" 2>/dev/null)" != "$ROOT" ]]; then
+checkout="$ROOT $(stat -c %W "$ROOT/.git" 2>/dev/null || echo 0)"
+same_checkout=false
+[[ "$(cat "$CARGO_TARGET_DIR/.bertweb-checkout" 2>/dev/null)" == "$checkout" ]] && same_checkout=true
+if [[ "$same_checkout" == false ]]; then
   rm -rf "$CARGO_TARGET_DIR"/*/.fingerprint/bertweb-* "$CARGO_TARGET_DIR"/*/*/.fingerprint/bertweb-*
-  echo "$ROOT" > "$CARGO_TARGET_DIR/.bertweb-checkout"
+  echo "$checkout" > "$CARGO_TARGET_DIR/.bertweb-checkout"
 fi
 
 # vendor/gemm-f32 (a path dependency, under burn's CPU backend) is judged by its files' mtimes
@@ -22,17 +28,11 @@ fi
 # Its files get back the time this content was first seen, which the builds are newer than,
 # unless the content is new or the checkout that recorded it has changed it since (its edits
 # may be what was built); then they are dated now, which rebuilds it.
-# A checkout is its path and the birth time of its .git: a new clone at the path of a deleted
-# one (as CI may make) has new dates too (0 where the file system keeps no birth times: then it
-# counts as the same checkout, and rebuilds).
 vendor_hash() { (cd "$1" && find vendor -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1); }
 vendor_seen="$CARGO_TARGET_DIR/.bertweb-vendor"
-seen_hash='' seen_time='' seen_root='' seen_born=''
-[[ -f "$vendor_seen" ]] && read -r seen_hash seen_time seen_root seen_born < "$vendor_seen"
+seen_hash='' seen_time='' seen_root=''
+[[ -f "$vendor_seen" ]] && read -r seen_hash seen_time seen_root < "$vendor_seen"
 vendor_now=$(vendor_hash "$ROOT")
-born_now=$(stat -c %W "$ROOT/.git" 2>/dev/null || echo 0)
-same_checkout=false
-[[ "$seen_root" == "$ROOT" && "$seen_born" == "$born_now" ]] && same_checkout=true
 if [[ -z "$seen_hash" ]]; then
   # The first record: the builds there are were judged against this checkout's dates.
   seen_time=$(find "$ROOT/vendor" -type f -printf '%T@\n' | sort -n | tail -1 | cut -d. -f1)
@@ -44,6 +44,6 @@ else
   [[ "$same_checkout" == true && "$vendor_now" == "$seen_hash" ]] \
     || find "$ROOT/vendor" -type f -exec touch -d "@$seen_time" {} +
 fi
-echo "$vendor_now $seen_time $ROOT $born_now" > "$vendor_seen"
+echo "$vendor_now $seen_time $ROOT" > "$vendor_seen"
 unset -f vendor_hash
-unset vendor_seen seen_hash seen_time seen_root seen_born vendor_now born_now same_checkout
+unset vendor_seen seen_hash seen_time seen_root vendor_now checkout same_checkout
