@@ -4,12 +4,13 @@
 //
 //   node scripts/compress.mjs FILE...
 //
-// scripts/build.sh runs it on every build; scripts/serve.mjs sends FILE.br or FILE.gz to
+// Copies newer than their FILE are current and kept (--force rewrites them), so a build with
+// nothing changed compresses nothing. scripts/build.sh runs it on every build; scripts/serve.mjs sends FILE.br or FILE.gz to
 // browsers that accept them. Brotli at its best quality shrinks the WebGPU build to 1.9 MB
 // against gzip's 2.9, but the two copies take 49 s on one core: a build step, not something to
 // do per request.
 
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -45,15 +46,31 @@ export async function compress(file) {
   return { file, raw: raw.length, br: br.length, gzip: gzipped.length };
 }
 
+/**
+ * Whether FILE.br and FILE.gz exist and are newer than FILE.
+ * @param {string} file
+ */
+export async function compressedCopiesCurrent(file) {
+  const mtime = async (f) => (await stat(f).catch(() => null))?.mtimeMs ?? -Infinity;
+  const raw = await mtime(file);
+  return (await mtime(`${file}.br`)) > raw && (await mtime(`${file}.gz`)) > raw;
+}
+
 const isMain = process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
 if (isMain) {
-  const files = process.argv.slice(2);
+  const force = process.argv.includes('--force');
+  const files = process.argv.slice(2).filter((a) => a !== '--force');
   if (!files.length) {
-    console.error('usage: node scripts/compress.mjs FILE...');
+    console.error('usage: node scripts/compress.mjs [--force] FILE...');
     process.exit(2);
   }
   const mb = (n) => `${(n / 1e6).toFixed(2)} MB`;
-  for (const r of await Promise.all(files.map(compress))) {
+  const stale = [];
+  for (const file of files) {
+    if (!force && (await compressedCopiesCurrent(file))) console.log(`${file}: compressed copies are current`);
+    else stale.push(file);
+  }
+  for (const r of await Promise.all(stale.map(compress))) {
     console.log(`${r.file}: ${mb(r.raw)} raw, ${mb(r.gzip)} gzip -9, ${mb(r.br)} brotli`);
   }
 }
