@@ -33,17 +33,22 @@ const SHELL_URLS = new Set(SHELL.map((p) => new URL(p, SCOPE).href));
 
 self.addEventListener('install', (event) => {
   event.waitUntil(
-    caches.open(SHELL_CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()),
+    caches
+      .open(SHELL_CACHE)
+      .then((cache) => cache.addAll(SHELL))
+      .then(() => self.skipWaiting()),
   );
 });
 
 self.addEventListener('activate', (event) => {
-  event.waitUntil((async () => {
-    for (const name of await caches.keys()) {
-      if (name.startsWith('bertweb-shell-') && name !== SHELL_CACHE) await caches.delete(name);
-    }
-    await self.clients.claim();
-  })());
+  event.waitUntil(
+    (async () => {
+      for (const name of await caches.keys()) {
+        if (name.startsWith('bertweb-shell-') && name !== SHELL_CACHE) await caches.delete(name);
+      }
+      await self.clients.claim();
+    })(),
+  );
 });
 
 /** Whether a request is part of the shell (query strings such as ?device=cpu ignored). */
@@ -58,20 +63,22 @@ function isShell(request) {
 
 self.addEventListener('fetch', (event) => {
   if (!isShell(event.request)) return;
-  event.respondWith((async () => {
-    const cache = await caches.open(SHELL_CACHE);
-    try {
-      const response = await fetch(event.request);
-      if (response.ok) {
-        const key = new URL(event.request.url);
-        key.search = '';
-        await cache.put(key.href, response.clone()).catch(() => {});
+  event.respondWith(
+    (async () => {
+      const cache = await caches.open(SHELL_CACHE);
+      try {
+        const response = await fetch(event.request);
+        if (response.ok) {
+          const key = new URL(event.request.url);
+          key.search = '';
+          await cache.put(key.href, response.clone()).catch(() => {});
+        }
+        return response;
+      } catch (err) {
+        const cached = await cache.match(event.request, { ignoreSearch: true });
+        if (cached) return cached;
+        throw err;
       }
-      return response;
-    } catch (err) {
-      const cached = await cache.match(event.request, { ignoreSearch: true });
-      if (cached) return cached;
-      throw err;
-    }
-  })());
+    })(),
+  );
 });

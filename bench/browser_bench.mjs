@@ -98,8 +98,20 @@ const COLD_TEXT = 'Great coffee, rich and smooth. I will buy it again.';
  * @typedef {{key: string, name: string, dir: string, url: string, pageDefault: boolean}} Model
  */
 const MODELS = {
-  minilm: { key: 'minilm', name: 'all-MiniLM-L6-v2', dir: MODEL_DIR, url: 'models/all-MiniLM-L6-v2/', pageDefault: true },
-  base: { key: 'base', name: 'bert-base-random', dir: BASE_DIR, url: 'models/bert-base-random/', pageDefault: false },
+  minilm: {
+    key: 'minilm',
+    name: 'all-MiniLM-L6-v2',
+    dir: MODEL_DIR,
+    url: 'models/all-MiniLM-L6-v2/',
+    pageDefault: true,
+  },
+  base: {
+    key: 'base',
+    name: 'bert-base-random',
+    dir: BASE_DIR,
+    url: 'models/bert-base-random/',
+    pageDefault: false,
+  },
 };
 
 function parseArgs(argv) {
@@ -144,7 +156,15 @@ function parseArgs(argv) {
     else usage(`unknown argument ${arg}`);
   }
   opts.coldRuns ??= opts.runs;
-  for (const k of ['runs', 'cpuBatches', 'webgpuBatches', 'baseCpuBatches', 'budgetS', 'webgpuTimeoutS', 'threads']) {
+  for (const k of [
+    'runs',
+    'cpuBatches',
+    'webgpuBatches',
+    'baseCpuBatches',
+    'budgetS',
+    'webgpuTimeoutS',
+    'threads',
+  ]) {
     if (!Number.isInteger(opts[k]) || opts[k] < 1) usage(`${k} must be a positive integer`);
   }
   for (const k of ['baseWebgpuBatches', 'coldRuns']) {
@@ -280,10 +300,12 @@ function readReviews(mode, count) {
       .slice(1)
       .map((r) => cleanText(r[column] ?? ''))
       .filter((t) => t.length > 0);
-    description = 'shared/data/amazon-fine-food/sample-2k.csv (Text column, HTML stripped, first texts in file order)';
+    description =
+      'shared/data/amazon-fine-food/sample-2k.csv (Text column, HTML stripped, first texts in file order)';
   } else {
     ({ texts, counts } = tutorialTexts(rows));
-    description = 'shared/data/amazon-fine-food/sample-2k.csv, the tutorial\'s preprocessing (empty text/score ' +
+    description =
+      "shared/data/amazon-fine-food/sample-2k.csv, the tutorial's preprocessing (empty text/score " +
       `and score 3 dropped, fewer than ${MAX_WORDS} words, tags stripped), first texts in file order`;
   }
   return { texts: texts.slice(0, count), available: texts.length, counts, description };
@@ -372,16 +394,34 @@ async function runOnce(browser, model, config, texts, opts, wantTokens, tokenize
     let { info, ms: loadMs } = await waitReady(page, openedAt, LOAD_TIMEOUT[device]);
     if (info.device !== device) throw new Error(`asked for ${device}, got ${info.device}: ${info.fallback}`);
     // The default classifier loads after the model: let it finish before anything is timed.
-    await withTimeout(page.evaluate(() => window.bertweb.classifierReady.then(() => true, () => false)), 60_000, 'the default classifier');
+    await withTimeout(
+      page.evaluate(() =>
+        window.bertweb.classifierReady.then(
+          () => true,
+          () => false,
+        ),
+      ),
+      60_000,
+      'the default classifier',
+    );
     if (!model.pageDefault) {
       const t0 = performance.now();
-      info = await withTimeout(loadInPage(page, `${browser.url}${model.url}`, device), LOAD_TIMEOUT[device], `loading ${model.name}`);
+      info = await withTimeout(
+        loadInPage(page, `${browser.url}${model.url}`, device),
+        LOAD_TIMEOUT[device],
+        `loading ${model.name}`,
+      );
       loadMs = performance.now() - t0;
-      if (info.device !== device) throw new Error(`asked for ${device}, got ${info.device}: ${info.fallback}`);
+      if (info.device !== device)
+        throw new Error(`asked for ${device}, got ${info.device}: ${info.fallback}`);
     }
     // Resolves once the helpers hold the model, so the timed run has every thread.
     const t1 = performance.now();
-    const pool = await withTimeout(page.evaluate((n) => window.bertweb.client.setThreads(n), threads), LOAD_TIMEOUT.cpu, 'loading the helper workers');
+    const pool = await withTimeout(
+      page.evaluate((n) => window.bertweb.client.setThreads(n), threads),
+      LOAD_TIMEOUT.cpu,
+      'loading the helper workers',
+    );
     const helpersMs = performance.now() - t1;
     // A warm-up batch for every thread, so no helper's first (slower) call is timed.
     const warmup = texts.slice(0, WARMUP_TEXTS[device] * pool.threads);
@@ -389,7 +429,8 @@ async function runOnce(browser, model, config, texts, opts, wantTokens, tokenize
     const tokens = wantTokens ? await meanTokens(page, texts) : null;
     const tokenizePerS = await tokenizeRate(page, tokenizeTexts);
     const run = await withTimeout(timeEmbed(page, texts), embedTimeout, `embedding ${texts.length} texts`);
-    if (run.values !== texts.length * info.dim) throw new Error(`got ${run.values} values for ${texts.length} texts of dim ${info.dim}`);
+    if (run.values !== texts.length * info.dim)
+      throw new Error(`got ${run.values} values for ${texts.length} texts of dim ${info.dim}`);
     if (!run.finite) throw new Error('the embeddings contain NaN or infinity');
     const { lastRun } = await page.evaluate((n) => window.bertweb.client.setThreads(n), threads);
     const memory = await page.evaluate(() => window.bertweb.client.memory());
@@ -427,8 +468,14 @@ async function visit(browser) {
     const classifierMs = performance.now() - openedAt;
     const verdict = await classifyTyped(page, COLD_TEXT);
     const ms = performance.now() - openedAt;
-    await withTimeout(page.evaluate(() => window.bertweb.serviceWorker.then(() => true)), 60_000, 'the service worker');
-    const cached = await page.evaluate(async () => (await (await caches.open('bertweb-models-v1')).keys()).length);
+    await withTimeout(
+      page.evaluate(() => window.bertweb.serviceWorker.then(() => true)),
+      60_000,
+      'the service worker',
+    );
+    const cached = await page.evaluate(
+      async () => (await (await caches.open('bertweb-models-v1')).keys()).length,
+    );
     return { ms, readyMs, classifierMs, verdict, threads: info.threads, modelFilesCached: cached };
   } catch (err) {
     const errors = log.filter((l) => /error/i.test(l)).slice(-5);
@@ -451,7 +498,9 @@ async function coldStart(runs) {
       fresh.push(first);
       const second = await visit(browser);
       cached.push(second);
-      console.log(`fresh profile ${(first.ms / 1000).toFixed(2)} s, second visit ${(second.ms / 1000).toFixed(2)} s (${second.verdict})`);
+      console.log(
+        `fresh profile ${(first.ms / 1000).toFixed(2)} s, second visit ${(second.ms / 1000).toFixed(2)} s (${second.verdict})`,
+      );
     } catch (err) {
       errors.push(err.message);
       console.log(`failed: ${err.message}`);
@@ -467,7 +516,13 @@ async function coldStart(runs) {
     verdicts: visits.map((v) => v.verdict),
     modelFilesCachedAfter: visits.map((v) => v.modelFilesCached),
   });
-  return { text: COLD_TEXT, device: 'cpu', freshProfile: describe(fresh), secondVisit: describe(cached), errors };
+  return {
+    text: COLD_TEXT,
+    device: 'cpu',
+    freshProfile: describe(fresh),
+    secondVisit: describe(cached),
+    errors,
+  };
 }
 
 function fmt(s, digits) {
@@ -483,14 +538,22 @@ const mib = (bytes) => (bytes / 1048576).toFixed(0);
 function printTable(rows) {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   rows.forEach((r, i) => {
-    console.log(r.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd());
+    console.log(
+      r
+        .map((cell, c) => cell.padEnd(widths[c]))
+        .join('  ')
+        .trimEnd(),
+    );
     if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   });
 }
 
 export function chromiumVersion() {
   try {
-    return execFileSync(CHROMIUM, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return execFileSync(CHROMIUM, ['--version'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
   } catch {
     return null;
   }
@@ -498,7 +561,11 @@ export function chromiumVersion() {
 
 export function gitCommit() {
   try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
   } catch {
     return null;
   }
@@ -533,24 +600,35 @@ async function main() {
     const raw = readFileSync(path);
     // Brotli at quality 11 takes ~45 s: the copy scripts/build.sh wrote, when it is current.
     const br = (await precompressedCopies(path)).find((c) => c.encoding === 'br');
-    return { rawBytes: raw.length, gzipBytes: gzipSync(raw, { level: zlib.Z_BEST_COMPRESSION }).length, brotliBytes: br?.size ?? null };
+    return {
+      rawBytes: raw.length,
+      gzipBytes: gzipSync(raw, { level: zlib.Z_BEST_COMPRESSION }).length,
+      brotliBytes: br?.size ?? null,
+    };
   };
   // By build, as www/builds.js names them.
-  const wasm = { webgpu: await size(WASM), cpu: await size(WASM_CPU), 'cpu-baseline': await size(WASM_CPU_BASELINE) };
+  const wasm = {
+    webgpu: await size(WASM),
+    cpu: await size(WASM_CPU),
+    'cpu-baseline': await size(WASM_CPU_BASELINE),
+  };
 
   const skipped = [];
-  const models = opts.models.map((k) => MODELS[k]).filter((m) => {
-    const why = m.key === 'base' ? baseModelMissing(opts) : null;
-    if (why) {
-      console.log(`browser_bench: skipping ${m.name}: ${why}`);
-      skipped.push({ model: m.name, reason: why });
-    }
-    return !why;
-  });
+  const models = opts.models
+    .map((k) => MODELS[k])
+    .filter((m) => {
+      const why = m.key === 'base' ? baseModelMissing(opts) : null;
+      if (why) {
+        console.log(`browser_bench: skipping ${m.name}: ${why}`);
+        skipped.push({ model: m.name, reason: why });
+      }
+      return !why;
+    });
   const configs = [];
   if (opts.devices.includes('cpu')) {
     configs.push({ key: 'cpu', device: 'cpu', threads: 1 });
-    if (opts.threads > 1) configs.push({ key: `cpu-${opts.threads}threads`, device: 'cpu', threads: opts.threads });
+    if (opts.threads > 1)
+      configs.push({ key: `cpu-${opts.threads}threads`, device: 'cpu', threads: opts.threads });
   }
   if (opts.devices.includes('webgpu')) configs.push({ key: 'webgpu', device: 'webgpu', threads: 1 });
   const batches = {
@@ -562,7 +640,12 @@ async function main() {
     for (const config of configs) {
       const n = batches[model.key][config.device];
       if (n > 0) plan.push({ model, config, count: n * BATCH });
-      else skipped.push({ model: model.name, config: config.key, reason: `--${model.key === 'base' ? 'base-' : ''}${config.device}-batches=0` });
+      else
+        skipped.push({
+          model: model.name,
+          config: config.key,
+          reason: `--${model.key === 'base' ? 'base-' : ''}${config.device}-batches=0`,
+        });
     }
   }
 
@@ -571,7 +654,9 @@ async function main() {
   const tokenizeTexts = readReviews(opts.texts, TOKENIZE_TEXTS).texts;
   for (const p of plan) {
     if (p.count > data.texts.length) {
-      console.log(`browser_bench: ${p.model.name} ${p.config.key}: only ${data.texts.length} texts, not ${p.count}`);
+      console.log(
+        `browser_bench: ${p.model.name} ${p.config.key}: only ${data.texts.length} texts, not ${p.count}`,
+      );
       p.count = data.texts.length;
     }
   }
@@ -588,17 +673,26 @@ async function main() {
         const label = `${model.name} ${config.key}`;
         for (let r = 0; r < opts.runs; r++) {
           if (r > 0 && performance.now() - started > opts.budgetS * 1000) {
-            console.log(`browser_bench: ${label}: ${opts.budgetS} s budget spent after ${r} runs; stopping there`);
+            console.log(
+              `browser_bench: ${label}: ${opts.budgetS} s budget spent after ${r} runs; stopping there`,
+            );
             break;
           }
-          process.stdout.write(`browser_bench: ${label} run ${r + 1}/${opts.runs} (${texts.length} texts) … `);
+          process.stdout.write(
+            `browser_bench: ${label} run ${r + 1}/${opts.runs} (${texts.length} texts) … `,
+          );
           try {
             const run = await runOnce(browser, model, config, texts, opts, runs.length === 0, tokenizeTexts);
             runs.push(run);
-            const memory = [run.memory.worker, ...run.memory.helpers].map((b) => (b == null ? '?' : mib(b))).join('+');
-            console.log(`load ${(run.loadMs / 1000).toFixed(2)} s, ${run.textsPerS.toFixed(2)} reviews/s, ` +
-              `${run.threads} thread(s), batches per thread [${run.lastRun.join(', ')}], memory ${memory} MiB`);
-            if (run.threads !== config.threads) console.log(`browser_bench: ${label}: only ${run.threads} of ${config.threads} threads loaded`);
+            const memory = [run.memory.worker, ...run.memory.helpers]
+              .map((b) => (b == null ? '?' : mib(b)))
+              .join('+');
+            console.log(
+              `load ${(run.loadMs / 1000).toFixed(2)} s, ${run.textsPerS.toFixed(2)} reviews/s, ` +
+                `${run.threads} thread(s), batches per thread [${run.lastRun.join(', ')}], memory ${memory} MiB`,
+            );
+            if (run.threads !== config.threads)
+              console.log(`browser_bench: ${label}: only ${run.threads} of ${config.threads} threads loaded`);
           } catch (err) {
             errors.push(err.message);
             console.log(`failed: ${err.message}`);
@@ -623,7 +717,9 @@ async function main() {
           embedMs: summary(runs.map((r) => r.embedMs)),
           lastRun: runs.map((r) => r.lastRun),
           memory: last?.memory ?? null,
-          memoryTotalBytes: summary(runs.map((r) => r.memory.worker + r.memory.helpers.reduce((a, b) => a + (b ?? 0), 0))),
+          memoryTotalBytes: summary(
+            runs.map((r) => r.memory.worker + r.memory.helpers.reduce((a, b) => a + (b ?? 0), 0)),
+          ),
           runsOk: runs.length,
           errors,
         });
@@ -636,18 +732,38 @@ async function main() {
   const cold = opts.coldRuns > 0 ? await coldStart(opts.coldRuns) : null;
 
   console.log('');
-  console.log(`bertweb browser bench: reviews/s at max length ${MAX_LEN}, batch ${BATCH}, up to ${opts.runs} runs, ` +
-    `${chromiumVersion() ?? 'chromium'}, ${cpus().length} cores, WebGPU on SwiftShader (CPU)`);
-  console.log(`texts: ${opts.texts} (${data.available} available${data.texts.length ? `, first ${Math.max(...rows.map((r) => r.texts), 0)} used` : ''})`);
+  console.log(
+    `bertweb browser bench: reviews/s at max length ${MAX_LEN}, batch ${BATCH}, up to ${opts.runs} runs, ` +
+      `${chromiumVersion() ?? 'chromium'}, ${cpus().length} cores, WebGPU on SwiftShader (CPU)`,
+  );
+  console.log(
+    `texts: ${opts.texts} (${data.available} available${data.texts.length ? `, first ${Math.max(...rows.map((r) => r.texts), 0)} used` : ''})`,
+  );
   printTable([
-    ['model', 'config', 'texts', 'tokens', 'reviews/s median (min–max)', 'tokenized/s', 'load s', 'batches/thread', 'peak wasm MiB', 'runs'],
+    [
+      'model',
+      'config',
+      'texts',
+      'tokens',
+      'reviews/s median (min–max)',
+      'tokenized/s',
+      'load s',
+      'batches/thread',
+      'peak wasm MiB',
+      'runs',
+    ],
     ...rows.map((r) => {
       const timedOut = !r.runsOk && r.errors.find((e) => /took longer than/.test(e));
       // A timed-out embedding still bounds the rate: fewer than texts / limit per second.
       const limit = timedOut && /^embedding .* took longer than (\d+) s/.exec(timedOut);
-      const rate = limit ? `< ${(r.texts / Number(limit[1])).toFixed(3)} (over ${limit[1]} s)`
-        : timedOut ? `timed out: ${timedOut.split('\n')[0]}` : fmt(r.textsPerS, r.textsPerS && r.textsPerS.median < 10 ? 2 : 1);
-      const memory = r.memory ? [r.memory.worker, ...r.memory.helpers].map((b) => (b == null ? '?' : mib(b))).join('+') : 'n/a';
+      const rate = limit
+        ? `< ${(r.texts / Number(limit[1])).toFixed(3)} (over ${limit[1]} s)`
+        : timedOut
+          ? `timed out: ${timedOut.split('\n')[0]}`
+          : fmt(r.textsPerS, r.textsPerS && r.textsPerS.median < 10 ? 2 : 1);
+      const memory = r.memory
+        ? [r.memory.worker, ...r.memory.helpers].map((b) => (b == null ? '?' : mib(b))).join('+')
+        : 'n/a';
       return [
         r.model,
         r.config,
@@ -665,11 +781,16 @@ async function main() {
   for (const s of skipped) console.log(`skipped: ${s.model}${s.config ? ` ${s.config}` : ''}: ${s.reason}`);
   if (cold) {
     console.log('');
-    console.log(`cold start on CPU, page open -> first classification of a typed review (${opts.coldRuns} runs; ` +
-      `the page's default threads: ${cold.freshProfile.threads ?? '?'}):`);
+    console.log(
+      `cold start on CPU, page open -> first classification of a typed review (${opts.coldRuns} runs; ` +
+        `the page's default threads: ${cold.freshProfile.threads ?? '?'}):`,
+    );
     printTable([
       ['visit', 'to verdict s', 'model ready s', 'classifier ready s'],
-      ...[['fresh profile', cold.freshProfile], ['second visit (cached)', cold.secondVisit]].map(([name, c]) => [
+      ...[
+        ['fresh profile', cold.freshProfile],
+        ['second visit (cached)', cold.secondVisit],
+      ].map(([name, c]) => [
         name,
         fmt(seconds(c.toVerdictMs), 2),
         fmt(seconds(c.modelReadyMs), 2),
@@ -683,7 +804,10 @@ async function main() {
     ['pkg/cpu/bertweb_bg.wasm (CPU, relaxed SIMD)', wasm.cpu],
     ['pkg/cpu-baseline/bertweb_bg.wasm (CPU, SIMD128)', wasm['cpu-baseline']],
   ]) {
-    const br = w.brotliBytes === null ? 'no current .br copy (scripts/build.sh writes it)' : `${sizeMiB(w.brotliBytes)} brotli (what scripts/serve.mjs sends)`;
+    const br =
+      w.brotliBytes === null
+        ? 'no current .br copy (scripts/build.sh writes it)'
+        : `${sizeMiB(w.brotliBytes)} brotli (what scripts/serve.mjs sends)`;
     console.log(`${name}: ${sizeMiB(w.rawBytes)} raw, ${sizeMiB(w.gzipBytes)} gzip -9, ${br}`);
   }
 
@@ -708,9 +832,11 @@ async function main() {
     preprocessing: data.counts,
     data: data.description,
     webgpuAdapter: 'SwiftShader (--use-webgpu-adapter=swiftshader): CPU emulation, not a GPU',
-    memory: 'rows[].memory: wasm memory in bytes of the worker and of each helper after the timed embedding; ' +
+    memory:
+      'rows[].memory: wasm memory in bytes of the worker and of each helper after the timed embedding; ' +
       'it never shrinks, so it is the peak (GPU buffers are not in it)',
-    lastRun: 'rows[].lastRun: per run, the batches each thread computed in the timed embedding (worker first)',
+    lastRun:
+      'rows[].lastRun: per run, the batches each thread computed in the timed embedding (worker first)',
     wasm,
     results,
     rows,

@@ -96,7 +96,9 @@ async function main() {
   }
   const csv = gunzipSync(readFileSync(DATA)).toString('utf8');
   const rows = [];
-  console.log('| device | K | texts (80 % train, 20 % val) | caching s | s / epoch | texts/s | peak wasm MiB |');
+  console.log(
+    '| device | K | texts (80 % train, 20 % val) | caching s | s / epoch | texts/s | peak wasm MiB |',
+  );
   console.log('|---|---|---|---|---|---|---|');
   for (const device of opts.devices) {
     const texts = device === 'webgpu' ? opts.webgpuTexts : opts.texts;

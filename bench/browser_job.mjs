@@ -25,7 +25,14 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { chromiumVersion, gitCommit } from './browser_bench.mjs';
-import { ROOT, launch, missingPrerequisites, openPage, waitReady, withTimeout } from '../tests/browser/harness.mjs';
+import {
+  ROOT,
+  launch,
+  missingPrerequisites,
+  openPage,
+  waitReady,
+  withTimeout,
+} from '../tests/browser/harness.mjs';
 
 const DATA = join(ROOT, '..', 'shared', 'data', 'amazon-fine-food', 'Reviews.partial.csv.gz');
 const RESULTS = join(ROOT, 'bench', 'results', 'browser_job.json');
@@ -46,7 +53,8 @@ function parseArgs(argv) {
     else usage(`unknown argument ${arg}`);
   }
   if (!(opts.reviews >= 1)) usage('--reviews must be at least 1');
-  if (opts.threads !== 'auto' && !(Number.isInteger(opts.threads) && opts.threads >= 1)) usage('--threads must be auto or a whole number from 1');
+  if (opts.threads !== 'auto' && !(Number.isInteger(opts.threads) && opts.threads >= 1))
+    usage('--threads must be auto or a whole number from 1');
   return opts;
 }
 
@@ -64,11 +72,16 @@ async function runJob(page, { csvText, reviews, threads, preset }) {
       const newline = csvText.indexOf('\n') + 1;
       const header = csvText.slice(0, newline);
       const body = csvText.endsWith('\n') ? csvText.slice(newline) : `${csvText.slice(newline)}\n`;
-      const once = await client.dataset(new TextEncoder().encode(csvText).buffer, { ...settings, sample_size: null });
+      const once = await client.dataset(new TextEncoder().encode(csvText).buffer, {
+        ...settings,
+        sample_size: null,
+      });
       const keptOnce = once.counts.after_words;
       const repeats = Math.ceil(reviews / keptOnce);
       const csv = new TextEncoder().encode(header + body.repeat(repeats)).buffer;
-      log(`${keptOnce} reviews kept from the shared rows; repeating them ${repeats}× (${(csv.byteLength / 2 ** 20).toFixed(0)} MiB of CSV)`);
+      log(
+        `${keptOnce} reviews kept from the shared rows; repeating them ${repeats}× (${(csv.byteLength / 2 ** 20).toFixed(0)} MiB of CSV)`,
+      );
 
       const t0 = performance.now();
       const summary = await client.dataset(csv, settings);
@@ -85,7 +98,8 @@ async function runJob(page, { csvText, reviews, threads, preset }) {
       });
       const t2 = performance.now();
       const { report } = await client.train(presets[preset], {
-        onProgress: (p) => p.report && log(`epoch ${p.report.epoch}: val AUROC ${p.report.val_auroc?.toFixed(3)}`),
+        onProgress: (p) =>
+          p.report && log(`epoch ${p.report.epoch}: val AUROC ${p.report.val_auroc?.toFixed(3)}`),
       });
       const t3 = performance.now();
       const memory = await client.memory();
@@ -108,7 +122,8 @@ async function runJob(page, { csvText, reviews, threads, preset }) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  const missing = (await missingPrerequisites()) ?? (existsSync(DATA) ? null : `${DATA} is missing (the shared data)`);
+  const missing =
+    (await missingPrerequisites()) ?? (existsSync(DATA) ? null : `${DATA} is missing (the shared data)`);
   if (missing) {
     console.log(`browser_job: skipped: ${missing}`);
     return;
@@ -118,7 +133,10 @@ async function main() {
   let result;
   let info;
   try {
-    const { page, log, openedAt } = await openPage(browser.context, `${browser.url}?device=cpu&threads=${opts.threads}`);
+    const { page, log, openedAt } = await openPage(
+      browser.context,
+      `${browser.url}?device=cpu&threads=${opts.threads}`,
+    );
     page.on('console', (m) => m.text().startsWith('browser_job:') && console.log(m.text()));
     try {
       ({ info } = await waitReady(page, openedAt, 120_000));
@@ -136,14 +154,26 @@ async function main() {
   const sampled = result.rowsExtracted;
   const featureMiB = (sampled * info.dim * 4) / 2 ** 20;
   const rows = [
-    ['reviews sampled (train + test)', `${sampled} (CSV: the shared rows ×${result.repeats}, ${mib(result.csvBytes)} MiB)`],
+    [
+      'reviews sampled (train + test)',
+      `${sampled} (CSV: the shared rows ×${result.repeats}, ${mib(result.csvBytes)} MiB)`,
+    ],
     ['threads', result.threads],
     ['read + preprocess + split CSV', `${s(result.ms.dataset)} s`],
-    ['extract features', `${s(result.ms.extract)} s (${((sampled * 1000) / result.ms.extract).toFixed(1)} reviews/s)`],
+    [
+      'extract features',
+      `${s(result.ms.extract)} s (${((sampled * 1000) / result.ms.extract).toFixed(1)} reviews/s)`,
+    ],
     [`train (${opts.preset}) + score test part`, `${s(result.ms.train)} s`],
     ['whole job', `${(result.ms.total / 60_000).toFixed(1)} min`],
-    ['test accuracy / AUROC', `${result.test.accuracy.toFixed(3)} / ${result.test.auroc?.toFixed(3)} (n = ${result.test.n})`],
-    ['peak wasm memory', `worker ${mib(result.memory.worker)} MiB, helpers ${result.memory.helpers.map((h) => (h == null ? '?' : mib(h))).join('+')} MiB (features alone: ${featureMiB.toFixed(0)} MiB)`],
+    [
+      'test accuracy / AUROC',
+      `${result.test.accuracy.toFixed(3)} / ${result.test.auroc?.toFixed(3)} (n = ${result.test.n})`,
+    ],
+    [
+      'peak wasm memory',
+      `worker ${mib(result.memory.worker)} MiB, helpers ${result.memory.helpers.map((h) => (h == null ? '?' : mib(h))).join('+')} MiB (features alone: ${featureMiB.toFixed(0)} MiB)`,
+    ],
   ];
   const chromium = chromiumVersion();
   console.log(`\nbertweb tutorial job in the page, CPU, ${cpus().length} cores, ${chromium}`);
@@ -152,11 +182,20 @@ async function main() {
     console.log(`target: the whole job under 30 min: ${result.ms.total < 30 * 60_000 ? 'met' : 'not met'}`);
   }
   if (result.repeats > 1) {
-    console.log('note: with repeated rows the same review can be in the training and the test part: the scores say that the job ran, not how good the head is');
+    console.log(
+      'note: with repeated rows the same review can be in the training and the test part: the scores say that the job ran, not how good the head is',
+    );
   }
   if (result.storeError) console.log(`note: the features were not stored: ${result.storeError}`);
   mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
-  writeFileSync(RESULTS, JSON.stringify({ options: opts, commit: gitCommit(), chromium, cores: cpus().length, ...result }, null, 2));
+  writeFileSync(
+    RESULTS,
+    JSON.stringify(
+      { options: opts, commit: gitCommit(), chromium, cores: cpus().length, ...result },
+      null,
+      2,
+    ),
+  );
   console.log(`wrote ${RESULTS}`);
 }
 

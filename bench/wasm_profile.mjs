@@ -88,16 +88,24 @@ async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const wasmFile = join(opts.pkg, 'bertweb_bg.wasm');
   if (!existsSync(wasmFile)) fail(`${wasmFile} is missing: build it with scripts/build.sh`);
-  if (MODEL_FILES.some((f) => !existsSync(join(MODEL_DIR, f)))) fail(`the default model is missing in ${MODEL_DIR}: python3 scripts/fetch_model.py fetches it`);
+  if (MODEL_FILES.some((f) => !existsSync(join(MODEL_DIR, f))))
+    fail(`the default model is missing in ${MODEL_DIR}: python3 scripts/fetch_model.py fetches it`);
   if (!existsSync(SAMPLE_CSV)) fail(`${SAMPLE_CSV} is missing (the shared data)`);
   const glue = await import(pathToFileURL(join(opts.pkg, 'bertweb.js')).href);
   try {
     glue.initSync({ module: readFileSync(wasmFile) });
   } catch (err) {
-    fail(`${wasmFile} does not run in Node ${process.versions.node}${relaxedSimd() ? '' : ', which has no relaxed SIMD (the CPU build needs it; try --pkg=pkg)'}: ${err.message}`);
+    fail(
+      `${wasmFile} does not run in Node ${process.versions.node}${relaxedSimd() ? '' : ', which has no relaxed SIMD (the CPU build needs it; try --pkg=pkg)'}: ${err.message}`,
+    );
   }
   const file = (name) => readFileSync(join(MODEL_DIR, name));
-  const encoder = await glue.Encoder.load(file('config.json'), file('model.safetensors'), file('tokenizer.json'), 'cpu');
+  const encoder = await glue.Encoder.load(
+    file('config.json'),
+    file('model.safetensors'),
+    file('tokenizer.json'),
+    'cpu',
+  );
   const texts = tutorialTexts(parseCsv(readFileSync(SAMPLE_CSV, 'utf8'))).texts.slice(0, opts.texts);
 
   await extract(glue, encoder, texts.slice(0, BATCH)); // warm-up: the optimizing tier
@@ -115,11 +123,15 @@ async function main() {
     const seconds = await extract(glue, encoder, texts);
     if (sampled) ({ profile } = await session.post('Profiler.stop'));
     rates.push(texts.length / seconds);
-    console.log(`run ${run}: ${texts.length} texts in ${seconds.toFixed(2)} s, ${rates.at(-1).toFixed(1)} texts/s${sampled ? ' (profiled)' : ''}`);
+    console.log(
+      `run ${run}: ${texts.length} texts in ${seconds.toFixed(2)} s, ${rates.at(-1).toFixed(1)} texts/s${sampled ? ' (profiled)' : ''}`,
+    );
   }
   const sorted = rates.toSorted((a, b) => a - b);
-  console.log(`median ${sorted[sorted.length >> 1].toFixed(1)} texts/s (${sorted[0].toFixed(1)}–${sorted.at(-1).toFixed(1)}), ` +
-    `${opts.pkg}, Node ${process.versions.node}, 1 thread, batch ${BATCH}, max length ${MAX_LEN}`);
+  console.log(
+    `median ${sorted[sorted.length >> 1].toFixed(1)} texts/s (${sorted[0].toFixed(1)}–${sorted.at(-1).toFixed(1)}), ` +
+      `${opts.pkg}, Node ${process.versions.node}, 1 thread, batch ${BATCH}, max length ${MAX_LEN}`,
+  );
   if (profile) {
     console.log('\nself time  function');
     for (const [name, share] of selfTimes(profile).slice(0, opts.top)) {

@@ -132,8 +132,12 @@ function main() {
   const code = list.find((s) => s.id === SECTION.code);
   const nameSection = list.find((s) => s.id === SECTION.custom && s.name === 'name');
   if (!code) throw new Error(`${file} has no code section`);
-  if (!nameSection) console.log(`${file} has no name section: every function is "(unnamed)" (see the header of this script)`);
-  const imported = importedFunctions(bytes, list.find((s) => s.id === SECTION.import));
+  if (!nameSection)
+    console.log(`${file} has no name section: every function is "(unnamed)" (see the header of this script)`);
+  const imported = importedFunctions(
+    bytes,
+    list.find((s) => s.id === SECTION.import),
+  );
   const names = functionNames(bytes, nameSection);
 
   const byCrate = new Map();
@@ -149,7 +153,9 @@ function main() {
   }
   const mib = (n) => `${(n / 2 ** 20).toFixed(2)} MiB`;
   const data = list.filter((s) => s.id === SECTION.data).reduce((sum, s) => sum + s.size, 0);
-  console.log(`${file}: ${mib(bytes.length)}; code ${mib(total)} in ${functions} functions, data ${mib(data)}`);
+  console.log(
+    `${file}: ${mib(bytes.length)}; code ${mib(total)} in ${functions} functions, data ${mib(data)}`,
+  );
   console.log(`${'code'.padStart(10)}  share  crate`);
   for (const [crate, size] of [...byCrate].sort((a, b) => b[1] - a[1]).slice(0, top)) {
     console.log(`${mib(size).padStart(10)}  ${((100 * size) / total).toFixed(1).padStart(4)} %  ${crate}`);

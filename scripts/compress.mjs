@@ -67,7 +67,8 @@ if (isMain) {
   const mb = (n) => `${(n / 1e6).toFixed(2)} MB`;
   const stale = [];
   for (const file of files) {
-    if (!force && (await compressedCopiesCurrent(file))) console.log(`${file}: compressed copies are current`);
+    if (!force && (await compressedCopiesCurrent(file)))
+      console.log(`${file}: compressed copies are current`);
     else stale.push(file);
   }
   for (const r of await Promise.all(stale.map(compress))) {

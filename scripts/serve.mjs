@@ -58,7 +58,10 @@ const PRECOMPRESSED = [
 export function acceptsEncoding(header) {
   const q = new Map();
   for (const part of (header ?? '').split(',')) {
-    const [name, ...params] = part.toLowerCase().split(';').map((p) => p.trim());
+    const [name, ...params] = part
+      .toLowerCase()
+      .split(';')
+      .map((p) => p.trim());
     if (!name) continue;
     const weight = params.find((p) => p.startsWith('q='));
     // A weight that is not a number refuses, rather than guessing.
@@ -77,10 +80,14 @@ export function acceptsEncoding(header) {
 export async function precompressedCopies(file, info) {
   info ??= await stat(file).catch(() => null);
   if (!info?.isFile()) return [];
-  const copies = await Promise.all(PRECOMPRESSED.map(async ({ encoding, suffix }) => {
-    const copy = await stat(file + suffix).catch(() => null);
-    return copy?.isFile() && copy.mtimeMs >= info.mtimeMs ? { encoding, file: file + suffix, size: copy.size } : null;
-  }));
+  const copies = await Promise.all(
+    PRECOMPRESSED.map(async ({ encoding, suffix }) => {
+      const copy = await stat(file + suffix).catch(() => null);
+      return copy?.isFile() && copy.mtimeMs >= info.mtimeMs
+        ? { encoding, file: file + suffix, size: copy.size }
+        : null;
+    }),
+  );
   return copies.filter(Boolean);
 }
 
@@ -111,7 +118,13 @@ export function resolveUnderRoot(root, urlPath) {
  * @param {{root?: string, port?: number, host?: string, quiet?: boolean, cors?: boolean}} [options]
  * @returns {Promise<{server: import('node:http').Server, url: string, port: number, close: () => Promise<void>}>}
  */
-export async function startServer({ root = REPO_ROOT, port = 8080, host = '127.0.0.1', quiet = true, cors = false } = {}) {
+export async function startServer({
+  root = REPO_ROOT,
+  port = 8080,
+  host = '127.0.0.1',
+  quiet = true,
+  cors = false,
+} = {}) {
   const rootDir = resolve(root);
   const server = createServer((req, res) => {
     if (cors) {

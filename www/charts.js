@@ -108,7 +108,8 @@ export function fineTuneDiagram(el, shape) {
   const frozen = shape.layers - shape.trained;
   const layers = [[`Input: word pieces (at most ${shape.maxLen})`, 'io']];
   layers.push([frozen > 0 ? `Embeddings + layers 1–${frozen}: frozen` : 'Embeddings: frozen', 'frozen']);
-  for (let i = frozen + 1; i <= shape.layers; i++) layers.push([`Layer ${i} (${shape.dim}): trained`, 'dense']);
+  for (let i = frozen + 1; i <= shape.layers; i++)
+    layers.push([`Layer ${i} (${shape.dim}): trained`, 'dense']);
   layers.push([shape.pooling === 'pooler' ? 'Pooler ([CLS], tanh)' : 'Mean pooling', 'norm']);
   layers.push(outputLayer(shape.classes));
   drawLayers(el, layers);
@@ -120,13 +121,25 @@ function drawLayers(el, layers) {
   const boxH = 30;
   const gap = 16;
   const height = layers.length * (boxH + gap) - gap + 2;
-  const root = svg('svg', { viewBox: `0 0 ${boxW + 2} ${height}`, width: boxW + 2, height, role: 'img',
-    'aria-label': layers.map(([t]) => t).join(' → ') });
+  const root = svg('svg', {
+    viewBox: `0 0 ${boxW + 2} ${height}`,
+    width: boxW + 2,
+    height,
+    role: 'img',
+    'aria-label': layers.map(([t]) => t).join(' → '),
+  });
   layers.forEach(([label, kind], i) => {
     const y = 1 + i * (boxH + gap);
     root.append(svg('rect', { x: 1, y, width: boxW, height: boxH, rx: 5, class: `layer ${kind}` }));
-    root.append(svg('text', { x: 1 + boxW / 2, y: y + boxH / 2, 'text-anchor': 'middle', 'dominant-baseline': 'central' }, label));
-    if (i > 0) root.append(svg('line', { x1: 1 + boxW / 2, y1: y - gap, x2: 1 + boxW / 2, y2: y, class: 'arrow' }));
+    root.append(
+      svg(
+        'text',
+        { x: 1 + boxW / 2, y: y + boxH / 2, 'text-anchor': 'middle', 'dominant-baseline': 'central' },
+        label,
+      ),
+    );
+    if (i > 0)
+      root.append(svg('line', { x1: 1 + boxW / 2, y1: y - gap, x2: 1 + boxW / 2, y2: y, class: 'arrow' }));
   });
   el.replaceChildren(root);
   el.dataset.layers = String(layers.length);

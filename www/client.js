@@ -238,10 +238,14 @@ export class BertClient {
     worker.addEventListener('message', (e) => this.#onMessage(e.data));
     worker.addEventListener('error', (e) => {
       e.preventDefault();
-      this.#failAll(`the model worker stopped (${e.message || 'it could not load www/worker.js or pkg/bertweb.js'}). ` +
-        'If pkg/ is missing, build it with scripts/build.sh; then reload the page.');
+      this.#failAll(
+        `the model worker stopped (${e.message || 'it could not load www/worker.js or pkg/bertweb.js'}). ` +
+          'If pkg/ is missing, build it with scripts/build.sh; then reload the page.',
+      );
     });
-    worker.addEventListener('messageerror', () => this.#failAll('a message from the worker could not be read'));
+    worker.addEventListener('messageerror', () =>
+      this.#failAll('a message from the worker could not be read'),
+    );
   }
 
   /** @returns {Device | null} the device the current encoder runs on, null before the first load */
@@ -273,7 +277,11 @@ export class BertClient {
       weights: toBuffer(files.weights),
       tokenizer: toBuffer(files.tokenizer),
     };
-    const info = await this.#request({ type: 'load', files: buffers, device }, Object.values(buffers), onProgress).promise;
+    const info = await this.#request(
+      { type: 'load', files: buffers, device },
+      Object.values(buffers),
+      onProgress,
+    ).promise;
     this.info = info;
     return info;
   }
@@ -321,7 +329,11 @@ export class BertClient {
    * @returns {Promise<Float32Array>}
    */
   embed(texts, pooling = 'mean', maxLen = 55, { batchSize, onProgress, signal } = {}) {
-    const { id, promise } = this.#request({ type: 'embed', texts, pooling, maxLen, batchSize }, [], onProgress);
+    const { id, promise } = this.#request(
+      { type: 'embed', texts, pooling, maxLen, batchSize },
+      [],
+      onProgress,
+    );
     if (signal) {
       if (signal.aborted) this.cancel(id);
       else signal.addEventListener('abort', () => this.cancel(id), { once: true });

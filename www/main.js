@@ -261,7 +261,8 @@ function refreshControls() {
   ui.extract.disabled = busy || !model || !state.summary;
   ui.train.disabled = busy || !state.extracted;
   ui.fineTune.disabled = busy || !model || !state.extracted;
-  for (const input of [ui.ftLayers, ui.ftEpochs, ui.ftBatch, ui.ftEncoderLr, ui.ftHeadLr]) input.disabled = busy;
+  for (const input of [ui.ftLayers, ui.ftEpochs, ui.ftBatch, ui.ftEncoderLr, ui.ftHeadLr])
+    input.disabled = busy;
   for (const radio of document.querySelectorAll('input[name="train-mode"]')) radio.disabled = busy;
   ui.classifierDownload.disabled = busy || !state.classifier;
   ui.classifierFile.disabled = busy;
@@ -288,11 +289,17 @@ function showEncoder(info, modelName) {
   ui.threads.options[0].textContent = `Automatic (${info.autoThreads})`;
   const seconds = (info.loadMs / 1000).toFixed(1);
   if (info.fallback) {
-    setStatus(`The model runs on the CPU because WebGPU is not available: ${sentence(info.fallback)} ` +
-      `Ready: ${modelName}, ${info.dim} dimensions, loaded in ${seconds} s.`, 'warn');
+    setStatus(
+      `The model runs on the CPU because WebGPU is not available: ${sentence(info.fallback)} ` +
+        `Ready: ${modelName}, ${info.dim} dimensions, loaded in ${seconds} s.`,
+      'warn',
+    );
   } else {
-    setStatus(`Ready: ${modelName} on ${DEVICE_NAMES[info.device] ?? info.device}, ` +
-      `${info.dim} dimensions, loaded in ${seconds} s.`, 'ok');
+    setStatus(
+      `Ready: ${modelName} on ${DEVICE_NAMES[info.device] ?? info.device}, ` +
+        `${info.dim} dimensions, loaded in ${seconds} s.`,
+      'ok',
+    );
   }
   showClassifier();
   if (!ui.trainControls.hidden && trainMode() === 'finetune') scheduleEstimate();
@@ -376,7 +383,8 @@ async function fetchModelFolder(base, label) {
   const tokenizer = get('tokenizer.json').catch((first) =>
     get('vocab.txt').catch(() => {
       throw first;
-    }));
+    }),
+  );
   const settled = await Promise.allSettled([get('config.json'), get('model.safetensors'), tokenizer]);
   const failed = settled.filter((r) => r.status === 'rejected').map((r) => r.reason.message);
   if (failed.length) throw new Error(failed.join('; '));
@@ -403,8 +411,13 @@ async function fetchModelFolder(base, label) {
   const files = Object.fromEntries(entries);
   if (!cache) return { files, stored: Promise.resolve(null) };
   // Copied now, since the caller hands the originals to the worker; stored while the model loads.
-  const fresh = Object.entries(parts).filter(([, p]) => !p.cached).map(([key, p]) => ({ url: p.url,
-    bytes: files[key].slice(0), type: p.response.headers.get('Content-Type') ?? 'application/octet-stream' }));
+  const fresh = Object.entries(parts)
+    .filter(([, p]) => !p.cached)
+    .map(([key, p]) => ({
+      url: p.url,
+      bytes: files[key].slice(0),
+      type: p.response.headers.get('Content-Type') ?? 'application/octet-stream',
+    }));
   const stored = markUsed(cache, base.href).then(async () => {
     if (!fresh.length) return null;
     // Room first: the folders beyond the most recently used go before this one is stored.
@@ -436,13 +449,16 @@ async function loadDefault() {
     try {
       fetched = await fetchModelFolder(DEFAULT_MODEL_URL, DEFAULT_MODEL_NAME);
     } catch (err) {
-      throw new Error(`could not download the default model (${err.message}). ` +
-        'Run `python3 scripts/fetch_model.py` and reload, or use your own model files below.');
+      throw new Error(
+        `could not download the default model (${err.message}). ` +
+          'Run `python3 scripts/fetch_model.py` and reload, or use your own model files below.',
+      );
     }
     const info = await client.load(fetched.files, ui.device.value, onLoadProgress);
     showEncoder(info, DEFAULT_MODEL_NAME);
     const cacheWarning = await fetched.stored;
-    if (cacheWarning) setStatus(`${ui.status.textContent} Not cached for offline use: ${cacheWarning}`, 'warn');
+    if (cacheWarning)
+      setStatus(`${ui.status.textContent} Not cached for offline use: ${cacheWarning}`, 'warn');
     return info;
   } catch (err) {
     setStatus(err.message, 'error');
@@ -464,8 +480,10 @@ function pickModelFiles(fileList) {
   if (!weights) missing.push('model.safetensors');
   if (!tokenizer) missing.push('tokenizer.json or vocab.txt');
   if (missing.length) {
-    throw new Error(`missing ${missing.join(', ')}. Pick config.json, model.safetensors and ` +
-      'tokenizer.json (or vocab.txt) together from one Hugging Face BERT folder.');
+    throw new Error(
+      `missing ${missing.join(', ')}. Pick config.json, model.safetensors and ` +
+        'tokenizer.json (or vocab.txt) together from one Hugging Face BERT folder.',
+    );
   }
   return { config, weights, tokenizer };
 }
@@ -508,7 +526,10 @@ async function onModelUrl(event) {
     base = new URL(ui.url.value.trim());
     if (!/^https?:$/.test(base.protocol)) throw new Error('not http(s)');
   } catch {
-    setStatus('that is not a web address: give the folder URL, e.g. https://huggingface.co/bert-base-uncased/resolve/main/', 'error');
+    setStatus(
+      'that is not a web address: give the folder URL, e.g. https://huggingface.co/bert-base-uncased/resolve/main/',
+      'error',
+    );
     return;
   }
   if (!base.pathname.endsWith('/')) base.pathname += '/';
@@ -516,15 +537,24 @@ async function onModelUrl(event) {
   try {
     const { files, stored } = await fetchModelFolder(base, base.href);
     const info = await client.load(files, ui.device.value, onLoadProgress);
-    const name = base.pathname.split('/').filter(Boolean).filter((p) => !['resolve', 'main'].includes(p)).join('/') || base.host;
+    const name =
+      base.pathname
+        .split('/')
+        .filter(Boolean)
+        .filter((p) => !['resolve', 'main'].includes(p))
+        .join('/') || base.host;
     showEncoder(info, name);
     modelChanged();
     const cacheWarning = await stored;
-    if (cacheWarning) say(ui.status, `${ui.status.textContent} Not cached for offline use: ${cacheWarning}`, 'warn');
+    if (cacheWarning)
+      say(ui.status, `${ui.status.textContent} Not cached for offline use: ${cacheWarning}`, 'warn');
   } catch (err) {
     const keep = client.info ? ' The previous model is still loaded and usable.' : '';
-    setStatus(`could not load the model from ${base.href}: ${sentence(err.message)} The folder must hold ` +
-      `config.json, model.safetensors and tokenizer.json (or vocab.txt).${keep}`, 'error');
+    setStatus(
+      `could not load the model from ${base.href}: ${sentence(err.message)} The folder must hold ` +
+        `config.json, model.safetensors and tokenizer.json (or vocab.txt).${keep}`,
+      'error',
+    );
   } finally {
     setBusy(false);
   }
@@ -537,7 +567,10 @@ async function onDeviceChanged() {
     const info = await client.reload(ui.device.value, onLoadProgress);
     showEncoder(info, ui.modelName.textContent ?? '');
   } catch (err) {
-    setStatus(`could not switch device: ${sentence(err.message)} Choose another device or reload the page.`, 'error');
+    setStatus(
+      `could not switch device: ${sentence(err.message)} Choose another device or reload the page.`,
+      'error',
+    );
   } finally {
     setBusy(false);
   }
@@ -575,11 +608,16 @@ function showClassifier() {
     return;
   }
   const test = meta.test ? `, test accuracy ${pct(meta.test.accuracy, 1)} on ${meta.test.n} reviews` : '';
-  const fits = client.info && client.info.modelId !== meta.model_id
-    ? ' (trained on another base model: load that model to use it)' : '';
+  const fits =
+    client.info && client.info.modelId !== meta.model_id
+      ? ' (trained on another base model: load that model to use it)'
+      : '';
   const tuned = meta.fine_tune?.settings?.layers;
-  const kind = meta.settings ? `${meta.settings.preset} head`
-    : meta.fine_tune ? `fine-tuned encoder layers${Number.isInteger(tuned) ? ` (top ${tuned})` : ''} and head` : 'head';
+  const kind = meta.settings
+    ? `${meta.settings.preset} head`
+    : meta.fine_tune
+      ? `fine-tuned encoder layers${Number.isInteger(tuned) ? ` (top ${tuned})` : ''} and head`
+      : 'head';
   ui.classifierName.textContent = `${classifierSource}: ${meta.label_names.join(' / ')}, ${kind}${test}${fits}`;
   ui.classifierName.dataset.testN = String(meta.test?.n ?? '');
   refreshControls();
@@ -626,7 +664,11 @@ async function loadClassifier() {
       return state.classifier;
     }
   } catch (err) {
-    say(ui.keepStatus, `the classifier kept in this browser could not be read (${err.message}); using the default one.`, 'warn');
+    say(
+      ui.keepStatus,
+      `the classifier kept in this browser could not be read (${err.message}); using the default one.`,
+      'warn',
+    );
   }
   try {
     const bytes = (await fallback) ?? (await fetchDefaultClassifier());
@@ -634,7 +676,11 @@ async function loadClassifier() {
   } catch (err) {
     classifierSource = 'none';
     ui.classifierName.textContent = 'none loaded';
-    say(ui.classifyStatus, `could not load the default classifier (${err.message}): train one below or load a classifier file.`, 'error');
+    say(
+      ui.classifyStatus,
+      `could not load the default classifier (${err.message}): train one below or load a classifier file.`,
+      'error',
+    );
   }
   return state.classifier;
 }
@@ -673,9 +719,15 @@ async function onBatchFile() {
     const header = await client.csvHeader(bytes);
     state.batch = { name: file.name, bytes, header };
     ui.batchColumn.replaceChildren(...header.map((h) => new Option(h, h)));
-    const guess = header.find((h) => h.toLowerCase() === 'text') ?? header.find((h) => /text|review/i.test(h)) ?? header[0];
+    const guess =
+      header.find((h) => h.toLowerCase() === 'text') ??
+      header.find((h) => /text|review/i.test(h)) ??
+      header[0];
     ui.batchColumn.value = guess;
-    say(ui.classifyStatus, `${file.name}: ${header.length} columns. Choose the text column and press Classify all.`);
+    say(
+      ui.classifyStatus,
+      `${file.name}: ${header.length} columns. Choose the text column and press Classify all.`,
+    );
   } catch (err) {
     state.batch = null;
     ui.batchColumn.replaceChildren();
@@ -712,7 +764,8 @@ async function onBatchRun() {
     const seconds = (performance.now() - started) / 1000;
     say(ui.classifyStatus, `Classified ${texts.length} texts of ${name} in ${seconds.toFixed(1)} s.`, 'ok');
   } catch (err) {
-    if (err instanceof CancelledError) say(ui.classifyStatus, 'Classification cancelled; nothing was changed.', 'warn');
+    if (err instanceof CancelledError)
+      say(ui.classifyStatus, 'Classification cancelled; nothing was changed.', 'warn');
     else say(ui.classifyStatus, `could not classify ${name}: ${sentence(err.message)}`, 'error');
   } finally {
     endJob(ui.batchCancel);
@@ -725,17 +778,24 @@ function showBatch(texts, predictions) {
   const names = state.classifier?.label_names ?? [];
   const head = ['text', 'label', ...names.map((n) => `p_${n}`)];
   ui.batchTable.tHead.replaceChildren(row(['#', ...head]));
-  const body = predictions.slice(0, TABLE_ROWS).map((p, i) =>
-    row([i + 1, texts[i], p.name, ...p.probabilities.map((v) => v.toFixed(3))]));
+  const body = predictions
+    .slice(0, TABLE_ROWS)
+    .map((p, i) => row([i + 1, texts[i], p.name, ...p.probabilities.map((v) => v.toFixed(3))]));
   ui.batchTable.tBodies[0].replaceChildren(...body);
   const lines = [csvLine(head)];
   predictions.forEach((p, i) => {
-    lines.push(csvLine([texts[i], p.name], p.probabilities.map((v) => v.toFixed(6))));
+    lines.push(
+      csvLine(
+        [texts[i], p.name],
+        p.probabilities.map((v) => v.toFixed(6)),
+      ),
+    );
   });
   if (ui.batchDownload.href.startsWith('blob:')) URL.revokeObjectURL(ui.batchDownload.href);
   ui.batchDownload.href = URL.createObjectURL(new Blob([`${lines.join('\r\n')}\r\n`], { type: 'text/csv' }));
   const tally = names.map((n, c) => `${predictions.filter((p) => p.label === c).length} ${n}`).join(', ');
-  const shown = predictions.length > TABLE_ROWS ? ` The first ${TABLE_ROWS} are shown; the download has all.` : '';
+  const shown =
+    predictions.length > TABLE_ROWS ? ` The first ${TABLE_ROWS} are shown; the download has all.` : '';
   ui.batchSummary.textContent = `${predictions.length} rows: ${tally}.${shown}`;
   ui.batchResult.hidden = false;
 }
@@ -786,8 +846,12 @@ async function onCsvFile(file) {
     ui.textColumn.replaceChildren(...options());
     ui.labelColumn.replaceChildren(...options());
     const amazon = header.includes('Text') && header.includes('Score');
-    ui.textColumn.value = amazon ? 'Text' : (header.find((h) => /text|review|sentence/i.test(h)) ?? header[0]);
-    ui.labelColumn.value = amazon ? 'Score' : (header.find((h) => /label|score|rating|star|sentiment|class/i.test(h)) ?? header[1] ?? header[0]);
+    ui.textColumn.value = amazon
+      ? 'Text'
+      : (header.find((h) => /text|review|sentence/i.test(h)) ?? header[0]);
+    ui.labelColumn.value = amazon
+      ? 'Score'
+      : (header.find((h) => /label|score|rating|star|sentiment|class/i.test(h)) ?? header[1] ?? header[0]);
     if (!state.summary) fillSettings(defaults.data);
     ui.dataLayout.textContent = amazon
       ? `${file.name}: the Amazon Fine Food Reviews layout (Text and Score columns) was found.`
@@ -813,8 +877,12 @@ async function preprocess() {
     ui.trainControls.hidden = true;
     showCounts(summary);
     ui.dataResult.hidden = false;
-    say(ui.dataStatus, `${state.csv.name}: ${summary.counts.train} training and ${summary.counts.test} test reviews, ` +
-      `classes ${summary.label_names.join(', ')}.`, 'ok');
+    say(
+      ui.dataStatus,
+      `${state.csv.name}: ${summary.counts.train} training and ${summary.counts.test} test reviews, ` +
+        `classes ${summary.label_names.join(', ')}.`,
+      'ok',
+    );
     ui.extractStatus.hidden = true;
   } catch (err) {
     // The previous dataset stays loaded in the worker; only this attempt failed.
@@ -831,32 +899,58 @@ function showCounts(s) {
   const labelDrops = [];
   if (c.dropped_neutral) labelDrops.push(`${c.dropped_neutral} neutral (score 3)`);
   if (c.dropped_unusable_label) {
-    labelDrops.push(`${c.dropped_unusable_label} unusable, e.g. ${c.unusable_label_examples.map((x) => JSON.stringify(x)).join(', ')}`);
+    labelDrops.push(
+      `${c.dropped_unusable_label} unusable, e.g. ${c.unusable_label_examples.map((x) => JSON.stringify(x)).join(', ')}`,
+    );
   }
   const rows = [
     ['Rows read', c.rows_read, c.blank_lines ? `${c.blank_lines} blank lines skipped` : ''],
     ['Text and label not empty', c.after_empty, c.dropped_empty || ''],
     [`Labels (${settings.label_mode})`, c.after_labels, labelDrops.join('; ')],
-    [settings.max_words ? `Fewer than ${settings.max_words} words` : 'Any length', c.after_words, c.dropped_long || ''],
-    [settings.sample_size ? `Sample of at most ${settings.sample_size}` : 'No sampling', c.after_sampling, c.dropped_by_sampling || ''],
+    [
+      settings.max_words ? `Fewer than ${settings.max_words} words` : 'Any length',
+      c.after_words,
+      c.dropped_long || '',
+    ],
+    [
+      settings.sample_size ? `Sample of at most ${settings.sample_size}` : 'No sampling',
+      c.after_sampling,
+      c.dropped_by_sampling || '',
+    ],
     ...s.label_names.map((n, i) => [`  class ${n}`, c.per_class[i], '']),
-    [`Training part (validation: its last 20 %)`, c.train, s.label_names.map((n, i) => `${c.train_per_class[i]} ${n}`).join(', ')],
-    [`Test part (${settings.test_fraction})`, c.test, s.label_names.map((n, i) => `${c.test_per_class[i]} ${n}`).join(', ')],
+    [
+      `Training part (validation: its last 20 %)`,
+      c.train,
+      s.label_names.map((n, i) => `${c.train_per_class[i]} ${n}`).join(', '),
+    ],
+    [
+      `Test part (${settings.test_fraction})`,
+      c.test,
+      s.label_names.map((n, i) => `${c.test_per_class[i]} ${n}`).join(', '),
+    ],
   ];
   if (c.blank_after_html) rows.push(['Blank once HTML tags are removed', c.blank_after_html, 'kept']);
   ui.counts.tBodies[0].replaceChildren(...rows.map((r) => row(r, true)));
-  ui.examples.replaceChildren(...s.examples.map((e) => {
-    const li = document.createElement('li');
-    li.append(cell('strong', s.label_names[e.label] ?? e.label), ' ', cell('span', e.text));
-    return li;
-  }));
+  ui.examples.replaceChildren(
+    ...s.examples.map((e) => {
+      const li = document.createElement('li');
+      li.append(cell('strong', s.label_names[e.label] ?? e.label), ' ', cell('span', e.text));
+      return li;
+    }),
+  );
 }
 
 // ---- features -----------------------------------------------------------------------------
 
 async function onExtract() {
   if (!state.summary || !client.info || state.busy) return;
-  const key = [client.info.modelId, state.csv.hash, JSON.stringify(state.summary.settings), POOLING, MAX_LEN].join('|');
+  const key = [
+    client.info.modelId,
+    state.csv.hash,
+    JSON.stringify(state.summary.settings),
+    POOLING,
+    MAX_LEN,
+  ].join('|');
   setBusy(true);
   const job = startJob(ui.extractCancel);
   const total = state.summary.counts.train + state.summary.counts.test;
@@ -888,24 +982,46 @@ async function onExtract() {
     state.extracted = true;
     if (result.cached) {
       ui.extractRate.textContent = `${result.rows} of ${result.rows} texts`;
-      say(ui.extractStatus, `Features of ${result.rows} texts loaded from this browser's cache (extracted earlier with the same model, data and settings).`, 'ok');
+      say(
+        ui.extractStatus,
+        `Features of ${result.rows} texts loaded from this browser's cache (extracted earlier with the same model, data and settings).`,
+        'ok',
+      );
     } else {
       const seconds = result.ms / 1000;
       if (seconds > 0 && result.rows > 0) {
-        state.rate = { textsPerSecond: result.rows / seconds, device: client.device, modelId: client.info.modelId,
-          how: `measured while extracting the features of ${result.rows} texts` };
+        state.rate = {
+          textsPerSecond: result.rows / seconds,
+          device: client.device,
+          modelId: client.info.modelId,
+          how: `measured while extracting the features of ${result.rows} texts`,
+        };
       }
-      const stored = result.storeError ? ` They could not be kept for next time: ${result.storeError}` : ' They are kept in this browser for next time.';
-      say(ui.extractStatus, `Extracted features of ${result.rows} texts in ${seconds.toFixed(1)} s ` +
-        `(${(result.rows / seconds).toFixed(1)} texts/s).${stored}`, result.storeError ? 'warn' : 'ok');
+      const stored = result.storeError
+        ? ` They could not be kept for next time: ${result.storeError}`
+        : ' They are kept in this browser for next time.';
+      say(
+        ui.extractStatus,
+        `Extracted features of ${result.rows} texts in ${seconds.toFixed(1)} s ` +
+          `(${(result.rows / seconds).toFixed(1)} texts/s).${stored}`,
+        result.storeError ? 'warn' : 'ok',
+      );
     }
     showTrainControls();
   } catch (err) {
     if (err instanceof CancelledError) {
-      say(ui.extractStatus, `Extraction cancelled after ${done} of ${total} texts. Your data and settings are kept: ` +
-        'press Extract features to start again.', 'warn');
+      say(
+        ui.extractStatus,
+        `Extraction cancelled after ${done} of ${total} texts. Your data and settings are kept: ` +
+          'press Extract features to start again.',
+        'warn',
+      );
     } else {
-      say(ui.extractStatus, `feature extraction failed: ${sentence(err.message)} Your data is kept: try again, or choose the CPU.`, 'error');
+      say(
+        ui.extractStatus,
+        `feature extraction failed: ${sentence(err.message)} Your data is kept: try again, or choose the CPU.`,
+        'error',
+      );
     }
   } finally {
     endJob(ui.extractCancel);
@@ -921,7 +1037,10 @@ function presetSettings() {
 
 /** 'head' or 'finetune': what the Training part trains. */
 function trainMode() {
-  return /** @type {HTMLInputElement | null} */ (document.querySelector('input[name="train-mode"]:checked'))?.value ?? 'head';
+  return (
+    /** @type {HTMLInputElement | null} */ (document.querySelector('input[name="train-mode"]:checked'))
+      ?.value ?? 'head'
+  );
 }
 
 /** The data a report was made on: the model, the CSV and its preprocessing. */
@@ -1011,9 +1130,21 @@ function epochCharts() {
 
 function plotHistory(charts, history) {
   const x = history.map((h) => h.epoch);
-  charts.loss.set(x, history.map((h) => h.train_loss), history.map((h) => h.val_loss));
-  charts.accuracy.set(x, history.map((h) => h.train_accuracy), history.map((h) => h.val_accuracy));
-  charts.auroc.set(x, history.map((h) => h.train_auroc), history.map((h) => h.val_auroc));
+  charts.loss.set(
+    x,
+    history.map((h) => h.train_loss),
+    history.map((h) => h.val_loss),
+  );
+  charts.accuracy.set(
+    x,
+    history.map((h) => h.train_accuracy),
+    history.map((h) => h.val_accuracy),
+  );
+  charts.auroc.set(
+    x,
+    history.map((h) => h.train_auroc),
+    history.map((h) => h.val_auroc),
+  );
 }
 
 async function onTrain() {
@@ -1037,8 +1168,11 @@ async function onTrain() {
         const r = p.report;
         history.push(r);
         plotHistory(charts, history);
-        say(ui.trainStatus, `Epoch ${r.epoch} of ${epochs}: loss ${num(r.train_loss)}, validation accuracy ` +
-          `${pct(r.val_accuracy, 1)}, validation AUROC ${num(r.val_auroc)}${r.best ? ' (best so far)' : ''}.`);
+        say(
+          ui.trainStatus,
+          `Epoch ${r.epoch} of ${epochs}: loss ${num(r.train_loss)}, validation accuracy ` +
+            `${pct(r.val_accuracy, 1)}, validation AUROC ${num(r.val_auroc)}${r.best ? ' (best so far)' : ''}.`,
+        );
       },
     });
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
@@ -1047,16 +1181,28 @@ async function onTrain() {
     state.reports.head = { key, report, label: `Frozen head (${settings.preset})` };
     showReport(report, `Test report: the ${settings.preset} head on frozen features`);
     showComparison('head');
-    say(ui.trainStatus, `Trained in ${seconds} s; kept epoch ${meta.best_epoch.epoch} of ${history.length}. ` +
-      'This classifier is now in use above.', 'ok');
+    say(
+      ui.trainStatus,
+      `Trained in ${seconds} s; kept epoch ${meta.best_epoch.epoch} of ${history.length}. ` +
+        'This classifier is now in use above.',
+      'ok',
+    );
     showClassifier();
     await keepClassifier();
   } catch (err) {
     if (err instanceof CancelledError) {
-      say(ui.trainStatus, `Training cancelled after ${history.length} epochs. The features are kept and the ` +
-        'previous classifier is still in use: press Train to start again.', 'warn');
+      say(
+        ui.trainStatus,
+        `Training cancelled after ${history.length} epochs. The features are kept and the ` +
+          'previous classifier is still in use: press Train to start again.',
+        'warn',
+      );
     } else {
-      say(ui.trainStatus, `training failed: ${sentence(err.message)} The features and the previous classifier are kept.`, 'error');
+      say(
+        ui.trainStatus,
+        `training failed: ${sentence(err.message)} The features and the previous classifier are kept.`,
+        'error',
+      );
     }
   } finally {
     endJob(ui.trainCancel);
@@ -1080,7 +1226,9 @@ function rateInput(input, fallback) {
 
 /** @returns {import('./client.js').FineTuneSettings} the settings in the form, over the defaults */
 function readFineTuneSettings() {
-  const d = state.defaults?.fineTune ?? /** @type {any} */ ({ layers: 2, epochs: 3, batch_size: 32, encoder_lr: 5e-5, head_lr: 1e-3 });
+  const d =
+    state.defaults?.fineTune ??
+    /** @type {any} */ ({ layers: 2, epochs: 3, batch_size: 32, encoder_lr: 5e-5, head_lr: 1e-3 });
   const maxLayers = client.info?.layers ?? 12;
   return {
     ...d,
@@ -1119,17 +1267,23 @@ async function updateEstimate() {
   const settings = readFineTuneSettings();
   const known = currentRate();
   const device = DEVICE_NAMES[client.device] ?? client.device;
-  if (!known) ui.ftEstimate.textContent = `Estimating the time on ${device} (timing the model on 32 training texts)…`;
+  if (!known)
+    ui.ftEstimate.textContent = `Estimating the time on ${device} (timing the model on 32 training texts)…`;
   ui.ftEstimate.dataset.seconds = '';
   try {
     const plan = await client.fineTunePlan(settings, { textsPerSecond: known?.textsPerSecond });
     if (generation !== estimateGeneration) return;
     if (plan.measured) {
-      state.rate = { textsPerSecond: plan.textsPerSecond, device: plan.device, modelId: client.info.modelId,
-        how: `timed on ${plan.measured.texts} training texts` };
+      state.rate = {
+        textsPerSecond: plan.textsPerSecond,
+        device: plan.device,
+        modelId: client.info.modelId,
+        how: `timed on ${plan.measured.texts} training texts`,
+      };
     }
     const how = state.rate?.how ?? 'measured here';
-    ui.ftEstimate.textContent = `Estimated time on ${DEVICE_NAMES[plan.device] ?? plan.device}: about ` +
+    ui.ftEstimate.textContent =
+      `Estimated time on ${DEVICE_NAMES[plan.device] ?? plan.device}: about ` +
       `${formatSeconds(plan.seconds)} for ${settings.epochs} epoch${settings.epochs === 1 ? '' : 's'} and the test ` +
       `(the whole model runs ${plan.textsPerSecond.toFixed(1)} texts/s here, ${how}).`;
     ui.ftEstimate.dataset.seconds = String(plan.seconds);
@@ -1145,10 +1299,14 @@ function phaseText(p, epochs) {
   const step = p.step;
   if (!step) return 'Starting…';
   switch (step.phase) {
-    case 'caching': return `Caching frozen layers: ${step.done} of ${step.total} texts`;
-    case 'training': return `Epoch ${step.epoch} of ${epochs}: training, ${step.done} of ${step.total} texts`;
-    case 'validating': return `Epoch ${step.epoch} of ${epochs}: validating, ${step.done} of ${step.total} texts`;
-    default: return 'Training done: testing…';
+    case 'caching':
+      return `Caching frozen layers: ${step.done} of ${step.total} texts`;
+    case 'training':
+      return `Epoch ${step.epoch} of ${epochs}: training, ${step.done} of ${step.total} texts`;
+    case 'validating':
+      return `Epoch ${step.epoch} of ${epochs}: validating, ${step.done} of ${step.total} texts`;
+    default:
+      return 'Training done: testing…';
   }
 }
 
@@ -1171,8 +1329,11 @@ async function onFineTune() {
   ui.ftRate.hidden = false;
   ui.ftRate.textContent = '';
   const what = `the top ${layers} layer${layers === 1 ? '' : 's'} and a linear head`;
-  say(ui.trainStatus, `Fine-tuning ${what} for ${epochs} epoch${epochs === 1 ? '' : 's'} on ` +
-    `${DEVICE_NAMES[client.device] ?? client.device}…`);
+  say(
+    ui.trainStatus,
+    `Fine-tuning ${what} for ${epochs} epoch${epochs === 1 ? '' : 's'} on ` +
+      `${DEVICE_NAMES[client.device] ?? client.device}…`,
+  );
   const started = performance.now();
   let last = null;
   try {
@@ -1185,16 +1346,21 @@ async function onFineTune() {
         ui.ftPhase.textContent = phaseText(p, epochs);
         const parts = [];
         if (p.textsPerSecond) parts.push(`${p.textsPerSecond.toFixed(1)} texts/s`);
-        if (p.secondsLeft !== null && p.secondsLeft !== undefined) parts.push(`${formatSeconds(p.secondsLeft)} left`);
-        if (p.step?.running_loss !== null && p.step?.running_loss !== undefined) parts.push(`running loss ${num(p.step.running_loss)}`);
+        if (p.secondsLeft !== null && p.secondsLeft !== undefined)
+          parts.push(`${formatSeconds(p.secondsLeft)} left`);
+        if (p.step?.running_loss !== null && p.step?.running_loss !== undefined)
+          parts.push(`running loss ${num(p.step.running_loss)}`);
         if (p.step) parts.push(`step ${p.step.step} of ${p.step.total_steps}`);
         ui.ftRate.textContent = parts.join(' · ');
         const r = p.step?.epoch_report;
         if (r) {
           history.push(r);
           plotHistory(charts, history);
-          say(ui.trainStatus, `Epoch ${r.epoch} of ${epochs}: loss ${num(r.train_loss)}, validation accuracy ` +
-            `${pct(r.val_accuracy, 1)}, validation AUROC ${num(r.val_auroc)}${r.best ? ' (best so far)' : ''}.`);
+          say(
+            ui.trainStatus,
+            `Epoch ${r.epoch} of ${epochs}: loss ${num(r.train_loss)}, validation accuracy ` +
+              `${pct(r.val_accuracy, 1)}, validation AUROC ${num(r.val_auroc)}${r.best ? ' (best so far)' : ''}.`,
+          );
         }
       },
     });
@@ -1202,16 +1368,23 @@ async function onFineTune() {
     ui.ftProgress.value = 1;
     ui.ftPhase.textContent = 'Done';
     const estimated = Number(ui.ftEstimate.dataset.seconds);
-    ui.ftRate.textContent = `${formatSeconds(seconds)} in all` +
-      (estimated > 0 ? ` (estimated: ${formatSeconds(estimated)})` : '');
+    ui.ftRate.textContent =
+      `${formatSeconds(seconds)} in all` + (estimated > 0 ? ` (estimated: ${formatSeconds(estimated)})` : '');
     state.classifier = meta;
     classifierSource = `fine-tuned here on ${state.csv?.name ?? 'your data'}`;
     state.reports.finetune = { key, report, label: `Fine-tuned BERT (top ${layers})` };
-    showReport(report, `Test report: BERT fine-tuned (top ${layers} layer${layers === 1 ? '' : 's'} and a linear head)`);
+    showReport(
+      report,
+      `Test report: BERT fine-tuned (top ${layers} layer${layers === 1 ? '' : 's'} and a linear head)`,
+    );
     showComparison('finetune');
     const best = meta.best_epoch?.epoch;
-    say(ui.trainStatus, `Fine-tuned in ${formatSeconds(seconds)}${best ? `; kept epoch ${best} of ${history.length}` : ''}. ` +
-      'This classifier is now in use above.', 'ok');
+    say(
+      ui.trainStatus,
+      `Fine-tuned in ${formatSeconds(seconds)}${best ? `; kept epoch ${best} of ${history.length}` : ''}. ` +
+        'This classifier is now in use above.',
+      'ok',
+    );
     showClassifier();
     await keepClassifier();
   } catch (err) {
@@ -1219,11 +1392,19 @@ async function onFineTune() {
     const where = last ? ` (${phaseText(last, epochs).toLowerCase()})` : '';
     const kept = 'The data, the extracted features and the previous classifier are kept';
     if (err instanceof CancelledError) {
-      say(ui.trainStatus, `Fine-tuning cancelled${where}. ${kept}: press Fine-tune to start again, ` +
-        'no new feature extraction is needed.', 'warn');
+      say(
+        ui.trainStatus,
+        `Fine-tuning cancelled${where}. ${kept}: press Fine-tune to start again, ` +
+          'no new feature extraction is needed.',
+        'warn',
+      );
     } else {
-      say(ui.trainStatus, `fine-tuning failed: ${sentence(err.message)} ${kept}. Try fewer layers or a smaller ` +
-        'batch size, or choose the CPU.', 'error');
+      say(
+        ui.trainStatus,
+        `fine-tuning failed: ${sentence(err.message)} ${kept}. Try fewer layers or a smaller ` +
+          'batch size, or choose the CPU.',
+        'error',
+      );
     }
   } finally {
     endJob(ui.fineTuneCancel);
@@ -1256,10 +1437,11 @@ function showComparison(latest) {
   }
   ui.comparison.hidden = true;
   ui.comparisonHelp.hidden = false;
-  ui.comparisonHelp.textContent = latest === 'finetune'
-    ? 'To compare with a frozen head on the same test reviews, choose "Train the head" above and press Train: ' +
-      'it uses the features already extracted and takes seconds.'
-    : 'To compare with fine-tuned BERT on the same test reviews, choose "Fine-tune BERT" above and press Fine-tune.';
+  ui.comparisonHelp.textContent =
+    latest === 'finetune'
+      ? 'To compare with a frozen head on the same test reviews, choose "Train the head" above and press Train: ' +
+        'it uses the features already extracted and takes seconds.'
+      : 'To compare with fine-tuned BERT on the same test reviews, choose "Fine-tune BERT" above and press Fine-tune.';
 }
 
 /** @param {import('./client.js').Report} report @param {string} title */
@@ -1272,8 +1454,11 @@ function showReport(report, title) {
   ui.reportF1.textContent = num(report.macro_f1);
   ui.confusion.tHead.replaceChildren(row(['true \\ predicted', ...names]));
   ui.confusion.tBodies[0].replaceChildren(...report.confusion.map((r, i) => row([names[i], ...r], true)));
-  ui.perClass.tBodies[0].replaceChildren(...report.per_class.map((m, i) =>
-    row([names[i], num(m.precision), num(m.recall), num(m.f1), m.support], true)));
+  ui.perClass.tBodies[0].replaceChildren(
+    ...report.per_class.map((m, i) =>
+      row([names[i], num(m.precision), num(m.recall), num(m.f1), m.support], true),
+    ),
+  );
   ui.report.hidden = false;
   const curve = report.roc.find(Boolean);
   if (curve) rocChart(ui.chartRoc, curve);
@@ -1308,7 +1493,11 @@ async function onClassifierFile() {
     if (warning) say(ui.keepStatus, `Loaded ${file.name}, but: ${sentence(warning)}`, 'warn');
     else say(ui.keepStatus, `Loaded ${file.name}; it is in use and kept in this browser.`, 'ok');
   } catch (err) {
-    say(ui.keepStatus, `could not load ${file.name}: ${sentence(err.message)} The previous classifier is still in use.`, 'error');
+    say(
+      ui.keepStatus,
+      `could not load ${file.name}: ${sentence(err.message)} The previous classifier is still in use.`,
+      'error',
+    );
   } finally {
     ui.classifierFile.value = '';
     setBusy(false);
@@ -1402,7 +1591,8 @@ ui.extract.addEventListener('click', onExtract);
 ui.preset.addEventListener('change', onPresetChanged);
 ui.train.addEventListener('click', onTrain);
 ui.fineTune.addEventListener('click', onFineTune);
-for (const radio of document.querySelectorAll('input[name="train-mode"]')) radio.addEventListener('change', onModeChanged);
+for (const radio of document.querySelectorAll('input[name="train-mode"]'))
+  radio.addEventListener('change', onModeChanged);
 for (const input of [ui.ftLayers, ui.ftEpochs, ui.ftBatch, ui.ftEncoderLr, ui.ftHeadLr]) {
   input.addEventListener('input', () => {
     drawHead();
@@ -1439,11 +1629,13 @@ ready.catch(() => {}); // shown in the status area; tests await `ready` themselv
  * model has loaded: installing it downloads both wasm builds, which would compete with the
  * first visit's own downloads.
  */
-const serviceWorker = 'serviceWorker' in navigator
-  ? ready.catch(() => {})
-    .then(() => navigator.serviceWorker.register(new URL('../sw.js', import.meta.url)))
-    .then(() => navigator.serviceWorker.ready)
-  : Promise.reject(new Error('this browser has no service workers'));
+const serviceWorker =
+  'serviceWorker' in navigator
+    ? ready
+        .catch(() => {})
+        .then(() => navigator.serviceWorker.register(new URL('../sw.js', import.meta.url)))
+        .then(() => navigator.serviceWorker.ready)
+    : Promise.reject(new Error('this browser has no service workers'));
 serviceWorker.catch((err) => console.warn(`offline use is not available: ${err.message}`));
 const classifierReady = loadClassifier();
 classifierReady.catch(() => {});

@@ -48,10 +48,14 @@ export async function evictFolders(cache, pinned, keep = KEPT_FOLDERS) {
     if (!folders.has(base)) folders.set(base, []);
     folders.get(base).push(request);
   }
-  const used = new Map(await Promise.all([...folders.keys()].map(async (base) => {
-    const marker = await cache.match(new URL(MARKER, base).href);
-    return /** @type {[string, number]} */ ([base, marker ? Number(await marker.text()) || 0 : 0]);
-  })));
+  const used = new Map(
+    await Promise.all(
+      [...folders.keys()].map(async (base) => {
+        const marker = await cache.match(new URL(MARKER, base).href);
+        return /** @type {[string, number]} */ ([base, marker ? Number(await marker.text()) || 0 : 0]);
+      }),
+    ),
+  );
   const evicted = [...folders.keys()].sort((a, b) => used.get(b) - used.get(a)).slice(keep);
   await Promise.all(evicted.flatMap((base) => folders.get(base).map((request) => cache.delete(request))));
   return evicted;

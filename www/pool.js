@@ -26,7 +26,8 @@ const DEFAULT_DEVICE_GB = 4;
 export function autoThreads(weightBytes = 0) {
   const cores = navigator.hardwareConcurrency || 1;
   const budget = (navigator.deviceMemory ?? DEFAULT_DEVICE_GB) * 2 ** 30 * MEMORY_SHARE;
-  const byMemory = weightBytes > 0 ? Math.floor(budget / (weightBytes * MEMORY_PER_WEIGHT_BYTE)) : MAX_THREADS;
+  const byMemory =
+    weightBytes > 0 ? Math.floor(budget / (weightBytes * MEMORY_PER_WEIGHT_BYTE)) : MAX_THREADS;
   return Math.max(1, Math.min(cores, byMemory, MAX_THREADS));
 }
 

@@ -30,7 +30,11 @@ function open() {
     // every storage call here would wait for it forever.
     req.onblocked = () => {
       blocked = true;
-      reject(new Error('this page\'s storage is held by another bertweb tab with an older version: close the other tabs and reload'));
+      reject(
+        new Error(
+          "this page's storage is held by another bertweb tab with an older version: close the other tabs and reload",
+        ),
+      );
     };
     req.onsuccess = () => {
       const db = req.result;
@@ -63,9 +67,11 @@ async function run(stores, mode, body) {
   const db = await open();
   return new Promise((resolve, reject) => {
     const tx = db.transaction(stores, mode);
-    const answer = body(Array.isArray(stores)
-      ? Object.fromEntries(stores.map((name) => [name, tx.objectStore(name)]))
-      : tx.objectStore(stores));
+    const answer = body(
+      Array.isArray(stores)
+        ? Object.fromEntries(stores.map((name) => [name, tx.objectStore(name)]))
+        : tx.objectStore(stores),
+    );
     tx.oncomplete = () => resolve(typeof answer === 'function' ? answer() : answer.result);
     // Every failure ends in an abort, with the transaction's error set by then.
     tx.onabort = () => reject(tx.error ?? new Error('the storage transaction was aborted'));
@@ -109,8 +115,9 @@ export function idbDelete(store, key) {
 export async function getFeatures(key) {
   const bytes = await idbGet('features', key);
   if (bytes) {
-    await run('featureUse', 'readwrite', (use) => use.put({ bytes: bytes.byteLength, used: Date.now() }, key))
-      .catch(() => {});
+    await run('featureUse', 'readwrite', (use) =>
+      use.put({ bytes: bytes.byteLength, used: Date.now() }, key),
+    ).catch(() => {});
   }
   return bytes;
 }
@@ -169,9 +176,11 @@ function evictFeatures(key, size, budget) {
 /** Turn a quota error into a message a user can act on; other errors pass through. */
 export function storageError(err) {
   if (err?.name === 'QuotaExceededError') {
-    return new Error('the browser storage for this page is full, so this could not be saved ' +
-      '(it still works until you reload). Free space by clearing this site\'s data in the browser settings, ' +
-      'or download what you want to keep.');
+    return new Error(
+      'the browser storage for this page is full, so this could not be saved ' +
+        "(it still works until you reload). Free space by clearing this site's data in the browser settings, " +
+        'or download what you want to keep.',
+    );
   }
   return err instanceof Error ? err : new Error(String(err));
 }

@@ -75,7 +75,9 @@ function checkCancelled(id) {
 function isSoftwareAdapter(adapter) {
   const info = adapter.info ?? {};
   if (adapter.isFallbackAdapter || info.isFallbackAdapter) return true;
-  return /swiftshader|llvmpipe|lavapipe|software/i.test(`${info.vendor} ${info.architecture} ${info.device} ${info.description}`);
+  return /swiftshader|llvmpipe|lavapipe|software/i.test(
+    `${info.vendor} ${info.architecture} ${info.device} ${info.description}`,
+  );
 }
 
 /**
@@ -88,11 +90,16 @@ async function webgpuAdapter(automatic) {
   }
   try {
     const adapter = await navigator.gpu.requestAdapter();
-    if (!adapter) return { ok: false, reason: 'the browser gave no WebGPU adapter (no usable GPU, or WebGPU is turned off)' };
+    if (!adapter)
+      return {
+        ok: false,
+        reason: 'the browser gave no WebGPU adapter (no usable GPU, or WebGPU is turned off)',
+      };
     if (automatic && isSoftwareAdapter(adapter)) {
       return {
         ok: false,
-        reason: 'the only WebGPU adapter is a software emulation of a GPU (such as SwiftShader), far slower than the CPU path; choose WebGPU to use it anyway',
+        reason:
+          'the only WebGPU adapter is a software emulation of a GPU (such as SwiftShader), far slower than the CPU path; choose WebGPU to use it anyway',
       };
     }
     return { ok: true, reason: null };
@@ -143,7 +150,9 @@ async function startWasm(id, kind = null) {
     wasm ??= started;
     return started.api;
   } catch (err) {
-    throw new Error(`the WebAssembly module (${new URL(BUILDS[kind].wasm).pathname}) could not be started: ${err?.message ?? err}`);
+    throw new Error(
+      `the WebAssembly module (${new URL(BUILDS[kind].wasm).pathname}) could not be started: ${err?.message ?? err}`,
+    );
   }
 }
 
@@ -179,7 +188,10 @@ async function moveTo(next) {
   try {
     moved.push(classifier && api.Classifier.fromBytes(file));
     moved.push(features && api.Features.fromBytes(features.toBytes()));
-    moved.push(dataset && api.Dataset.load(new Uint8Array(await datasetSource.csv.arrayBuffer()), datasetSource.settings));
+    moved.push(
+      dataset &&
+        api.Dataset.load(new Uint8Array(await datasetSource.csv.arrayBuffer()), datasetSource.settings),
+    );
   } catch (err) {
     // Everything stays where it was.
     for (const copy of moved) copy?.free();
@@ -245,7 +257,11 @@ async function loadEncoder(id, files, requested) {
   }
   if (device === 'cpu') {
     const api = await startWasm(id, cpuBuild());
-    progress(id, 'encoder', fallback ? `${fallback}. Loading the model on CPU…` : 'Loading the model on CPU…');
+    progress(
+      id,
+      'encoder',
+      fallback ? `${fallback}. Loading the model on CPU…` : 'Loading the model on CPU…',
+    );
     next = await api.Encoder.load(bytes.config, bytes.weights, bytes.tokenizer, 'cpu', files.sha256);
   }
 
@@ -253,7 +269,9 @@ async function loadEncoder(id, files, requested) {
     await moveTo(await instantiate(device === 'webgpu' ? 'webgpu' : cpuBuild()));
   } catch (err) {
     next.free();
-    throw new Error(`the model loaded, but the data could not be moved to its WebAssembly module (${err?.message ?? err}); the previous model is still in use`);
+    throw new Error(
+      `the model loaded, but the data could not be moved to its WebAssembly module (${err?.message ?? err}); the previous model is still in use`,
+    );
   }
   const previous = encoder;
   encoder = next;
@@ -279,7 +297,10 @@ async function loadEncoder(id, files, requested) {
 
 /** CPU threads the user asked for (a number or 'auto'), capped at MAX_THREADS. */
 function threadCount() {
-  const n = threadsWanted === 'auto' ? autoThreads(currentFiles?.weights.byteLength ?? 0) : Math.floor(Number(threadsWanted));
+  const n =
+    threadsWanted === 'auto'
+      ? autoThreads(currentFiles?.weights.byteLength ?? 0)
+      : Math.floor(Number(threadsWanted));
   return Number.isFinite(n) ? Math.max(1, Math.min(n, MAX_THREADS)) : 1;
 }
 
@@ -318,7 +339,8 @@ async function embed(id, { texts, pooling, maxLen, batchSize }) {
   }
   const step = batchSizeFor(encoder?.device, batchSize, 32);
   const done = await extractAll(id, texts, pooling, maxLen, step, (n) =>
-    progress(id, 'embed', `Embedded ${n} of ${texts.length} texts`, { done: n, total: texts.length }));
+    progress(id, 'embed', `Embedded ${n} of ${texts.length} texts`, { done: n, total: texts.length }),
+  );
   try {
     return done.values;
   } finally {
@@ -348,7 +370,10 @@ async function extractAll(id, texts, pooling, maxLen, batchSize, onDone) {
 
 /** Whether an error is the GPU failing (not the data or the model files). */
 function isDeviceFailure(err) {
-  return encoder?.device === 'webgpu' && /compute device error|device (was )?lost|GPUDevice|WebGPU/i.test(err?.message ?? '');
+  return (
+    encoder?.device === 'webgpu' &&
+    /compute device error|device (was )?lost|GPUDevice|WebGPU/i.test(err?.message ?? '')
+  );
 }
 
 /**
@@ -419,7 +444,8 @@ async function extract(id, { key, pooling, maxLen, batchSize }) {
   progress(id, 'extract', `Extracting features of ${total} texts…`, { done: 0, total });
   const step = batchSizeFor(enc.device, batchSize, 16);
   const next = await extractAll(id, texts, pooling, maxLen, step, (done) =>
-    progress(id, 'extract', `Extracted ${done} of ${total} texts`, { done, total }));
+    progress(id, 'extract', `Extracted ${done} of ${total} texts`, { done, total }),
+  );
   features?.free();
   features = next;
   let storeError = null;
@@ -471,7 +497,10 @@ async function embedRate(enc, data, settings, given) {
   const started = performance.now();
   await enc.embed(texts, settings.pooling, settings.max_len);
   const seconds = (performance.now() - started) / 1000;
-  return { textsPerSecond: texts.length / Math.max(seconds, 1e-3), measured: { texts: texts.length, seconds } };
+  return {
+    textsPerSecond: texts.length / Math.max(seconds, 1e-3),
+    measured: { texts: texts.length, seconds },
+  };
 }
 
 /**
@@ -540,8 +569,11 @@ class FineTuneClock {
     const perUnit = this.doneUnits > 0 ? elapsed / this.doneUnits : NaN;
     return {
       fraction: this.totalUnits > 0 ? Math.min(1, this.doneUnits / this.totalUnits) : 0,
-      textsPerSecond: this.phaseTexts > 0 && phaseSeconds > 0 ? this.phaseTexts / phaseSeconds : (this.lastRate ?? null),
-      secondsLeft: Number.isFinite(perUnit) ? Math.max(0, (this.totalUnits - this.doneUnits) * perUnit) : null,
+      textsPerSecond:
+        this.phaseTexts > 0 && phaseSeconds > 0 ? this.phaseTexts / phaseSeconds : (this.lastRate ?? null),
+      secondsLeft: Number.isFinite(perUnit)
+        ? Math.max(0, (this.totalUnits - this.doneUnits) * perUnit)
+        : null,
       elapsed,
     };
   }
@@ -563,7 +595,10 @@ async function fineTune(id, { settings }) {
     const testTexts = data.testTexts();
     const clock = new FineTuneClock(tuner.estimateSeconds(1) + testTexts.length);
     progress(id, 'finetune', 'Starting fine-tuning…', {
-      step: null, textsPerSecond: null, secondsLeft: null, device: enc.device,
+      step: null,
+      textsPerSecond: null,
+      secondsLeft: null,
+      device: enc.device,
     });
     while (!tuner.finished) {
       await yieldToEvents();
@@ -571,7 +606,10 @@ async function fineTune(id, { settings }) {
       const step = await tuner.step();
       const rates = clock.step(step);
       progress(id, 'finetune', `${step.phase}, epoch ${step.epoch}: ${step.done} of ${step.total}`, {
-        step, ...rates, done: step.step, total: step.total_steps,
+        step,
+        ...rates,
+        done: step.step,
+        total: step.total_steps,
       });
     }
     await yieldToEvents();
@@ -588,7 +626,9 @@ async function fineTune(id, { settings }) {
       const done = start + batch.length;
       const rates = clock.test(batch.length, start === 0);
       progress(id, 'test', `Scored ${done} of ${testTexts.length} test texts`, {
-        done, total: testTexts.length, ...rates,
+        done,
+        total: testTexts.length,
+        ...rates,
       });
     }
     const report = next.scoreTest(probs, data);
@@ -631,7 +671,8 @@ async function classifyMany(id, clf, texts, step) {
   clf.checkBase(enc);
   const { pooling, max_len: maxLen } = clf.meta().features;
   const vectors = await extractAll(id, wasm.api.cleanTexts(texts), pooling, maxLen, step, (done) =>
-    progress(id, 'classify', `Classified ${done} of ${texts.length} texts`, { done, total: texts.length }));
+    progress(id, 'classify', `Classified ${done} of ${texts.length} texts`, { done, total: texts.length }),
+  );
   try {
     return await clf.classifyVectors(vectors.values);
   } finally {
@@ -695,7 +736,11 @@ async function handle(msg) {
       threadsWanted = msg.threads ?? 'auto';
       await startPool();
       // Answered once the helpers have loaded, so the next extraction has them all.
-      return { threads: encoder?.device === 'cpu' ? 1 + (await pool.settled()) : 1, wanted: threadCount(), lastRun };
+      return {
+        threads: encoder?.device === 'cpu' ? 1 + (await pool.settled()) : 1,
+        wanted: threadCount(),
+        lastRun,
+      };
     case 'tokenize':
       return requireEncoder().tokenize(msg.texts, msg.maxLen);
     case 'prepare':

@@ -50,8 +50,23 @@ const cell = (text, width) => String(text).padEnd(width);
 console.log(`GFLOP/s (best of ${runs}), Node ${process.versions.node} (V8 ${process.versions.v8})`);
 console.log([cell('m×k×n', 14), cell('what', 30), ...variants.map((v) => cell(v.name, 17))].join(' '));
 for (const row of rows) {
-  console.log([cell(row.shape, 14), cell(row.what, 30), ...row.gflops.map((g) => cell(g.toFixed(1), 17))].join(' '));
+  console.log(
+    [cell(row.shape, 14), cell(row.what, 30), ...row.gflops.map((g) => cell(g.toFixed(1), 17))].join(' '),
+  );
 }
 mkdirSync(dirname(RESULTS), { recursive: true });
-writeFileSync(RESULTS, JSON.stringify({ node: process.versions.node, v8: process.versions.v8, runs: Number(runs), variants: variants.map((v) => v.name), rows }, null, 2));
+writeFileSync(
+  RESULTS,
+  JSON.stringify(
+    {
+      node: process.versions.node,
+      v8: process.versions.v8,
+      runs: Number(runs),
+      variants: variants.map((v) => v.name),
+      rows,
+    },
+    null,
+    2,
+  ),
+);
 console.log(`wrote ${RESULTS}`);

@@ -20,7 +20,9 @@ const ENGINES = { off: '--no-experimental-wasm-relaxed-simd', on: '--experimenta
 
 /** Runs `script` (an ES module body printing JSON) in Node with relaxed SIMD off or on. */
 function inEngine(relaxed, script) {
-  const run = spawnSync(process.execPath, [ENGINES[relaxed], '--input-type=module', '-e', script], { encoding: 'utf8' });
+  const run = spawnSync(process.execPath, [ENGINES[relaxed], '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+  });
   if (run.status !== 0 && /bad option/.test(run.stderr)) return { unsupported: run.stderr.trim() };
   assert.equal(run.status, 0, run.stderr);
   return { value: JSON.parse(run.stdout) };
@@ -35,7 +37,11 @@ test('the probe finds relaxed SIMD exactly where the engine has it', (t) => {
   const probe = `const m = await import(${JSON.stringify(BUILDS_JS)}); console.log(JSON.stringify([m.relaxedSimd(), m.cpuBuild()]));`;
   const off = inEngine('off', probe);
   if (skipIfUnsupported(t, off)) return;
-  assert.deepEqual(off.value, [false, 'cpu-baseline'], 'without relaxed SIMD the CPU runs in the baseline build');
+  assert.deepEqual(
+    off.value,
+    [false, 'cpu-baseline'],
+    'without relaxed SIMD the CPU runs in the baseline build',
+  );
   assert.deepEqual(inEngine('on', probe).value, [true, 'cpu']);
   assert.equal(cpuBuild(true), 'cpu');
   assert.equal(cpuBuild(false), 'cpu-baseline');
@@ -57,7 +63,11 @@ test('pkg/cpu/ needs relaxed SIMD; pkg/cpu-baseline/, its fallback, and pkg/ do 
     console.log(JSON.stringify(Object.fromEntries(Object.entries(paths).map(([k, p]) => [k, WebAssembly.validate(readFileSync(p))]))));`;
   const off = inEngine('off', validate);
   if (skipIfUnsupported(t, off)) return;
-  assert.deepEqual(off.value, { cpu: false, 'cpu-baseline': true, webgpu: true }, 'without relaxed SIMD all but pkg/cpu/ validate');
+  assert.deepEqual(
+    off.value,
+    { cpu: false, 'cpu-baseline': true, webgpu: true },
+    'without relaxed SIMD all but pkg/cpu/ validate',
+  );
   assert.deepEqual(inEngine('on', validate).value, { cpu: true, 'cpu-baseline': true, webgpu: true });
 });
 
@@ -65,7 +75,10 @@ test('pkg/cpu-baseline/ runs the model in an engine without relaxed SIMD; pkg/ h
   const needed = [WASM, WASM_CPU_BASELINE, FIXTURE, join(MODEL_DIR, 'model.safetensors')];
   const missing = needed.filter((path) => !existsSync(path));
   if (missing.length) {
-    assert.ok(!process.env.CI, `missing ${missing.join(', ')}: run scripts/build.sh and scripts/fetch_model.py`);
+    assert.ok(
+      !process.env.CI,
+      `missing ${missing.join(', ')}: run scripts/build.sh and scripts/fetch_model.py`,
+    );
     t.skip(`missing ${missing.join(', ')}`);
     return;
   }

@@ -23,6 +23,9 @@ test('a text a spreadsheet would run as a formula gets an apostrophe', () => {
 });
 
 test('a line: texts made safe, then numbers as they are, all quoted as needed', () => {
-  assert.equal(csvLine(['=HYPERLINK("x")', '-neg'], ['0.250000', '0.750000']), `"'=HYPERLINK(""x"")",'-neg,0.250000,0.750000`);
+  assert.equal(
+    csvLine(['=HYPERLINK("x")', '-neg'], ['0.250000', '0.750000']),
+    `"'=HYPERLINK(""x"")",'-neg,0.250000,0.750000`,
+  );
   assert.equal(csvLine(['text', 'label', 'p_a']), 'text,label,p_a');
 });

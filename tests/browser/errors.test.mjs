@@ -39,14 +39,17 @@ async function waitStatus(page, id, timeout = 60_000) {
 
 /** Drop a file on a drop zone, as a user dragging it from their file manager. */
 async function dropFile(page, selector, name, text) {
-  await page.evaluate(({ selector, name, text }) => {
-    const data = new DataTransfer();
-    data.items.add(new File([text], name, { type: 'text/csv' }));
-    const zone = document.querySelector(selector);
-    for (const type of ['dragover', 'drop']) {
-      zone.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
-    }
-  }, { selector, name, text });
+  await page.evaluate(
+    ({ selector, name, text }) => {
+      const data = new DataTransfer();
+      data.items.add(new File([text], name, { type: 'text/csv' }));
+      const zone = document.querySelector(selector);
+      for (const type of ['dragover', 'drop']) {
+        zone.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
+      }
+    },
+    { selector, name, text },
+  );
 }
 
 async function resetStatus(page, id) {
@@ -86,27 +89,36 @@ describe('mistakes and hostile data leave the page usable', () => {
     assert.match(await classifyTyped(page, 'Lovely tea, I will order more.'), /^positive \d+ %$/);
   });
 
-  test('another layout, dropped: the user picks the columns; unusable labels are explained', { skip }, async () => {
-    await resetStatus(page, 'data-status');
-    const rows = ['review,stars', 'good,5', 'nice,4', 'fine,5', 'bad,1', 'awful,2', 'poor,1'];
-    await dropFile(page, '#csv-drop', 'mine.csv', `${rows.join('\n')}\n`);
-    await page.waitForFunction(() => document.getElementById('data-layout').textContent.startsWith('mine.csv'));
-    assert.match(await page.textContent('#data-layout'), /mine\.csv: 2 columns\. Choose the text and the label column/);
-    assert.equal(await page.inputValue('#text-column'), 'review');
-    assert.equal(await page.inputValue('#label-column'), 'stars');
-    const status = await waitStatus(page, 'data-status');
-    assert.equal(status.kind, 'ok', status.text);
-    assert.match(status.text, /4 training and 2 test reviews/);
-    await resetStatus(page, 'data-status');
-    await page.selectOption('#label-column', 'review');
-    await page.selectOption('#text-column', 'stars');
-    await page.selectOption('#label-mode', 'binary');
-    await page.click('#preprocess');
-    const bad = await waitStatus(page, 'data-status');
-    console.log(`# label column of words in binary mode -> ${bad.text}`);
-    assert.equal(bad.kind, 'error');
-    assert.match(bad.text, /not a score 1 to 5 .* choose the named label mode/);
-  });
+  test(
+    'another layout, dropped: the user picks the columns; unusable labels are explained',
+    { skip },
+    async () => {
+      await resetStatus(page, 'data-status');
+      const rows = ['review,stars', 'good,5', 'nice,4', 'fine,5', 'bad,1', 'awful,2', 'poor,1'];
+      await dropFile(page, '#csv-drop', 'mine.csv', `${rows.join('\n')}\n`);
+      await page.waitForFunction(() =>
+        document.getElementById('data-layout').textContent.startsWith('mine.csv'),
+      );
+      assert.match(
+        await page.textContent('#data-layout'),
+        /mine\.csv: 2 columns\. Choose the text and the label column/,
+      );
+      assert.equal(await page.inputValue('#text-column'), 'review');
+      assert.equal(await page.inputValue('#label-column'), 'stars');
+      const status = await waitStatus(page, 'data-status');
+      assert.equal(status.kind, 'ok', status.text);
+      assert.match(status.text, /4 training and 2 test reviews/);
+      await resetStatus(page, 'data-status');
+      await page.selectOption('#label-column', 'review');
+      await page.selectOption('#text-column', 'stars');
+      await page.selectOption('#label-mode', 'binary');
+      await page.click('#preprocess');
+      const bad = await waitStatus(page, 'data-status');
+      console.log(`# label column of words in binary mode -> ${bad.text}`);
+      assert.equal(bad.kind, 'error');
+      assert.match(bad.text, /not a score 1 to 5 .* choose the named label mode/);
+    },
+  );
 
   test('texts with <img onerror> and <script> are shown as text, never run', { skip }, async () => {
     await resetStatus(page, 'data-status');
@@ -124,7 +136,9 @@ describe('mistakes and hostile data leave the page usable', () => {
     const csv = `Id,Score,Text\n${evil.map((t, i) => `${i + 1},${i < 3 ? 5 : 1},"${t.replaceAll('"', '""')}"`).join('\n')}\n`;
     const path = file('evil.csv', csv);
     await page.setInputFiles('#csv-file', path);
-    await page.waitForFunction(() => document.getElementById('data-layout').textContent.startsWith('evil.csv'));
+    await page.waitForFunction(() =>
+      document.getElementById('data-layout').textContent.startsWith('evil.csv'),
+    );
     await waitStatus(page, 'data-status');
     // Keep the tags, so the examples show them.
     await resetStatus(page, 'data-status');
@@ -144,7 +158,9 @@ describe('mistakes and hostile data leave the page usable', () => {
     await page.waitForTimeout(300);
     const found = await page.evaluate(() => ({
       xss: window.__xss,
-      elements: document.querySelectorAll('main img, main script, main iframe, #examples b, #batch-table b, #examples svg, #batch-table svg').length,
+      elements: document.querySelectorAll(
+        'main img, main script, main iframe, #examples b, #batch-table b, #examples svg, #batch-table svg',
+      ).length,
     }));
     assert.deepEqual(found, { xss: 0, elements: 0 });
     await screenshot(page, 'inert-html');
@@ -153,7 +169,9 @@ describe('mistakes and hostile data leave the page usable', () => {
   test('a cancelled extraction keeps the data and can start again', { skip, timeout: 120_000 }, async () => {
     await resetStatus(page, 'data-status');
     await page.setInputFiles('#csv-file', SAMPLE_CSV);
-    await page.waitForFunction(() => document.getElementById('data-layout').textContent.startsWith('sample-2k.csv'));
+    await page.waitForFunction(() =>
+      document.getElementById('data-layout').textContent.startsWith('sample-2k.csv'),
+    );
     await waitStatus(page, 'data-status');
     await page.check('#strip-html');
     await page.fill('#sample-size', '600');
@@ -161,12 +179,17 @@ describe('mistakes and hostile data leave the page usable', () => {
     await page.click('#preprocess');
     assert.equal((await waitStatus(page, 'data-status')).kind, 'ok');
     await page.click('#extract');
-    await page.waitForFunction(() => document.getElementById('extract-progress').value > 0, null, { timeout: 60_000 });
+    await page.waitForFunction(() => document.getElementById('extract-progress').value > 0, null, {
+      timeout: 60_000,
+    });
     await page.click('#extract-cancel');
     const status = await waitStatus(page, 'extract-status');
     console.log(`# cancelled -> ${status.text}`);
     assert.equal(status.kind, 'warn');
-    assert.match(status.text, /Extraction cancelled after \d+ of 600 texts\. Your data and settings are kept/);
+    assert.match(
+      status.text,
+      /Extraction cancelled after \d+ of 600 texts\. Your data and settings are kept/,
+    );
     assert.equal(await page.isEnabled('#extract'), true);
     assert.equal(await page.isHidden('#extract-cancel'), true);
     assert.match(await classifyTyped(page, 'Disgusting, it was rotten.'), /^negative \d+ %$/);
@@ -214,7 +237,10 @@ describe('mistakes and hostile data leave the page usable', () => {
       await page.waitForSelector('#status[data-kind="error"]');
       const wrong = await page.textContent('#status');
       console.log(`# wrong URL -> ${wrong}`);
-      assert.match(wrong, /config\.json: HTTP 404 Not Found; model\.safetensors: HTTP 404 Not Found; tokenizer\.json: HTTP 404/);
+      assert.match(
+        wrong,
+        /config\.json: HTTP 404 Not Found; model\.safetensors: HTTP 404 Not Found; tokenizer\.json: HTTP 404/,
+      );
       assert.match(wrong, /previous model is still loaded/);
 
       await page.fill('#model-url', `${server.url}org/tiny-bert/resolve/main`);

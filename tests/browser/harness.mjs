@@ -172,7 +172,11 @@ export async function screenshot(page, name) {
 
 /** Wait for the default classifier (or the kept one) to be loaded in the page. */
 export async function waitClassifier(page) {
-  const meta = await withTimeout(page.evaluate(() => window.bertweb.classifierReady), 60_000, 'loading the classifier');
+  const meta = await withTimeout(
+    page.evaluate(() => window.bertweb.classifierReady),
+    60_000,
+    'loading the classifier',
+  );
   if (!meta) throw new Error(`no classifier loaded: ${await page.textContent('#classify-status')}`);
   return meta;
 }
@@ -186,7 +190,8 @@ export async function classifyTyped(page, text, timeout = 60_000) {
   await page.fill('#review', text);
   await page.click('#classify');
   await page.waitForFunction(
-    () => document.getElementById('verdict').textContent || !document.getElementById('classify-status').hidden,
+    () =>
+      document.getElementById('verdict').textContent || !document.getElementById('classify-status').hidden,
     null,
     { timeout },
   );
@@ -210,7 +215,11 @@ export function withTimeout(promise, ms, what) {
  */
 export async function waitReady(page, openedAt, timeout) {
   await page.waitForFunction(() => 'bertweb' in window, null, { timeout: 30_000 });
-  const info = await withTimeout(page.evaluate(() => window.bertweb.ready), timeout, 'loading the model');
+  const info = await withTimeout(
+    page.evaluate(() => window.bertweb.ready),
+    timeout,
+    'loading the model',
+  );
   return { info, ms: performance.now() - openedAt };
 }
 

@@ -10,7 +10,10 @@ const BASE_WEIGHTS = 438_000_000;
 
 const realNavigator = Object.getOwnPropertyDescriptor(globalThis, 'navigator');
 function machine(hardwareConcurrency, deviceMemory) {
-  Object.defineProperty(globalThis, 'navigator', { value: { hardwareConcurrency, deviceMemory }, configurable: true });
+  Object.defineProperty(globalThis, 'navigator', {
+    value: { hardwareConcurrency, deviceMemory },
+    configurable: true,
+  });
 }
 afterEach(() => {
   if (realNavigator) Object.defineProperty(globalThis, 'navigator', realNavigator);
@@ -32,7 +35,7 @@ test('automatic threads: one per core, as many model copies as fit in a quarter 
   assert.equal(autoThreads(0), 6, 'no model yet: cores only');
 });
 
-test('batch size: the caller\'s, else large batches on WebGPU and small ones on the CPU', () => {
+test("batch size: the caller's, else large batches on WebGPU and small ones on the CPU", () => {
   assert.equal(WEBGPU_BATCH, 128);
   assert.equal(batchSizeFor('webgpu', undefined, 16), 128);
   assert.equal(batchSizeFor('cpu', undefined, 16), 16);
@@ -98,13 +101,19 @@ test('a helper keeps a second batch queued while the main worker computes; every
     },
     fail: () => assert.fail('the helper did not fail'),
   };
-  const batches = await runExtraction(extraction, [local, helper], { cancelled: () => null, onDone: () => {} });
+  const batches = await runExtraction(extraction, [local, helper], {
+    cancelled: () => null,
+    onDone: () => {},
+  });
   assert.deepEqual(extraction.filled, new Array(12).fill(1));
   assert.equal(batches[0] + batches[1], 12);
   assert.ok(batches[1] > 0, 'the helper took part');
   assert.equal(most, 2, 'two batches in flight on the helper');
-  assert.deepEqual(events.slice(0, 3), ['helper starts', 'helper starts', 'local starts'],
-    'the helper has its first batches before the main worker blocks on its own');
+  assert.deepEqual(
+    events.slice(0, 3),
+    ['helper starts', 'helper starts', 'local starts'],
+    'the helper has its first batches before the main worker blocks on its own',
+  );
 });
 
 test('a failing helper hands its batches back and the main worker finishes them', async () => {
@@ -122,7 +131,10 @@ test('a failing helper hands its batches back and the main worker finishes them'
       failed += 1;
     },
   };
-  const batches = await runExtraction(extraction, [local, helper], { cancelled: () => null, onDone: () => {} });
+  const batches = await runExtraction(extraction, [local, helper], {
+    cancelled: () => null,
+    onDone: () => {},
+  });
   assert.deepEqual(extraction.filled, new Array(6).fill(1));
   assert.deepEqual(batches, [6, 0]);
   assert.ok(failed >= 1);

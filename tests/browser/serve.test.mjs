@@ -23,7 +23,9 @@ function get(path, method = 'GET', headers = {}, port = server.port) {
     const req = request({ host: '127.0.0.1', port, path, method, headers }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }),
+      );
     });
     req.on('error', reject);
     req.end();
@@ -55,7 +57,11 @@ test('serves the page with cross-origin isolation headers and right MIME types',
 });
 
 test('never serves files outside the root', async () => {
-  for (const path of ['/..%2f..%2fetc%2fpasswd', '/%2e%2e/%2e%2e/etc/passwd', '/www/..%2f..%2f..%2fetc/passwd']) {
+  for (const path of [
+    '/..%2f..%2fetc%2fpasswd',
+    '/%2e%2e/%2e%2e/etc/passwd',
+    '/www/..%2f..%2f..%2fetc/passwd',
+  ]) {
     const res = await get(path);
     assert.ok([403, 404].includes(res.status), `${path} -> ${res.status}`);
     assert.doesNotMatch(res.body.toString(), /root:/);
@@ -106,7 +112,11 @@ test('sends a current precompressed copy to browsers that accept it, else the fi
   assert.equal(plain.headers['content-encoding'], undefined);
   assert.equal(plain.headers.vary, 'Accept-Encoding', 'the plain answer depends on Accept-Encoding too');
   assert.deepEqual(plain.body, original);
-  assert.equal((await get('/', 'GET', { 'Accept-Encoding': 'br' })).headers.vary, undefined, 'a file with no copies');
+  assert.equal(
+    (await get('/', 'GET', { 'Accept-Encoding': 'br' })).headers.vary,
+    undefined,
+    'a file with no copies',
+  );
 
   const head = await get('/m.wasm', 'HEAD', { 'Accept-Encoding': 'br' }, own.port);
   assert.equal(Number(head.headers['content-length']), sizes.br);

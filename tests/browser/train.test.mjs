@@ -77,7 +77,10 @@ function parseCsvLine(line) {
 }
 
 async function waitStatus(page, id, timeout) {
-  await page.waitForSelector(`#${id}:not([hidden])[data-kind="ok"], #${id}:not([hidden])[data-kind="error"], #${id}:not([hidden])[data-kind="warn"]`, { timeout });
+  await page.waitForSelector(
+    `#${id}:not([hidden])[data-kind="ok"], #${id}:not([hidden])[data-kind="error"], #${id}:not([hidden])[data-kind="warn"]`,
+    { timeout },
+  );
   const kind = await page.getAttribute(`#${id}`, 'data-kind');
   const text = await page.textContent(`#${id}`);
   return { kind, text };
@@ -113,131 +116,162 @@ describe('train and classify on the CPU', () => {
     await browser?.close();
   });
 
-  test('the whole path: CSV → counts → features → training → report → classify → keep', { skip, timeout: 600_000 }, async () => {
-    let openedAt;
-    ({ page, log, openedAt } = await openPage(browser.context, `${browser.url}?device=cpu`));
-    const { info } = await waitReady(page, openedAt, LOAD_TIMEOUT);
-    assert.equal(info.device, 'cpu');
-    const defaultMeta = await waitClassifier(page);
-    assert.deepEqual(defaultMeta.label_names, ['negative', 'positive']);
-    assert.match(await page.textContent('#classifier-name'), /^default/);
-    // The download bar reached the total.
-    assert.match(await page.textContent('#load-bytes'), /^[\d.]+ MB of [\d.]+ MB$/);
-    const first = await classifyTyped(page, POSITIVE);
-    assert.match(first, /^positive \d+ %$/);
-    await screenshot(page, 'ready-default-classifier');
+  test(
+    'the whole path: CSV → counts → features → training → report → classify → keep',
+    { skip, timeout: 600_000 },
+    async () => {
+      let openedAt;
+      ({ page, log, openedAt } = await openPage(browser.context, `${browser.url}?device=cpu`));
+      const { info } = await waitReady(page, openedAt, LOAD_TIMEOUT);
+      assert.equal(info.device, 'cpu');
+      const defaultMeta = await waitClassifier(page);
+      assert.deepEqual(defaultMeta.label_names, ['negative', 'positive']);
+      assert.match(await page.textContent('#classifier-name'), /^default/);
+      // The download bar reached the total.
+      assert.match(await page.textContent('#load-bytes'), /^[\d.]+ MB of [\d.]+ MB$/);
+      const first = await classifyTyped(page, POSITIVE);
+      assert.match(first, /^positive \d+ %$/);
+      await screenshot(page, 'ready-default-classifier');
 
-    // CSV → detected layout, settings, counts.
-    let t0 = performance.now();
-    const dataStatus = await chooseCsv(page, SAMPLE_ROWS);
-    timings.preprocess = ((performance.now() - t0) / 1000).toFixed(1);
-    assert.match(await page.textContent('#data-layout'), /Amazon Fine Food Reviews layout/);
-    assert.match(dataStatus, /480 training and 120 test reviews, classes negative, positive/);
-    const counts = await page.$$eval('#counts tbody tr', (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
-    assert.deepEqual(counts[0].slice(0, 2), ['Rows read', '2000']);
-    assert.ok(counts.some((r) => r[0] === `Sample of at most ${SAMPLE_ROWS}` && r[1] === String(SAMPLE_ROWS)), JSON.stringify(counts));
-    assert.ok(counts.some((r) => /^Labels \(binary\)$/.test(r[0]) && /neutral/.test(r[2])), 'neutral rows dropped and counted');
-    assert.equal(await page.$$eval('#examples li', (l) => l.length), 5);
+      // CSV → detected layout, settings, counts.
+      let t0 = performance.now();
+      const dataStatus = await chooseCsv(page, SAMPLE_ROWS);
+      timings.preprocess = ((performance.now() - t0) / 1000).toFixed(1);
+      assert.match(await page.textContent('#data-layout'), /Amazon Fine Food Reviews layout/);
+      assert.match(dataStatus, /480 training and 120 test reviews, classes negative, positive/);
+      const counts = await page.$$eval('#counts tbody tr', (rows) =>
+        rows.map((r) => [...r.cells].map((c) => c.textContent)),
+      );
+      assert.deepEqual(counts[0].slice(0, 2), ['Rows read', '2000']);
+      assert.ok(
+        counts.some((r) => r[0] === `Sample of at most ${SAMPLE_ROWS}` && r[1] === String(SAMPLE_ROWS)),
+        JSON.stringify(counts),
+      );
+      assert.ok(
+        counts.some((r) => /^Labels \(binary\)$/.test(r[0]) && /neutral/.test(r[2])),
+        'neutral rows dropped and counted',
+      );
+      assert.equal(await page.$$eval('#examples li', (l) => l.length), 5);
 
-    // Features: the progress bar and rate move; the result is kept.
-    t0 = performance.now();
-    await page.click('#extract');
-    await page.waitForFunction(() => document.getElementById('extract-progress').value > 0, null, { timeout: 60_000 });
-    assert.match(await page.textContent('#extract-rate'), /of 600 texts · [\d.]+ texts\/s · .* left/);
-    const extracted = await waitStatus(page, 'extract-status', 180_000);
-    timings.extract = ((performance.now() - t0) / 1000).toFixed(1);
-    assert.equal(extracted.kind, 'ok', extracted.text);
-    assert.match(extracted.text, /Extracted features of 600 texts .* kept in this browser/);
-    await screenshot(page, 'features-extracted');
+      // Features: the progress bar and rate move; the result is kept.
+      t0 = performance.now();
+      await page.click('#extract');
+      await page.waitForFunction(() => document.getElementById('extract-progress').value > 0, null, {
+        timeout: 60_000,
+      });
+      assert.match(await page.textContent('#extract-rate'), /of 600 texts · [\d.]+ texts\/s · .* left/);
+      const extracted = await waitStatus(page, 'extract-status', 180_000);
+      timings.extract = ((performance.now() - t0) / 1000).toFixed(1);
+      assert.equal(extracted.kind, 'ok', extracted.text);
+      assert.match(extracted.text, /Extracted features of 600 texts .* kept in this browser/);
+      await screenshot(page, 'features-extracted');
 
-    // Training: curves per epoch, the head's diagram, the report.
-    await page.selectOption('#preset', 'default');
-    await page.fill('#epochs', '2');
-    t0 = performance.now();
-    await page.click('#train');
-    const trained = await waitStatus(page, 'train-status', 120_000);
-    timings.train = ((performance.now() - t0) / 1000).toFixed(1);
-    assert.equal(trained.kind, 'ok', trained.text);
-    for (const id of ['chart-loss', 'chart-accuracy', 'chart-auroc']) {
-      assert.equal(await page.getAttribute(`#${id}`, 'data-points'), '2', `${id} has a point per epoch`);
-      assert.equal(await page.$$eval(`#${id} canvas`, (c) => c.length), 1, `${id} is drawn`);
-    }
-    assert.equal(await page.getAttribute('#head-diagram', 'data-layers'), '5'); // input, standardize, dense, dropout, output
-    assert.match(await page.textContent('#head-diagram'), /Dense 64, ReLU.*Dropout 0\.5.*Dense 1, sigmoid/);
-    assert.equal(await page.isVisible('#report'), true);
-    assert.equal(await page.textContent('#report-n'), '120');
-    assert.match(await page.textContent('#report-accuracy'), /^\d+\.\d %$/);
-    assert.match(await page.textContent('#report-auroc'), /^0\.\d{3}$|^1\.000$/);
-    assert.ok(Number(await page.getAttribute('#chart-roc', 'data-points')) > 2, 'a ROC curve is drawn');
-    const confusion = await page.$$eval('#confusion tbody tr', (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
-    assert.equal(confusion.length, 2);
-    assert.equal(confusion.flatMap((r) => r.slice(1).map(Number)).reduce((a, b) => a + b, 0), 120);
-    assert.equal(await page.$$eval('#per-class tbody tr', (r) => r.length), 2);
-    assert.match(await page.textContent('#classifier-name'), /^trained here on sample-2k\.csv: negative \/ positive, default head, test accuracy/);
-    await screenshot(page, 'trained-report');
+      // Training: curves per epoch, the head's diagram, the report.
+      await page.selectOption('#preset', 'default');
+      await page.fill('#epochs', '2');
+      t0 = performance.now();
+      await page.click('#train');
+      const trained = await waitStatus(page, 'train-status', 120_000);
+      timings.train = ((performance.now() - t0) / 1000).toFixed(1);
+      assert.equal(trained.kind, 'ok', trained.text);
+      for (const id of ['chart-loss', 'chart-accuracy', 'chart-auroc']) {
+        assert.equal(await page.getAttribute(`#${id}`, 'data-points'), '2', `${id} has a point per epoch`);
+        assert.equal(await page.$$eval(`#${id} canvas`, (c) => c.length), 1, `${id} is drawn`);
+      }
+      assert.equal(await page.getAttribute('#head-diagram', 'data-layers'), '5'); // input, standardize, dense, dropout, output
+      assert.match(await page.textContent('#head-diagram'), /Dense 64, ReLU.*Dropout 0\.5.*Dense 1, sigmoid/);
+      assert.equal(await page.isVisible('#report'), true);
+      assert.equal(await page.textContent('#report-n'), '120');
+      assert.match(await page.textContent('#report-accuracy'), /^\d+\.\d %$/);
+      assert.match(await page.textContent('#report-auroc'), /^0\.\d{3}$|^1\.000$/);
+      assert.ok(Number(await page.getAttribute('#chart-roc', 'data-points')) > 2, 'a ROC curve is drawn');
+      const confusion = await page.$$eval('#confusion tbody tr', (rows) =>
+        rows.map((r) => [...r.cells].map((c) => c.textContent)),
+      );
+      assert.equal(confusion.length, 2);
+      assert.equal(
+        confusion.flatMap((r) => r.slice(1).map(Number)).reduce((a, b) => a + b, 0),
+        120,
+      );
+      assert.equal(await page.$$eval('#per-class tbody tr', (r) => r.length), 2);
+      assert.match(
+        await page.textContent('#classifier-name'),
+        /^trained here on sample-2k\.csv: negative \/ positive, default head, test accuracy/,
+      );
+      await screenshot(page, 'trained-report');
 
-    // The new classifier on typed reviews.
-    assert.match(await classifyTyped(page, POSITIVE), /^positive \d+ %$/);
-    assert.match(await classifyTyped(page, NEGATIVE), /^negative \d+ %$/);
+      // The new classifier on typed reviews.
+      assert.match(await classifyTyped(page, POSITIVE), /^positive \d+ %$/);
+      assert.match(await classifyTyped(page, NEGATIVE), /^negative \d+ %$/);
 
-    // A whole CSV → table and download, one row per input.
-    const batchCsv = join(tmp, 'to-classify.csv');
-    writeFileSync(batchCsv, `id,Text\n${BATCH.map((t, i) => `${i + 1},${csvField(t)}`).join('\n')}\n`);
-    await page.setInputFiles('#batch-file', batchCsv);
-    await page.waitForFunction(() => document.getElementById('batch-column').value === 'Text');
-    await page.click('#batch-run');
-    const batch = await waitStatus(page, 'classify-status', 60_000);
-    assert.equal(batch.kind, 'ok', batch.text);
-    assert.equal(await page.$$eval('#batch-table tbody tr', (r) => r.length), BATCH.length);
-    // The page shows the text as written; only the download marks a formula as text.
-    assert.equal(await page.$eval('#batch-table tbody tr:last-child', (r) => r.cells[1].textContent), BATCH.at(-1));
-    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#batch-download')]);
-    const predictions = readFileSync(await download.path(), 'utf8').trim().split(/\r?\n/).map(parseCsvLine);
-    assert.deepEqual(predictions[0], ['text', 'label', 'p_negative', 'p_positive']);
-    assert.equal(predictions.length, BATCH.length + 1);
-    predictions.slice(1).forEach((r, i) => {
-      assert.equal(r[0], DOWNLOADED[i]);
-      assert.ok(['negative', 'positive'].includes(r[1]));
-      assert.ok(Math.abs(Number(r[2]) + Number(r[3]) - 1) < 1e-4);
-    });
-    await screenshot(page, 'batch-classified');
+      // A whole CSV → table and download, one row per input.
+      const batchCsv = join(tmp, 'to-classify.csv');
+      writeFileSync(batchCsv, `id,Text\n${BATCH.map((t, i) => `${i + 1},${csvField(t)}`).join('\n')}\n`);
+      await page.setInputFiles('#batch-file', batchCsv);
+      await page.waitForFunction(() => document.getElementById('batch-column').value === 'Text');
+      await page.click('#batch-run');
+      const batch = await waitStatus(page, 'classify-status', 60_000);
+      assert.equal(batch.kind, 'ok', batch.text);
+      assert.equal(await page.$$eval('#batch-table tbody tr', (r) => r.length), BATCH.length);
+      // The page shows the text as written; only the download marks a formula as text.
+      assert.equal(
+        await page.$eval('#batch-table tbody tr:last-child', (r) => r.cells[1].textContent),
+        BATCH.at(-1),
+      );
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#batch-download')]);
+      const predictions = readFileSync(await download.path(), 'utf8')
+        .trim()
+        .split(/\r?\n/)
+        .map(parseCsvLine);
+      assert.deepEqual(predictions[0], ['text', 'label', 'p_negative', 'p_positive']);
+      assert.equal(predictions.length, BATCH.length + 1);
+      predictions.slice(1).forEach((r, i) => {
+        assert.equal(r[0], DOWNLOADED[i]);
+        assert.ok(['negative', 'positive'].includes(r[1]));
+        assert.ok(Math.abs(Number(r[2]) + Number(r[3]) - 1) < 1e-4);
+      });
+      await screenshot(page, 'batch-classified');
 
-    // Keep: download the classifier file.
-    const [file] = await Promise.all([page.waitForEvent('download'), page.click('#classifier-download')]);
-    const classifierPath = join(tmp, 'classifier.safetensors');
-    await file.saveAs(classifierPath);
-    assert.ok(readFileSync(classifierPath).length > 1000);
-    const testN = await page.getAttribute('#classifier-name', 'data-test-n');
-    assert.equal(testN, '120');
+      // Keep: download the classifier file.
+      const [file] = await Promise.all([page.waitForEvent('download'), page.click('#classifier-download')]);
+      const classifierPath = join(tmp, 'classifier.safetensors');
+      await file.saveAs(classifierPath);
+      assert.ok(readFileSync(classifierPath).length > 1000);
+      const testN = await page.getAttribute('#classifier-name', 'data-test-n');
+      assert.equal(testN, '120');
 
-    // Reload: the trained classifier is still in use, and the features come from IndexedDB.
-    await page.reload();
-    await waitReady(page, performance.now(), LOAD_TIMEOUT);
-    await waitClassifier(page);
-    assert.match(await page.textContent('#classifier-name'), /^trained here on sample-2k\.csv/);
-    assert.equal(await page.getAttribute('#classifier-name', 'data-test-n'), '120');
-    assert.match(await classifyTyped(page, NEGATIVE), /^negative \d+ %$/);
-    await chooseCsv(page, SAMPLE_ROWS);
-    t0 = performance.now();
-    await page.click('#extract');
-    const again = await waitStatus(page, 'extract-status', 60_000);
-    timings.extractCached = ((performance.now() - t0) / 1000).toFixed(1);
-    assert.match(again.text, /loaded from this browser's cache/);
-    assert.equal(await page.isVisible('#train-controls'), true);
+      // Reload: the trained classifier is still in use, and the features come from IndexedDB.
+      await page.reload();
+      await waitReady(page, performance.now(), LOAD_TIMEOUT);
+      await waitClassifier(page);
+      assert.match(await page.textContent('#classifier-name'), /^trained here on sample-2k\.csv/);
+      assert.equal(await page.getAttribute('#classifier-name', 'data-test-n'), '120');
+      assert.match(await classifyTyped(page, NEGATIVE), /^negative \d+ %$/);
+      await chooseCsv(page, SAMPLE_ROWS);
+      t0 = performance.now();
+      await page.click('#extract');
+      const again = await waitStatus(page, 'extract-status', 60_000);
+      timings.extractCached = ((performance.now() - t0) / 1000).toFixed(1);
+      assert.match(again.text, /loaded from this browser's cache/);
+      assert.equal(await page.isVisible('#train-controls'), true);
 
-    // Back to the default, then load the downloaded file: the same classifier again.
-    await page.click('#classifier-reset');
-    await page.waitForSelector('#keep-status[data-kind="ok"]');
-    assert.match(await page.textContent('#classifier-name'), /^default/);
-    await page.evaluate(() => {
-      document.getElementById('keep-status').dataset.kind = 'info';
-    });
-    await page.setInputFiles('#classifier-file', classifierPath);
-    const loaded = await waitStatus(page, 'keep-status', 30_000);
-    assert.equal(loaded.kind, 'ok', loaded.text);
-    assert.match(await page.textContent('#classifier-name'), /^from classifier\.safetensors: negative \/ positive, default head, test accuracy/);
-    assert.equal(await page.getAttribute('#classifier-name', 'data-test-n'), '120');
-    assert.match(await classifyTyped(page, POSITIVE), /^positive \d+ %$/);
-    await screenshot(page, 'classifier-loaded-from-file');
-  });
+      // Back to the default, then load the downloaded file: the same classifier again.
+      await page.click('#classifier-reset');
+      await page.waitForSelector('#keep-status[data-kind="ok"]');
+      assert.match(await page.textContent('#classifier-name'), /^default/);
+      await page.evaluate(() => {
+        document.getElementById('keep-status').dataset.kind = 'info';
+      });
+      await page.setInputFiles('#classifier-file', classifierPath);
+      const loaded = await waitStatus(page, 'keep-status', 30_000);
+      assert.equal(loaded.kind, 'ok', loaded.text);
+      assert.match(
+        await page.textContent('#classifier-name'),
+        /^from classifier\.safetensors: negative \/ positive, default head, test accuracy/,
+      );
+      assert.equal(await page.getAttribute('#classifier-name', 'data-test-n'), '120');
+      assert.match(await classifyTyped(page, POSITIVE), /^positive \d+ %$/);
+      await screenshot(page, 'classifier-loaded-from-file');
+    },
+  );
 });
