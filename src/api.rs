@@ -16,21 +16,29 @@ use wasm_bindgen_futures::future_to_promise;
 use crate::classifier::Classifier;
 use crate::data::{self, DataError, Dataset, Settings};
 use crate::encoder::Encoder;
-use crate::error::BertError;
+use crate::error::{BertError, ErrorKind};
 use crate::features::{Extraction, FeatureSettings, Features};
 use crate::finetune::{FineTuneSettings, FineTuner};
 use crate::model::Pooling;
 use crate::train::{Preset, TrainSettings, Trainer};
 
+/// A JS `Error` with the message shown to the user and the kind as its `name`: the page
+/// branches on the name only.
+fn js_error(kind: ErrorKind, message: &str) -> JsValue {
+    let error = js_sys::Error::new(message);
+    error.set_name(kind.name());
+    error.into()
+}
+
 impl From<BertError> for JsValue {
     fn from(error: BertError) -> Self {
-        JsError::new(&error.to_string()).into()
+        js_error(error.kind(), &error.to_string())
     }
 }
 
 impl From<DataError> for JsValue {
     fn from(error: DataError) -> Self {
-        JsError::new(&error.to_string()).into()
+        js_error(error.kind(), &error.to_string())
     }
 }
 
@@ -42,15 +50,15 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
 /// A plain JS object as a Rust value; `what` names it in the error.
 fn from_js<T: DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsValue> {
     serde_wasm_bindgen::from_value(value)
-        .map_err(|e| JsError::new(&format!("invalid {what}: {e}")).into())
+        .map_err(|e| js_error(ErrorKind::Settings, &format!("invalid {what}: {e}")))
 }
 
 /// An error for a handle used while one of its steps is still running.
 fn busy(what: &str) -> JsValue {
-    JsError::new(&format!(
-        "the {what} is busy with another step: wait for it to finish"
-    ))
-    .into()
+    js_error(
+        ErrorKind::Internal,
+        &format!("the {what} is busy with another step: wait for it to finish"),
+    )
 }
 
 /// A handle's value that an asynchronous call takes out while it runs, so that no `RefCell`
@@ -113,8 +121,8 @@ unsafe extern "C" {
 fn start() {
     // Run once, here. A module that never calls this itself is linked as a "command": every
     // export then runs all constructors first, including the tiny ones wasm-bindgen's glue
-    // calls for each JS value. In the WebGPU build that made tokenizing 150× slower than in
-    // the CPU builds (47 ms a review, most of it in `__wasm_call_ctors`).
+    // calls for each JS value. In the WebGPU build that made tokenizing far slower than in
+    // the CPU builds, most of it in `__wasm_call_ctors` (docs/PERFORMANCE.md).
     // SAFETY: wasm-bindgen calls the start function once, right after instantiation and before
     // any other export; the constructors have not run yet.
     unsafe { __wasm_call_ctors() };
@@ -148,7 +156,7 @@ async fn webgpu_device() -> Result<Device, BertError> {
 /// this is reached only by a caller that picked the wrong module.
 #[cfg(not(feature = "webgpu"))]
 async fn webgpu_device() -> Result<Device, BertError> {
-    Err(BertError::Device(
+    Err(BertError::Internal(
         "this is a CPU build of bertweb (pkg/cpu/): load pkg/bertweb.js for WebGPU".into(),
     ))
 }
@@ -161,7 +169,7 @@ fn cpu_device() -> Result<Device, BertError> {
 /// The WebGPU build (`pkg/`) has no CPU backend; the worker loads a CPU build for the CPU.
 #[cfg(not(feature = "cpu"))]
 fn cpu_device() -> Result<Device, BertError> {
-    Err(BertError::Device(
+    Err(BertError::Internal(
         "this is the WebGPU build of bertweb (pkg/): load pkg/cpu/bertweb.js for the CPU".into(),
     ))
 }
@@ -332,6 +340,51 @@ pub fn default_data_settings() -> Result<JsValue, JsValue> {
     to_js(&Settings::default())
 }
 
+/// Every default and choice the page offers, so that none is typed again in JS.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Defaults {
+    /// Tokens per text, [CLS] and [SEP] included.
+    max_len: usize,
+    pooling: Pooling,
+    poolings: [Pooling; 2],
+    label_modes: [data::LabelMode; 4],
+    /// The preprocessing settings.
+    data: Settings,
+    /// Preset names in the order the page offers them.
+    preset_names: Vec<&'static str>,
+    presets: std::collections::BTreeMap<&'static str, TrainSettings>,
+    fine_tune: FineTuneSettings,
+    /// The `name`s errors from this module carry.
+    error_kinds: Vec<&'static str>,
+}
+
+/// Every default the page uses: max length, pooling, label modes, preprocessing, each preset's
+/// training settings, fine-tuning, and the error kinds.
+#[wasm_bindgen]
+pub fn defaults() -> Result<JsValue, JsValue> {
+    to_js(&Defaults {
+        max_len: crate::DEFAULT_MAX_LEN,
+        pooling: FeatureSettings::default().pooling,
+        poolings: [Pooling::Mean, Pooling::Pooler],
+        label_modes: data::LabelMode::ALL,
+        data: Settings::default(),
+        preset_names: Preset::ALL.iter().map(|p| p.name()).collect(),
+        presets: Preset::ALL
+            .iter()
+            .map(|&p| (p.name(), TrainSettings::preset(p)))
+            .collect(),
+        fine_tune: FineTuneSettings::default(),
+        error_kinds: ErrorKind::ALL.iter().map(|k| k.name()).collect(),
+    })
+}
+
+/// Logits a head has for `classes` classes: one (sigmoid) for two, else one per class.
+#[wasm_bindgen(js_name = headOutputs)]
+pub fn head_outputs(classes: usize) -> usize {
+    crate::head::outputs_for(classes)
+}
+
 /// The training settings of a preset: "tutorial", "linear" or "default".
 #[wasm_bindgen(js_name = trainSettings)]
 pub fn train_settings(preset: &str) -> Result<JsValue, JsValue> {
@@ -495,7 +548,10 @@ impl WebExtraction {
 }
 
 fn used_up(what: &str) -> JsValue {
-    JsError::new(&format!("this {what} is finished: start a new one")).into()
+    js_error(
+        ErrorKind::Internal,
+        &format!("this {what} is finished: start a new one"),
+    )
 }
 
 /// Pooled vectors of a dataset's texts, with the model and settings that made them.
@@ -547,7 +603,7 @@ impl WebFeatures {
         self.inner
             .check_compatible(encoder.inner.model_id(), &settings)?;
         if self.inner.rows != rows {
-            return Err(BertError::Mismatch(format!(
+            return Err(BertError::Incompatible(format!(
                 "these features have {} rows, the data has {rows}: extract them again",
                 self.inner.rows
             ))
@@ -561,7 +617,7 @@ impl WebFeatures {
 fn check_rows(features: &Features, dataset: &Dataset) -> Result<(), JsValue> {
     let rows = dataset.train.len() + dataset.test.len();
     if features.rows != rows {
-        return Err(BertError::Mismatch(format!(
+        return Err(BertError::Incompatible(format!(
             "the features have {} rows but the data has {rows}: extract them again",
             features.rows
         ))

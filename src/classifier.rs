@@ -168,7 +168,7 @@ impl Classifier {
     /// Refuses a base model other than the one this classifier was trained on.
     pub fn check_base(&self, model_id: &str) -> Result<()> {
         if self.meta.model_id != model_id {
-            return Err(BertError::Mismatch(format!(
+            return Err(BertError::Incompatible(format!(
                 "this classifier was trained on base model {}, but {} is loaded: load the model it was trained with",
                 self.meta.model_id, model_id
             )));
@@ -179,7 +179,7 @@ impl Classifier {
     /// Class probabilities for row-major features (binary: one column, P(positive)).
     pub async fn predict(&self, features: &[f32], device: &Device) -> Result<Vec<f32>> {
         if self.is_fine_tuned() {
-            return Err(BertError::Mismatch(
+            return Err(BertError::Incompatible(
                 "this classifier fine-tuned its encoder layers: classify texts, not features"
                     .into(),
             ));
@@ -199,11 +199,7 @@ impl Classifier {
     /// One [`Prediction`] per row of [`Classifier::predict`]'s output.
     pub fn predictions(&self, probs: &[f32]) -> Vec<Prediction> {
         let names = &self.meta.label_names;
-        let width = if self.meta.shape.classes == 2 {
-            1
-        } else {
-            self.meta.shape.classes.max(1)
-        };
+        let width = crate::head::outputs_for(self.meta.shape.classes).max(1);
         probs
             .chunks_exact(width)
             .map(|p| {
@@ -313,7 +309,7 @@ impl Classifier {
     /// metadata, so the saved file carries them.
     pub fn score(&mut self, probs: &[f32], labels: &[usize]) -> Result<Report> {
         let report = Report::new(probs, self.meta.label_names.len(), labels)
-            .map_err(|e| BertError::Mismatch(e.to_string()))?;
+            .map_err(|e| BertError::Internal(e.to_string()))?;
         self.meta.test = Some(TestSummary::from(&report));
         Ok(report)
     }
@@ -322,7 +318,7 @@ impl Classifier {
     /// the page's WebGPU build keeps heads on the GPU, which a browser reads back only so.
     pub async fn to_bytes(&self) -> Result<Vec<u8>> {
         let meta = serde_json::to_string(&self.meta)
-            .map_err(|e| BertError::Mismatch(format!("cannot write classifier metadata: {e}")))?;
+            .map_err(|e| BertError::Internal(format!("cannot write classifier metadata: {e}")))?;
         let metadata = [(META_KEY, meta)];
         match &self.tuned {
             None => safetensors_bytes(&self.head, &metadata).await,
@@ -339,7 +335,7 @@ impl Classifier {
     /// Reads a classifier file onto `device`.
     pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<Self> {
         let bad = |why: String| {
-            BertError::Mismatch(format!("this is not a bertweb classifier file: {why}"))
+            BertError::NotOurFile(format!("this is not a bertweb classifier file: {why}"))
         };
         let (_, header) =
             safetensors::SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;

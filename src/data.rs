@@ -157,6 +157,13 @@ pub enum DataError {
     },
 }
 
+impl DataError {
+    /// Every data error is about the file the user gave (the page's `DataError`).
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::Data
+    }
+}
+
 fn quoted(items: &[String]) -> String {
     items
         .iter()
@@ -198,6 +205,14 @@ pub enum LabelMode {
 }
 
 impl LabelMode {
+    /// Every mode, in the order the page offers them.
+    pub const ALL: [LabelMode; 4] = [
+        LabelMode::Binary,
+        LabelMode::Three,
+        LabelMode::Five,
+        LabelMode::Named,
+    ];
+
     /// The class names, in class-index order (empty for [`LabelMode::Named`]: they come from
     /// the data).
     pub fn class_names(self) -> Vec<String> {
@@ -933,17 +948,10 @@ fn approximate_mode(class_counts: &[usize], n_draws: usize) -> Vec<usize> {
     floored
 }
 
-/// Splits training rows into the part that is fitted and the validation part, as Keras'
-/// `validation_split` does: the last `fraction` of the rows (`floor(n · (1 − fraction))`
-/// rows are fitted).
+/// Splits training rows into the part that is fitted and the validation part, as head training
+/// and fine-tuning do ([`crate::epochs::fitted_rows`]): the last `fraction` of the rows.
 pub fn split_validation(train: &[Example], fraction: f64) -> (&[Example], &[Example]) {
-    let fraction = if fraction.is_finite() {
-        fraction.clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
-    let at = ((train.len() as f64) * (1.0 - fraction)) as usize;
-    train.split_at(at.min(train.len()))
+    train.split_at(crate::epochs::fitted_rows(train.len(), fraction))
 }
 
 /// A small seeded random number generator (SplitMix64) that gives the same sequence on

@@ -26,8 +26,8 @@ impl Encoder {
     }
 
     /// As [`Encoder::load`], with the SHA-256 of `weights` already computed by the caller. The
-    /// page computes it with the browser's own implementation (WebCrypto): 90 MB took 860 ms
-    /// in wasm, most of a model load.
+    /// page computes it with the browser's own implementation (WebCrypto), far faster than
+    /// hashing in wasm, which was most of a model load (docs/PERFORMANCE.md).
     pub fn load_hashed(
         config: &[u8],
         weights: &[u8],

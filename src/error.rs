@@ -1,7 +1,53 @@
-//! One typed error for everything a user can get wrong: the wasm surface turns it into a
-//! `JsError` with the same message, so the page can show it verbatim.
+//! One typed error for everything a user can get wrong: the wasm surface turns it into a JS
+//! `Error` with the same message, so the page can show it verbatim, and with its
+//! [`ErrorKind`]'s name as the error's `name`, so the page decides what to do by the kind
+//! (fall back to the CPU, keep the previous model, extract again) and never by the wording.
 
+use serde::Serialize;
 use thiserror::Error;
+
+/// What a failure is about: what the page does next depends on this, never on the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum ErrorKind {
+    /// A model folder's `config.json`, `model.safetensors` or tokenizer: the previous model
+    /// stays in use, and another device would not help.
+    ModelFile,
+    /// A CSV file or the data set made from it.
+    Data,
+    /// A setting out of range or unknown (a preset, a pooling, a max length, training settings).
+    Settings,
+    /// The compute device (WebGPU start, a lost device, a failed readback): the CPU may work.
+    Device,
+    /// A classifier or features file that cannot be read, or that does not fit the loaded
+    /// model or data.
+    Classifier,
+    /// A state the page should not reach (a busy or finished handle) or a failure of ours.
+    Internal,
+}
+
+impl ErrorKind {
+    /// Every kind, in a fixed order (the page's type for `Error.name` lists the same).
+    pub const ALL: [ErrorKind; 6] = [
+        ErrorKind::ModelFile,
+        ErrorKind::Data,
+        ErrorKind::Settings,
+        ErrorKind::Device,
+        ErrorKind::Classifier,
+        ErrorKind::Internal,
+    ];
+
+    /// The JS `Error.name` of this kind.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::ModelFile => "ModelFileError",
+            ErrorKind::Data => "DataError",
+            ErrorKind::Settings => "SettingsError",
+            ErrorKind::Device => "DeviceError",
+            ErrorKind::Classifier => "ClassifierError",
+            ErrorKind::Internal => "InternalError",
+        }
+    }
+}
 
 /// Everything that can go wrong when loading a model or embedding texts.
 #[derive(Debug, Error)]
@@ -82,12 +128,51 @@ pub enum BertError {
     /// Pooler output asked of a checkpoint that has no pooler weights.
     #[error("this checkpoint has no pooler weights (pooler.dense): use mean pooling")]
     NoPooler,
-    /// Features, a classifier or a file made with another model or other settings.
+    /// A setting that cannot work: an unknown preset, settings out of range.
     #[error("{0}")]
-    Mismatch(String),
+    Settings(String),
+    /// Too little or unusable data for what was asked (e.g. training on one example).
+    #[error("{0}")]
+    Data(String),
+    /// Features or a classifier made with another model, other settings or other data.
+    #[error("{0}")]
+    Incompatible(String),
+    /// Bytes that are not a bertweb classifier or features file.
+    #[error("{0}")]
+    NotOurFile(String),
+    /// A step asked of a run in a state that cannot take it, or a failure of ours (writing a
+    /// file, computing metrics): a bug to report, not something the user did.
+    #[error("{0}")]
+    Internal(String),
     /// The compute device failed (WebGPU init, a lost device, a failed readback).
     #[error("compute device error: {0}")]
     Device(String),
+}
+
+impl BertError {
+    /// What this failure is about.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            BertError::ConfigJson(_)
+            | BertError::NotBert(_)
+            | BertError::ConfigInvalid(_)
+            | BertError::UnsupportedActivation(_)
+            | BertError::WeightsFormat(_)
+            | BertError::MissingTensor(_)
+            | BertError::TensorShape { .. }
+            | BertError::TensorDtype { .. }
+            | BertError::Tokenizer(_)
+            | BertError::TokenOutOfVocab { .. } => ErrorKind::ModelFile,
+            BertError::EmptyBatch | BertError::Data(_) => ErrorKind::Data,
+            BertError::MaxLen { .. }
+            | BertError::Pooling(_)
+            | BertError::NoPooler
+            | BertError::Settings(_) => ErrorKind::Settings,
+            BertError::Incompatible(_) | BertError::NotOurFile(_) => ErrorKind::Classifier,
+            BertError::Device(_) => ErrorKind::Device,
+            BertError::Internal(_) => ErrorKind::Internal,
+        }
+    }
 }
 
 /// Result alias used across the crate.

@@ -56,7 +56,7 @@ impl Features {
     /// Refuses to combine features of different models or settings.
     pub fn check_compatible(&self, model_id: &str, settings: &FeatureSettings) -> Result<()> {
         if self.model_id != model_id || &self.settings != settings {
-            return Err(BertError::Mismatch(format!(
+            return Err(BertError::Incompatible(format!(
                 "these features were computed by {} with {:?}, not by {} with {:?}: extract them again",
                 self.model_id, self.settings, model_id, settings
             )));
@@ -79,7 +79,7 @@ impl Features {
 
     /// Reads what [`Features::to_bytes`] wrote.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let bad = |why: &str| BertError::Mismatch(format!("not a bertweb features file: {why}"));
+        let bad = |why: &str| BertError::NotOurFile(format!("not a bertweb features file: {why}"));
         let rest = bytes
             .strip_prefix(MAGIC)
             .ok_or_else(|| bad("wrong magic"))?;
@@ -147,8 +147,8 @@ impl Extraction {
             .collect::<Result<Vec<_>>>()?;
         let mut order: Vec<usize> = (0..texts.len()).collect();
         // Longest first: with several threads, the last batch keeps one thread busy while the
-        // others have nothing left, so it should be the cheapest (2 threads, 4 batches of a
-        // BERT-base: 1.45× one thread when the longest came last).
+        // others have nothing left, so it should be the cheapest (measured with BERT-base on
+        // 2 threads: docs/PERFORMANCE.md).
         order.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
         let dim = encoder.dim();
         let batch_size = batch_size.max(1);
@@ -214,7 +214,7 @@ impl Extraction {
     fn batch_indices(&self, batch: usize) -> Result<&[usize]> {
         let start = batch * self.batch_size;
         if batch >= self.batches() {
-            return Err(BertError::Mismatch(format!(
+            return Err(BertError::Internal(format!(
                 "no batch {batch}: this extraction has {}",
                 self.batches()
             )));
@@ -235,7 +235,7 @@ impl Extraction {
     /// encoder of `model_id`; returns how many texts are done.
     pub fn fill(&mut self, batch: usize, model_id: &str, vectors: &[f32]) -> Result<usize> {
         if model_id != self.model_id {
-            return Err(BertError::Mismatch(format!(
+            return Err(BertError::Incompatible(format!(
                 "batch {batch} was embedded by {model_id}, this extraction uses {}: start it again",
                 self.model_id
             )));
@@ -243,7 +243,7 @@ impl Extraction {
         let dim = self.dim;
         let rows = self.batch_indices(batch)?.len();
         if vectors.len() != rows * dim {
-            return Err(BertError::Mismatch(format!(
+            return Err(BertError::Internal(format!(
                 "batch {batch} needs {rows} vectors of {dim}, got {} numbers",
                 vectors.len()
             )));
@@ -284,7 +284,7 @@ impl Extraction {
     /// The finished features, in the order the texts were given.
     pub fn finish(self) -> Result<Features> {
         if !self.is_finished() {
-            return Err(BertError::Mismatch(format!(
+            return Err(BertError::Internal(format!(
                 "extraction stopped after {} of {} texts",
                 self.done,
                 self.texts.len()

@@ -14,8 +14,8 @@ use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::data::SeededRng;
 use crate::encoder::{Encoder, read_f32};
+use crate::epochs::{BestEpoch, EpochMetrics, Epochs, Monitor};
 use crate::error::{BertError, Result};
 use crate::head::{Head, HeadShape, Init};
 use crate::model::bert::{BertLayer, BertModel, LayerShape};
@@ -59,6 +59,9 @@ pub struct FineTuneSettings {
     pub seed: u64,
     /// Fraction of the training rows (the last ones) held out for validation.
     pub validation_fraction: f64,
+    /// Stop after this many epochs without a better validation score (the best epoch is kept
+    /// either way); `None` runs every epoch.
+    pub early_stopping: Option<usize>,
     /// Most memory, in MiB, for the frozen layers' outputs kept between epochs; above it they
     /// are recomputed for every batch.
     pub cache_budget_mb: usize,
@@ -79,6 +82,7 @@ impl Default for FineTuneSettings {
             max_grad_norm: Some(1.0),
             seed: 42,
             validation_fraction: 0.2,
+            early_stopping: Some(2),
             cache_budget_mb: 512,
         }
     }
@@ -127,7 +131,7 @@ impl TunedTop {
         device: &Device,
     ) -> Result<Self> {
         let first = base.num_layers().checked_sub(layers).ok_or_else(|| {
-            BertError::Mismatch(format!(
+            BertError::Settings(format!(
                 "cannot fine-tune {layers} layers: the model has {}",
                 base.num_layers()
             ))
@@ -297,16 +301,16 @@ pub struct FineTuner {
     top: Option<TunedTop>,
     encoder_optim: ModuleOptimizer,
     head_optim: ModuleOptimizer,
-    rng: SeededRng,
+    epochs: Epochs,
     phase: Phase,
-    epoch: usize,
+    /// The epoch in progress' order of the fitted rows.
     order: Vec<usize>,
     train: Pass,
     val: Pass,
     step: usize,
     total_steps: usize,
     work_done: f64,
-    best: Option<(TunedTop, EpochReport)>,
+    best: BestEpoch<TunedTop>,
     history: Vec<EpochReport>,
 }
 
@@ -321,7 +325,7 @@ impl FineTuner {
         settings: FineTuneSettings,
     ) -> Result<Self> {
         let config = encoder.config();
-        let bad = |why: String| Err(BertError::Mismatch(why));
+        let bad = |why: String| Err(BertError::Settings(why));
         if settings.layers > config.num_hidden_layers {
             return bad(format!(
                 "cannot fine-tune {} layers: the model has {}",
@@ -348,7 +352,13 @@ impl FineTuner {
             .iter()
             .map(|t| encoder.encode_ids(t, settings.max_len))
             .collect::<Result<Vec<_>>>()?;
-        let n_fit = ((n as f64 * (1.0 - settings.validation_fraction)) as usize).clamp(1, n - 1);
+        let epochs = Epochs::new(
+            n,
+            settings.validation_fraction,
+            settings.epochs,
+            settings.seed,
+        );
+        let n_fit = epochs.n_fit();
         let width = config.hidden_size;
         // u64: on wasm32 a usize would overflow past 4 GiB, which 100,000 reviews exceed.
         let cached_bytes: u64 = tokens.iter().map(|t| (t.len() * width * 4) as u64).sum();
@@ -402,15 +412,14 @@ impl FineTuner {
             top: Some(top),
             encoder_optim: adamw.init(),
             head_optim: adamw.init(),
-            rng: SeededRng::new(settings.seed),
-            epoch: 0,
+            epochs,
             order: Vec::new(),
             train: Pass::default(),
             val: Pass::default(),
             step: 0,
             total_steps: steps_per_epoch * settings.epochs,
             work_done: 0.0,
-            best: None,
+            best: BestEpoch::new(Monitor::ValidationAuroc, settings.early_stopping),
             history: Vec::new(),
             settings,
         };
@@ -451,7 +460,7 @@ impl FineTuner {
 
     /// The work of one text in `phase`, in passes of the full encoder. A training step's
     /// forward and backward pass through a layer costs about three forward passes (measured
-    /// natively: 2.7).
+    /// natively: docs/PERFORMANCE.md).
     fn cost(&self, phase: Phase) -> f64 {
         let layers = (self.first + self.settings.layers).max(1) as f64;
         let frozen = self.first as f64 / layers;
@@ -478,9 +487,7 @@ impl FineTuner {
     }
 
     fn start_epoch(&mut self) {
-        self.epoch += 1;
-        self.order = (0..self.n_fit).collect();
-        self.rng.shuffle(&mut self.order);
+        self.order = self.epochs.start();
         self.train = Pass::default();
         self.val = Pass {
             next: self.n_fit,
@@ -493,7 +500,7 @@ impl FineTuner {
     /// batch.
     pub async fn step(&mut self, encoder: &Encoder) -> Result<StepReport> {
         if encoder.model_id() != self.model_id {
-            return Err(BertError::Mismatch(
+            return Err(BertError::Incompatible(
                 "the model changed during fine-tuning: start it again".into(),
             ));
         }
@@ -513,7 +520,7 @@ impl FineTuner {
         };
         Ok(StepReport {
             phase: self.phase,
-            epoch: self.epoch,
+            epoch: self.epochs.epoch(),
             done,
             total,
             worked: before,
@@ -595,7 +602,7 @@ impl FineTuner {
         let top = self
             .top
             .take()
-            .ok_or_else(|| BertError::Mismatch("fine-tuning failed earlier".into()))?;
+            .ok_or_else(|| BertError::Internal("fine-tuning failed earlier".into()))?;
         let logits = top.forward(hidden.autodiff(), mask.autodiff(), self.settings.pooling)?;
         let targets = targets(&labels, self.classes, &self.autodiff);
         let batch_loss = loss(logits.clone(), targets, self.classes);
@@ -640,7 +647,7 @@ impl FineTuner {
         let eval = self
             .top
             .as_ref()
-            .ok_or_else(|| BertError::Mismatch("fine-tuning failed earlier".into()))?
+            .ok_or_else(|| BertError::Internal("fine-tuning failed earlier".into()))?
             .valid();
         let logits = eval.forward(hidden, mask, self.settings.pooling)?;
         let targets = targets(&labels, self.classes, &self.device);
@@ -657,30 +664,23 @@ impl FineTuner {
     fn end_epoch(&mut self, eval: TunedTop) -> Result<EpochReport> {
         let train = report(&self.train.probs, self.classes, &self.train.labels)?;
         let val = report(&self.val.probs, self.classes, &self.val.labels)?;
-        let score = |r: &EpochReport| r.val_auroc.unwrap_or(r.val_accuracy);
-        let mut epoch_report = EpochReport {
-            epoch: self.epoch,
-            learning_rate: self.settings.encoder_lr * self.schedule(),
-            train_loss: self.train.mean_loss().unwrap_or(f64::NAN),
-            train_accuracy: train.accuracy,
-            train_auroc: train.auroc,
-            val_loss: self.val.mean_loss().unwrap_or(f64::NAN),
-            val_accuracy: val.accuracy,
-            val_auroc: val.auroc,
-            val_macro_f1: val.macro_f1,
-            l2: self.settings.weight_decay,
-            best: false,
-        };
-        if self
-            .best
-            .as_ref()
-            .is_none_or(|(_, best)| score(&epoch_report) > score(best))
-        {
-            epoch_report.best = true;
-            self.best = Some((eval, epoch_report.clone()));
-        }
+        let mut epoch_report = EpochReport::new(
+            self.epochs.epoch(),
+            self.settings.encoder_lr * self.schedule(),
+            self.settings.weight_decay,
+            EpochMetrics {
+                train_loss: self.train.mean_loss().unwrap_or(f64::NAN),
+                train: &train,
+                val_loss: self.val.mean_loss().unwrap_or(f64::NAN),
+                val: &val,
+            },
+        );
+        self.best.offer(&mut epoch_report, eval);
         self.history.push(epoch_report.clone());
-        if self.epoch >= self.settings.epochs {
+        if self.best.out_of_patience() {
+            self.epochs.stop();
+        }
+        if self.epochs.is_finished() {
             self.phase = Phase::Finished;
         } else {
             self.start_epoch();
@@ -693,7 +693,8 @@ impl FineTuner {
     pub async fn finish(self) -> Result<FineTuned> {
         let (top, best) = self
             .best
-            .ok_or_else(|| BertError::Mismatch("no epoch of fine-tuning has finished".into()))?;
+            .take()
+            .ok_or_else(|| BertError::Internal("no epoch of fine-tuning has finished".into()))?;
         #[cfg(feature = "cpu")]
         let top = to_device_async(top, &Device::flex()).await?;
         Ok(FineTuned {

@@ -34,10 +34,16 @@ pub struct HeadShape {
     pub classes: usize,
 }
 
+/// Logits per example for a task of `classes` classes: one sigmoid output for two classes,
+/// else one softmax output per class. The one place this rule lives; the page asks for it.
+pub fn outputs_for(classes: usize) -> usize {
+    if classes == 2 { 1 } else { classes }
+}
+
 impl HeadShape {
     /// Logits per example: 1 for binary, else one per class.
     pub fn outputs(&self) -> usize {
-        if self.classes == 2 { 1 } else { self.classes }
+        outputs_for(self.classes)
     }
 }
 

@@ -8,6 +8,7 @@ pub mod classifier;
 pub mod config;
 pub mod data;
 pub mod encoder;
+pub mod epochs;
 pub mod error;
 pub mod features;
 pub mod finetune;
@@ -50,6 +51,6 @@ pub(crate) fn tiny_encoder() -> Encoder {
 
 pub use config::BertConfig;
 pub use encoder::Encoder;
-pub use error::{BertError, Result};
+pub use error::{BertError, ErrorKind, Result};
 pub use model::{BertModel, Pooling, TokenBatch};
 pub use tokenizer::{BertTokenizer, DEFAULT_MAX_LEN};

@@ -71,7 +71,7 @@ pub async fn safetensors_bytes<M: Module + ModuleSnapshot>(
     metadata: &[(&str, String)],
 ) -> Result<Vec<u8>> {
     let unwritable =
-        |why: String| BertError::Mismatch(format!("cannot write the safetensors file: {why}"));
+        |why: String| BertError::Internal(format!("cannot write the safetensors file: {why}"));
     let values = read(module).await?;
     // Names and shapes only: `collect` reads no tensor until its bytes are asked for.
     let mut tensors = Vec::new();

@@ -1,14 +1,16 @@
 //! One trainer for every head preset: the tutorial's MLP, a linear probe, and the default.
 //! Presets are settings of this loop, not copies of it. One epoch per call, so the page can
-//! draw curves and cancel between epochs.
+//! draw curves and cancel between epochs; the epochs themselves (validation split, shuffling,
+//! best epoch, early stopping) are `crate::epochs`', shared with fine-tuning.
 
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, decay::WeightDecayConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, sigmoid, softmax};
 use serde::{Deserialize, Serialize};
 
-use crate::data::SeededRng;
 use crate::encoder::read_f32;
+use crate::epochs::{BestEpoch, EpochMetrics, Epochs};
+pub use crate::epochs::{EpochReport, Monitor};
 use crate::error::{BertError, Result};
 use crate::head::{Head, HeadShape, Init};
 use crate::metrics::Report;
@@ -26,27 +28,29 @@ pub enum Preset {
 }
 
 impl Preset {
+    /// Every preset, in the order the page offers them.
+    pub const ALL: [Preset; 3] = [Preset::Default, Preset::Linear, Preset::Tutorial];
+
+    /// The preset's name, as [`Preset::parse`] reads it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Tutorial => "tutorial",
+            Preset::Linear => "linear",
+            Preset::Default => "default",
+        }
+    }
+
     /// Parses `tutorial`, `linear` or `default`.
     pub fn parse(name: &str) -> Result<Self> {
         match name {
             "tutorial" => Ok(Self::Tutorial),
             "linear" => Ok(Self::Linear),
             "default" => Ok(Self::Default),
-            other => Err(BertError::Mismatch(format!(
+            other => Err(BertError::Settings(format!(
                 "unknown preset `{other}`: use tutorial, linear or default"
             ))),
         }
     }
-}
-
-/// What "best epoch" and the learning-rate schedule look at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Monitor {
-    /// Training accuracy, as the tutorial's callbacks do.
-    TrainAccuracy,
-    /// Validation AUROC.
-    ValidationAuroc,
 }
 
 /// Keras' `ReduceLROnPlateau`.
@@ -154,43 +158,15 @@ impl TrainSettings {
     }
 }
 
-/// Metrics of one epoch (of the best candidate when several L2 values are tried).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochReport {
-    /// 1-based epoch.
-    pub epoch: usize,
-    /// Learning rate used.
-    pub learning_rate: f64,
-    /// Mean training loss over the epoch's steps.
-    pub train_loss: f64,
-    /// Training accuracy, over the epoch's steps in training mode (as Keras reports it).
-    pub train_accuracy: f64,
-    /// Training AUROC, same examples.
-    pub train_auroc: Option<f64>,
-    /// Validation loss.
-    pub val_loss: f64,
-    /// Validation accuracy.
-    pub val_accuracy: f64,
-    /// Validation AUROC (one-vs-rest macro for N classes).
-    pub val_auroc: Option<f64>,
-    /// Validation macro-F1.
-    pub val_macro_f1: f64,
-    /// The L2 penalty of the candidate reported.
-    pub l2: f64,
-    /// Whether this epoch became the kept checkpoint.
-    pub best: bool,
-}
-
+/// One model per L2 penalty tried, trained side by side on the same batches.
 struct Candidate {
     l2: f64,
     head: Head,
     optim: ModuleOptimizer,
     lr: f64,
-    best_score: f64,
-    best: Option<(Head, EpochReport)>,
+    best: BestEpoch<Head>,
     plateau_best: f64,
     plateau_wait: usize,
-    since_best: usize,
 }
 
 /// Standardization applied before the head (identity when off).
@@ -262,9 +238,7 @@ pub struct Trainer {
     x_val: Tensor<2>,
     y_val: Vec<usize>,
     candidates: Vec<Candidate>,
-    rng: SeededRng,
-    epoch: usize,
-    stopped: bool,
+    epochs: Epochs,
     history: Vec<EpochReport>,
 }
 
@@ -290,7 +264,7 @@ fn tensor(values: Vec<f32>, rows: usize, dim: usize, device: &Device) -> Tensor<
 
 /// Loss targets for class indices: a 0/1 column (binary) or one-hot rows.
 pub fn targets(labels: &[usize], classes: usize, device: &Device) -> Tensor<2> {
-    let width = if classes == 2 { 1 } else { classes };
+    let width = crate::head::outputs_for(classes);
     let mut values = vec![0f32; labels.len() * width];
     for (i, &l) in labels.iter().enumerate() {
         if classes == 2 {
@@ -324,7 +298,7 @@ pub fn probabilities(logits: Tensor<2>, classes: usize) -> Tensor<2> {
 }
 
 pub(crate) fn report(probs: &[f32], classes: usize, labels: &[usize]) -> Result<Report> {
-    Report::new(probs, classes, labels).map_err(|e| BertError::Mismatch(e.to_string()))
+    Report::new(probs, classes, labels).map_err(|e| BertError::Internal(e.to_string()))
 }
 
 impl Trainer {
@@ -340,12 +314,17 @@ impl Trainer {
     ) -> Result<Self> {
         let n = labels.len();
         if features.len() != n * dim || n < 2 {
-            return Err(BertError::Mismatch(format!(
+            return Err(BertError::Data(format!(
                 "training needs at least 2 examples with {dim} features each"
             )));
         }
-        let n_fit = ((n as f64) * (1.0 - settings.validation_fraction)) as usize;
-        let n_fit = n_fit.clamp(1, n - 1);
+        let epochs = Epochs::new(
+            n,
+            settings.validation_fraction,
+            settings.epochs,
+            settings.seed,
+        );
+        let n_fit = epochs.n_fit();
         let device = device.clone().autodiff();
         let (fit, val) = features.split_at(n_fit * dim);
         let standardizer = if settings.standardize {
@@ -377,11 +356,9 @@ impl Trainer {
                     head: Head::new(&shape, settings.init, &device),
                     optim: adam.init(),
                     lr: settings.learning_rate,
-                    best_score: f64::NEG_INFINITY,
-                    best: None,
+                    best: BestEpoch::new(settings.monitor, settings.early_stopping),
                     plateau_best: f64::NEG_INFINITY,
                     plateau_wait: 0,
-                    since_best: 0,
                 }
             })
             .collect();
@@ -390,34 +367,30 @@ impl Trainer {
             y_fit: labels[..n_fit].to_vec(),
             x_val: tensor(val, n - n_fit, dim, &device),
             y_val: labels[n_fit..].to_vec(),
-            rng: SeededRng::new(settings.seed),
+            epochs,
             settings,
             shape,
             device,
             standardizer,
             candidates,
-            epoch: 0,
-            stopped: false,
             history: Vec::new(),
         })
     }
 
     /// Whether the last epoch has run (or early stopping ended training).
     pub fn is_finished(&self) -> bool {
-        self.stopped || self.epoch >= self.settings.epochs
+        self.epochs.is_finished()
     }
 
     /// Epochs run so far.
     pub fn epoch(&self) -> usize {
-        self.epoch
+        self.epochs.epoch()
     }
 
     /// Runs one epoch of every candidate and reports the best one's metrics.
     pub async fn step(&mut self) -> Result<EpochReport> {
-        self.epoch += 1;
         let classes = self.shape.classes;
-        let mut order: Vec<usize> = (0..self.y_fit.len()).collect();
-        self.rng.shuffle(&mut order);
+        let order = self.epochs.start();
         let batches: Vec<&[usize]> = order.chunks(self.settings.batch_size.max(1)).collect();
         let mut epoch_reports = Vec::with_capacity(self.candidates.len());
         for candidate in &mut self.candidates {
@@ -460,31 +433,19 @@ impl Trainer {
             let val_probs = read_f32(probabilities(val_logits, classes)).await?;
             let val = report(&val_probs, classes, &self.y_val)?;
 
-            let mut epoch_report = EpochReport {
-                epoch: self.epoch,
-                learning_rate: candidate.lr,
-                train_loss,
-                train_accuracy: train.accuracy,
-                train_auroc: train.auroc,
-                val_loss,
-                val_accuracy: val.accuracy,
-                val_auroc: val.auroc,
-                val_macro_f1: val.macro_f1,
-                l2: candidate.l2,
-                best: false,
-            };
-            let score = match self.settings.monitor {
-                Monitor::TrainAccuracy => train.accuracy,
-                Monitor::ValidationAuroc => val.auroc.unwrap_or(val.accuracy),
-            };
-            if score > candidate.best_score {
-                candidate.best_score = score;
-                candidate.since_best = 0;
-                epoch_report.best = true;
-                candidate.best = Some((eval, epoch_report.clone()));
-            } else {
-                candidate.since_best += 1;
-            }
+            let mut epoch_report = EpochReport::new(
+                self.epochs.epoch(),
+                candidate.lr,
+                candidate.l2,
+                EpochMetrics {
+                    train_loss,
+                    train: &train,
+                    val_loss,
+                    val: &val,
+                },
+            );
+            let score = self.settings.monitor.score(&epoch_report);
+            candidate.best.offer(&mut epoch_report, eval);
             if let Some(plateau) = self.settings.plateau {
                 // Keras: an improvement must beat the best by min_delta = 1e-4.
                 if score > candidate.plateau_best + 1e-4 {
@@ -500,10 +461,8 @@ impl Trainer {
             }
             epoch_reports.push(epoch_report);
         }
-        if let Some(patience) = self.settings.early_stopping
-            && self.candidates.iter().all(|c| c.since_best >= patience)
-        {
-            self.stopped = true;
+        if self.candidates.iter().all(|c| c.best.out_of_patience()) {
+            self.epochs.stop();
         }
         let best = self.best_candidate();
         let chosen = epoch_reports.swap_remove(best);
@@ -512,8 +471,9 @@ impl Trainer {
     }
 
     fn best_candidate(&self) -> usize {
-        let key = |c: &Candidate| match &c.best {
-            Some((_, r)) => r.val_auroc.unwrap_or(r.val_accuracy),
+        // Candidates are compared on validation whatever picks each one's best epoch.
+        let key = |c: &Candidate| match c.best.report() {
+            Some(r) => Monitor::ValidationAuroc.score(r),
             None => f64::NEG_INFINITY,
         };
         (0..self.candidates.len())
@@ -527,7 +487,8 @@ impl Trainer {
         let candidate = self.candidates.swap_remove(best);
         let (head, report) = candidate
             .best
-            .ok_or_else(|| BertError::Mismatch("no epoch has run yet".into()))?;
+            .take()
+            .ok_or_else(|| BertError::Internal("no epoch has run yet".into()))?;
         Ok(Trained {
             head,
             standardizer: self.standardizer,

@@ -707,3 +707,61 @@ fn the_rng_is_repeatable_and_uniform_enough() {
         "{hits:?}"
     );
 }
+
+/// Head training and fine-tuning share one epoch loop: the same validation rows, the same
+/// shuffles at the same seed, one best-epoch rule, and early stopping that keeps the best.
+#[test]
+fn one_epoch_loop_splits_shuffles_and_keeps_the_best() {
+    use bertweb::epochs::{BestEpoch, EpochReport, Epochs, Monitor, fitted_rows};
+    assert_eq!(fitted_rows(1003, 0.2), 802);
+    // At least one row fitted and one held out, whatever the fraction.
+    assert_eq!((fitted_rows(2, 0.0), fitted_rows(2, 1.0)), (1, 1));
+    assert_eq!(fitted_rows(10, f64::NAN), 9);
+
+    let mut a = Epochs::new(50, 0.2, 3, 7);
+    let mut b = Epochs::new(50, 0.2, 3, 7);
+    let first = a.start();
+    assert_eq!(first, b.start(), "same seed, same order");
+    let mut sorted = first.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (0..40).collect::<Vec<_>>(), "every fitted row once");
+    assert_ne!(a.start(), first, "each epoch is shuffled anew");
+    assert!(!a.is_finished());
+    a.start();
+    assert!(a.is_finished());
+
+    let report = |val_auroc: f64| EpochReport {
+        epoch: 0,
+        learning_rate: 1e-3,
+        train_loss: 0.5,
+        train_accuracy: 0.8,
+        train_auroc: None,
+        val_loss: 0.5,
+        val_accuracy: 0.7,
+        val_auroc: Some(val_auroc),
+        val_macro_f1: 0.7,
+        l2: 0.0,
+        best: false,
+    };
+    let mut best = BestEpoch::new(Monitor::ValidationAuroc, Some(2));
+    for (epoch, auroc) in [0.80, 0.90, 0.85, 0.90].into_iter().enumerate() {
+        let mut r = report(auroc);
+        best.offer(&mut r, epoch);
+        assert_eq!(
+            r.best,
+            epoch < 2,
+            "epoch {epoch}: only a better score is kept"
+        );
+        assert_eq!(best.out_of_patience(), epoch == 3, "epoch {epoch}");
+    }
+    let (kept, kept_report) = best.take().unwrap();
+    assert_eq!((kept, kept_report.val_auroc), (1, Some(0.90)));
+    // The tutorial's monitor looks at training accuracy instead.
+    let mut by_train = BestEpoch::new(Monitor::TrainAccuracy, None);
+    let (mut r1, mut r2) = (report(0.9), report(0.5));
+    r2.train_accuracy = 0.9;
+    by_train.offer(&mut r1, 'a');
+    by_train.offer(&mut r2, 'b');
+    assert!(!by_train.out_of_patience());
+    assert_eq!(by_train.take().map(|(m, _)| m), Some('b'));
+}

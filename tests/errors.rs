@@ -4,7 +4,10 @@ mod common;
 
 use std::collections::HashMap;
 
-use bertweb::{BertError, BertTokenizer, Encoder, Pooling};
+use bertweb::classifier::Classifier;
+use bertweb::features::Features;
+use bertweb::train::Preset;
+use bertweb::{BertError, BertTokenizer, Encoder, ErrorKind, Pooling, data};
 use burn::tensor::Device;
 use common::read;
 use safetensors::tensor::TensorView;
@@ -149,4 +152,58 @@ fn checkpoint_without_pooler_embeds_mean_but_refuses_pooler() {
     assert!(pollster::block_on(encoder.embed(&["fine"], Pooling::Mean, 55)).is_ok());
     let err = pollster::block_on(encoder.embed(&["fine"], Pooling::Pooler, 55)).unwrap_err();
     assert!(matches!(err, BertError::NoPooler), "{err}");
+}
+
+/// The page decides what to do from an error's kind (its JS `name`), never from its words:
+/// each kind of bad input gives its kind.
+#[test]
+fn every_error_has_the_kind_the_page_acts_on() {
+    let (config, weights, tokenizer) = tiny();
+    let device = Device::flex();
+    let model_file = [
+        load_err(&config, &weights[..100], &tokenizer),
+        load_err(b"not json", &weights, &tokenizer),
+        load_err(&config, &weights, b"just some words"),
+        load_err(br#"{"model_type": "gpt2"}"#, &weights, &tokenizer),
+    ];
+    for err in model_file {
+        assert_eq!(err.kind(), ErrorKind::ModelFile, "{err}");
+    }
+
+    let encoder = Encoder::load(&config, &weights, &tokenizer, &device).unwrap();
+    let settings = [
+        pollster::block_on(encoder.embed(&["x"], Pooling::Mean, 0)).unwrap_err(),
+        Pooling::parse("max").unwrap_err(),
+        Preset::parse("best").unwrap_err(),
+    ];
+    for err in settings {
+        assert_eq!(err.kind(), ErrorKind::Settings, "{err}");
+    }
+    let none: [&str; 0] = [];
+    let err = pollster::block_on(encoder.embed(&none, Pooling::Mean, 55)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Data, "{err}");
+    let err = data::load(b"", &data::Settings::default()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Data, "{err}");
+
+    let not_ours = [
+        Classifier::from_bytes(b"these are not a classifier's bytes", &device)
+            .err()
+            .expect("random bytes are not a classifier"),
+        Features::from_bytes(b"nor a features file").unwrap_err(),
+    ];
+    for err in not_ours {
+        assert_eq!(err.kind(), ErrorKind::Classifier, "{err}");
+    }
+    let classifier =
+        Classifier::from_bytes(&read("classifiers/default-minilm.safetensors"), &device).unwrap();
+    let err = classifier.check_base(encoder.model_id()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Classifier, "{err}");
+}
+
+/// The names the page types `Error.name` with: one per kind, all different.
+#[test]
+fn error_kind_names_are_distinct() {
+    let names: std::collections::HashSet<_> = ErrorKind::ALL.iter().map(|k| k.name()).collect();
+    assert_eq!(names.len(), ErrorKind::ALL.len());
+    assert!(names.iter().all(|n| n.ends_with("Error")));
 }

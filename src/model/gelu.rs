@@ -1,7 +1,8 @@
 //! Exact GELU for inference on the CPU in one vectorized pass.
 //!
-//! burn-flex computes GELU with libm's scalar `erff` for each element: 17 % of a native
-//! MiniLM forward pass (perf), and WebAssembly has no vector `erf` either. Here `erf` is a
+//! burn-flex computes GELU with libm's scalar `erff` for each element, a large share of a
+//! native MiniLM forward pass (perf; docs/PERFORMANCE.md), and WebAssembly has no vector `erf`
+//! either. Here `erf` is a
 //! rational function of x² (the f32 approximation Eigen and XLA use), without branches, so
 //! the loop over a tensor's values compiles to SIMD (SIMD128 in the page).
 

@@ -1,9 +1,9 @@
 //! Attention weights for inference on the CPU: softmax(scores · scale + mask) over the keys,
 //! in a few vectorized loops over each row.
 //!
-//! burn-flex's fused softmax calls libm's scalar `expf` for each score: 4.5 % of the page's
-//! extraction time once the matrix products were fast (`bench/wasm_profile.mjs`); this whole
-//! function takes 1.4 %. Scaling and masking were two more passes, each allocating a tensor.
+//! burn-flex's fused softmax calls libm's scalar `expf` for each score, a visible share of the
+//! page's extraction once the matrix products were fast (`bench/wasm_profile.mjs`); this whole
+//! function takes a fraction of that (docs/PERFORMANCE.md). Scaling and masking were two more passes, each allocating a tensor.
 //! Here `exp` is a polynomial with the exponent put in by bit arithmetic, without branches, so
 //! the loops compile to SIMD (SIMD128 in the page).
 
