@@ -22,13 +22,15 @@
 //                            (what this bench measured before)
 //     --cpu-batches=N        batches of 32 texts per CPU run of minilm (default 24: an
 //                            extraction ends with one thread idle for up to a batch, which
-//                            8 batches on 2 threads show as 32 reviews/s for a steady 38)
+//                            hides the steady rate when there are only a few batches per
+//                            thread; docs/PERFORMANCE.md)
 //     --webgpu-batches=N     batches per WebGPU run of minilm (default 1: SwiftShader, a CPU
-//                            emulation of a GPU, embeds well under 1 text/s)
+//                            emulation of a GPU, is far slower than the CPU path)
 //     --base-cpu-batches=N   batches per CPU run of base (default 4)
 //     --base-webgpu-batches=N  batches per WebGPU run of base (default 1; 0 skips it); one
-//                            batch of BERT-base on SwiftShader takes tens of minutes, so it is
-//                            usually cut by --webgpu-timeout-s: the row then says "> S s"
+//                            batch of BERT-base on SwiftShader takes far longer than a run's
+//                            budget, so it is usually cut by --webgpu-timeout-s: the row then
+//                            says "> S s"
 //     --webgpu-timeout-s=S   give up on a WebGPU warm-up or timed embedding after S seconds
 //                            (default 1200)
 //     --budget-s=S           start no further run of a row once its runs took S seconds
@@ -598,7 +600,8 @@ async function main() {
 
   const size = async (path) => {
     const raw = readFileSync(path);
-    // Brotli at quality 11 takes ~45 s: the copy scripts/build.sh wrote, when it is current.
+    // Brotli at quality 11 is slow (a build step): the copy scripts/build.sh wrote, when it is
+    // current.
     const br = (await precompressedCopies(path)).find((c) => c.encoding === 'br');
     return {
       rawBytes: raw.length,

@@ -3,7 +3,7 @@
 // V8 without a browser: texts/s, and where the time goes, by wasm function. Quicker and
 // steadier than the browser bench for trying a change to the CPU path; browser_bench.mjs gives
 // the figures to report. Node 20's V8 (11.3) is older than Chromium's; on this machine the two
-// gave the same rates within a few % (38.8 texts/s here against 40.5 in Chromium 156).
+// gave nearly the same rates (docs/PERFORMANCE.md).
 //
 //   node bench/wasm_profile.mjs [--pkg=DIR] [--texts=N] [--runs=N] [--profile] [--top=N]
 //     --pkg=DIR   a wasm-bindgen output for `--target web` (default pkg/cpu: the page's CPU

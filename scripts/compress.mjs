@@ -5,10 +5,10 @@
 //   node scripts/compress.mjs FILE...
 //
 // Copies newer than their FILE are current and kept (--force rewrites them), so a build with
-// nothing changed compresses nothing. scripts/build.sh runs it on every build; scripts/serve.mjs sends FILE.br or FILE.gz to
-// browsers that accept them. Brotli at its best quality shrinks the WebGPU build to 1.9 MB
-// against gzip's 2.9, but the two copies take 49 s on one core: a build step, not something to
-// do per request.
+// nothing changed compresses nothing. scripts/build.sh runs it on every build; scripts/serve.mjs
+// sends FILE.br or FILE.gz to browsers that accept them. Brotli at its best quality makes a
+// clearly smaller download than gzip, but takes far too long to run per request: a build step
+// (sizes and times: docs/PERFORMANCE.md).
 
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';

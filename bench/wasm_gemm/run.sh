@@ -8,9 +8,9 @@
 #                                    since the kernel's speed is what is measured, not noise;
 #                                    the matrices are made before the timing)
 #
-# Each variant builds into its own target directory under $CARGO_TARGET_DIR (about 30 s the
-# first time, nothing after). Dependencies resolve from the app's Cargo.lock, so the bench
-# measures the versions the page runs.
+# Each variant builds into its own target directory under $CARGO_TARGET_DIR (once; nothing
+# after). Dependencies resolve from the app's Cargo.lock, so the bench measures the versions
+# the page runs.
 set -euo pipefail
 shopt -s inherit_errexit # a failed build inside $(…) stops the script too
 source "$(dirname "$0")/../../scripts/env.sh"
