@@ -324,14 +324,40 @@ impl WebEncoder {
 
 /// The header cells of a CSV file, to let a user choose its text and label columns.
 #[wasm_bindgen(js_name = csvHeader)]
-pub fn csv_header(csv: &[u8]) -> Result<Vec<String>, JsValue> {
-    Ok(data::header(csv)?)
+pub fn csv_header(csv: &[u8], delimiter: Option<String>) -> Result<Vec<String>, JsValue> {
+    Ok(data::header_with(csv, delimiter_of(delimiter)?)?)
+}
+
+/// A delimiter's name from JS (`auto` when left out).
+fn delimiter_of(name: Option<String>) -> Result<data::Delimiter, JsValue> {
+    Ok(data::Delimiter::parse(name.as_deref().unwrap_or("auto"))?)
+}
+
+/// What a CSV file holds before preprocessing (`data::Preview`: the delimiter, the columns it
+/// would use, the labels and their counts, a given split), read with `settings`
+/// (`data::Settings`: its delimiter and named columns).
+#[wasm_bindgen(js_name = csvPreview)]
+pub fn csv_preview(csv: &[u8], settings: JsValue) -> Result<JsValue, JsValue> {
+    let settings: Settings = if settings.is_undefined() || settings.is_null() {
+        Settings::default()
+    } else {
+        from_js(settings, "preprocessing settings")?
+    };
+    to_js(&data::preview(csv, &settings)?)
 }
 
 /// Every cell of one column of a CSV file (e.g. the texts to classify).
 #[wasm_bindgen(js_name = csvColumn)]
-pub fn csv_column(csv: &[u8], column: &str) -> Result<Vec<String>, JsValue> {
-    Ok(data::read_column(csv, column)?)
+pub fn csv_column(
+    csv: &[u8],
+    column: &str,
+    delimiter: Option<String>,
+) -> Result<Vec<String>, JsValue> {
+    Ok(data::read_column_with(
+        csv,
+        column,
+        delimiter_of(delimiter)?,
+    )?)
 }
 
 /// The tutorial's preprocessing settings (`data::Settings` as a plain object).
@@ -405,6 +431,8 @@ struct DatasetSummary<'a> {
     label_names: &'a [String],
     counts: &'a data::Counts,
     settings: &'a Settings,
+    /// `given` when the file's split column made the parts, else `random`.
+    split: &'static str,
 }
 
 #[wasm_bindgen(js_class = Dataset)]
@@ -432,6 +460,11 @@ impl WebDataset {
             label_names: &d.label_names,
             counts: &d.counts,
             settings: &d.settings,
+            split: if d.counts.validation_given.is_some() {
+                "given"
+            } else {
+                "random"
+            },
         })
     }
 
@@ -651,8 +684,9 @@ impl WebTrainer {
         dataset: &WebDataset,
         settings: JsValue,
     ) -> Result<WebTrainer, JsValue> {
-        let settings: TrainSettings = from_js(settings, "training settings")?;
+        let mut settings: TrainSettings = from_js(settings, "training settings")?;
         let (f, d) = (&features.inner, &dataset.inner);
+        settings.validation_fraction = d.validation_fraction(settings.validation_fraction);
         let x = training_part(f, d)?;
         let labels: Vec<usize> = d.train.iter().map(|e| e.label).collect();
         let trainer = Trainer::new(
@@ -801,12 +835,13 @@ impl WebFineTuner {
         dataset: &WebDataset,
         settings: JsValue,
     ) -> Result<WebFineTuner, JsValue> {
-        let settings: FineTuneSettings = if settings.is_undefined() || settings.is_null() {
+        let mut settings: FineTuneSettings = if settings.is_undefined() || settings.is_null() {
             FineTuneSettings::default()
         } else {
             from_js(settings, "fine-tuning settings")?
         };
         let d = &dataset.inner;
+        settings.validation_fraction = d.validation_fraction(settings.validation_fraction);
         let texts: Vec<String> = d.train.iter().map(|e| e.text.clone()).collect();
         let labels: Vec<usize> = d.train.iter().map(|e| e.label).collect();
         let tuner = FineTuner::new(

@@ -122,6 +122,30 @@ pub enum DataError {
     /// A setting out of its range.
     #[error("invalid setting: {0}")]
     Setting(String),
+    /// A cell of the split column that is not a part's name.
+    #[error(
+        "line {line}: the split column `{column}` holds `{value}`; use train, validation (or dev, val) or test, or split the rows at random instead"
+    )]
+    SplitValue {
+        /// 1-based line of the record.
+        line: u64,
+        /// The split column's header.
+        column: String,
+        /// The cell as written.
+        value: String,
+    },
+    /// A given split without test rows, or without training rows, left after preprocessing.
+    #[error(
+        "the split column `{column}` leaves {train} training and {test} test rows after preprocessing: each part needs rows of at least two classes, or split the rows at random instead"
+    )]
+    EmptySplitPart {
+        /// The split column's header.
+        column: String,
+        /// Training rows (validation included).
+        train: usize,
+        /// Test rows.
+        test: usize,
+    },
     /// Nothing is left after preprocessing.
     #[error("no usable rows: {0}")]
     NoUsableRows(String),
@@ -243,12 +267,134 @@ impl LabelMode {
     }
 }
 
+/// The character between fields: spreadsheets write `;` or tab in many locales.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Delimiter {
+    /// Found from the file's first lines ([`detect_delimiter`]).
+    #[default]
+    Auto,
+    /// `,`
+    Comma,
+    /// `;`
+    Semicolon,
+    /// A tab.
+    Tab,
+    /// `|`
+    Pipe,
+}
+
+impl Delimiter {
+    /// The delimiters detection chooses from, in the order ties are broken.
+    pub const CANDIDATES: [Delimiter; 4] = [
+        Delimiter::Comma,
+        Delimiter::Tab,
+        Delimiter::Semicolon,
+        Delimiter::Pipe,
+    ];
+
+    /// The byte, `None` for [`Delimiter::Auto`].
+    pub fn byte(self) -> Option<u8> {
+        match self {
+            Delimiter::Auto => None,
+            Delimiter::Comma => Some(b','),
+            Delimiter::Semicolon => Some(b';'),
+            Delimiter::Tab => Some(b'\t'),
+            Delimiter::Pipe => Some(b'|'),
+        }
+    }
+
+    /// Parses a name as serialized (`auto`, `comma`, `semicolon`, `tab`, `pipe`).
+    pub fn parse(name: &str) -> Result<Self, DataError> {
+        match name {
+            "auto" => Ok(Delimiter::Auto),
+            "comma" => Ok(Delimiter::Comma),
+            "semicolon" => Ok(Delimiter::Semicolon),
+            "tab" => Ok(Delimiter::Tab),
+            "pipe" => Ok(Delimiter::Pipe),
+            other => Err(DataError::Setting(format!(
+                "unknown delimiter `{other}`: use auto, comma, semicolon, tab or pipe"
+            ))),
+        }
+    }
+
+    /// This delimiter, or the one found in `bytes` when it is [`Delimiter::Auto`].
+    pub fn resolve(self, bytes: &[u8]) -> Delimiter {
+        match self {
+            Delimiter::Auto => detect_delimiter(bytes),
+            given => given,
+        }
+    }
+}
+
+/// The delimiter of a CSV file, from its first lines: the candidate that appears in the header
+/// (outside quotes) and the same number of times on the most of the following lines; a comma
+/// when none does (a file of one column).
+pub fn detect_delimiter(bytes: &[u8]) -> Delimiter {
+    const LINES: usize = 50;
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let bytes = &bytes[..bytes.len().min(1 << 16)];
+    let mut lines: Vec<[usize; 4]> = Vec::new();
+    let mut counts = [0usize; 4];
+    let mut quoted = false;
+    let mut blank = true;
+    for &b in bytes {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\n' if !quoted => {
+                if !blank {
+                    lines.push(counts);
+                    if lines.len() == LINES {
+                        break;
+                    }
+                }
+                counts = [0; 4];
+                blank = true;
+                continue;
+            }
+            _ if quoted => {}
+            _ => {
+                for (count, d) in counts.iter_mut().zip(Delimiter::CANDIDATES) {
+                    if d.byte() == Some(b) {
+                        *count += 1;
+                    }
+                }
+            }
+        }
+        if !b.is_ascii_whitespace() {
+            blank = false;
+        }
+    }
+    if !blank && lines.len() < LINES {
+        lines.push(counts);
+    }
+    let Some((header, rest)) = lines.split_first() else {
+        return Delimiter::Comma;
+    };
+    let mut best = (Delimiter::Comma, 0usize, false);
+    for (i, d) in Delimiter::CANDIDATES.into_iter().enumerate() {
+        if header[i] == 0 {
+            continue;
+        }
+        let agreeing = rest.iter().filter(|l| l[i] == header[i]).count();
+        if !best.2 || agreeing > best.1 {
+            best = (d, agreeing, true);
+        }
+    }
+    best.0
+}
+
 /// Every preprocessing setting; [`Default`] is the tutorial's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
+    /// The character between fields (default: detected).
+    pub delimiter: Delimiter,
     /// Where the text and the label are (default: the Amazon layout).
     pub columns: Columns,
+    /// A column that says which rows are training, validation and test rows (`train`,
+    /// `validation`/`dev`/`val`, `test`): the parts are then the file's, not a random split.
+    pub split_column: Option<String>,
     /// How labels become classes (default: binary).
     pub label_mode: LabelMode,
     /// Keep texts with fewer words than this (default 50); `None` keeps all.
@@ -266,7 +412,9 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
+            delimiter: Delimiter::Auto,
             columns: Columns::Amazon,
+            split_column: None,
             label_mode: LabelMode::Binary,
             max_words: Some(50),
             sample_size: Some(100_000),
@@ -287,6 +435,31 @@ pub enum Layout {
     Named,
 }
 
+/// A part of a given split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Part {
+    /// Fitted.
+    Train,
+    /// Held out while training, to pick the best epoch.
+    Validation,
+    /// Held out for the test report.
+    Test,
+}
+
+impl Part {
+    /// A split cell's part: `train`, `validation`, `test` and their usual other names, in any
+    /// case; `None` for anything else.
+    pub fn parse(cell: &str) -> Option<Part> {
+        match cell.trim().to_lowercase().as_str() {
+            "train" | "training" => Some(Part::Train),
+            "validation" | "valid" | "val" | "dev" | "development" => Some(Part::Validation),
+            "test" | "testing" => Some(Part::Test),
+            _ => None,
+        }
+    }
+}
+
 /// One CSV record's text and label, as written in the file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Row {
@@ -296,6 +469,8 @@ pub struct Row {
     pub text: String,
     /// The label cell.
     pub label: String,
+    /// Its part, when the file gives the split.
+    pub part: Option<Part>,
 }
 
 /// The text and label cells of a CSV file, before any preprocessing.
@@ -307,6 +482,8 @@ pub struct Table {
     pub text_column: String,
     /// The label column's header as written in the file.
     pub label_column: String,
+    /// The split column's header, when the file gives the split.
+    pub split_column: Option<String>,
     /// Every record, in file order.
     pub rows: Vec<Row>,
     /// Lines holding nothing but spaces, skipped (truly empty lines are skipped uncounted).
@@ -361,6 +538,8 @@ pub struct Counts {
     pub train_per_class: Vec<usize>,
     /// Test rows per class.
     pub test_per_class: Vec<usize>,
+    /// With a given split: its validation rows, the last ones of the training part.
+    pub validation_given: Option<usize>,
 }
 
 /// The result of preprocessing: the split, the class names and the counts.
@@ -384,22 +563,44 @@ pub struct Dataset {
     pub settings: Settings,
 }
 
-/// Reads and preprocesses a CSV file: [`read_csv`] then [`preprocess`].
-pub fn load(bytes: &[u8], settings: &Settings) -> Result<Dataset, DataError> {
-    preprocess(&read_csv(bytes, &settings.columns)?, settings)
+impl Dataset {
+    /// The validation fraction training should use: exactly the given validation rows when the
+    /// file gave them, else `asked`.
+    pub fn validation_fraction(&self, asked: f64) -> f64 {
+        match self.counts.validation_given {
+            Some(v) if v > 0 && !self.train.is_empty() => v as f64 / self.train.len() as f64,
+            _ => asked,
+        }
+    }
 }
 
-/// The header cells of a CSV file (trimmed), so a user can choose the text and label
-/// columns of a file that is not in the Amazon layout.
+/// Reads and preprocesses a CSV file: [`read_table`] then [`preprocess`].
+pub fn load(bytes: &[u8], settings: &Settings) -> Result<Dataset, DataError> {
+    preprocess(&read_table(bytes, settings)?, settings)
+}
+
+/// A CSV reader of `bytes` (BOM already removed) with `delimiter` (detected when `Auto`).
+fn csv_reader(bytes: &[u8], delimiter: Delimiter) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter.resolve(bytes).byte().unwrap_or(b','))
+        .from_reader(bytes)
+}
+
+/// The header cells of a CSV file (trimmed, delimiter detected), so a user can choose the
+/// text and label columns of a file that is not in the Amazon layout.
 pub fn header(bytes: &[u8]) -> Result<Vec<String>, DataError> {
+    header_with(bytes, Delimiter::Auto)
+}
+
+/// [`header`] with a given delimiter.
+pub fn header_with(bytes: &[u8], delimiter: Delimiter) -> Result<Vec<String>, DataError> {
     if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
         return Err(DataError::Utf16);
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(bytes);
+    let mut reader = csv_reader(bytes, delimiter);
     let mut record = csv::ByteRecord::new();
     let mut lines = LineCounter::new(bytes);
     loop {
@@ -420,20 +621,250 @@ pub fn header(bytes: &[u8]) -> Result<Vec<String>, DataError> {
     }
 }
 
+/// What the page shows of a CSV file before preprocessing it: the delimiter, the columns it
+/// would use, what the labels look like, and whether the file gives its own split.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Preview {
+    /// The delimiter used: the settings', or the one detected.
+    pub delimiter: Delimiter,
+    /// The one detection finds.
+    pub detected: Delimiter,
+    /// The header's cells.
+    pub header: Vec<String>,
+    /// Whether the header is the Amazon `Reviews.csv` layout's (`Text` and `Score`).
+    pub amazon: bool,
+    /// The text column: the settings', the Amazon layout's, else a guess.
+    pub text_column: Option<String>,
+    /// The label column, found likewise.
+    pub label_column: Option<String>,
+    /// What the labels look like.
+    pub label_kind: LabelKind,
+    /// The label mode for them: the tutorial's binary mode for star scores, else the classes
+    /// as they are.
+    pub label_mode: LabelMode,
+    /// Distinct label values (trimmed, empty ones left out), most frequent first, at most
+    /// [`PREVIEW_CLASSES`].
+    pub classes: Vec<ClassCount>,
+    /// How many distinct label values there are.
+    pub distinct_labels: usize,
+    /// A column whose every value names a part (train, validation, test), if any.
+    pub split_column: Option<String>,
+    /// Its rows per part.
+    pub split_counts: Option<PartCounts>,
+    /// Records read (the header not included).
+    pub rows: usize,
+}
+
+/// At most this many distinct labels are listed in a [`Preview`].
+pub const PREVIEW_CLASSES: usize = 100;
+
+/// What a label column holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelKind {
+    /// Whole numbers 1 to 5, at least three of them: star scores.
+    Scores,
+    /// Anything else: 0/1, true/false, names.
+    Classes,
+}
+
+/// A label value and its rows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ClassCount {
+    /// The value, trimmed.
+    pub name: String,
+    /// Rows holding it.
+    pub count: usize,
+}
+
+/// Rows per part of a given split.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PartCounts {
+    /// Training rows.
+    pub train: usize,
+    /// Validation rows.
+    pub validation: usize,
+    /// Test rows.
+    pub test: usize,
+}
+
+/// Header names that usually hold the text, and the label, in any case.
+const TEXT_NAMES: [&str; 14] = [
+    "text",
+    "review",
+    "reviews",
+    "sentence",
+    "content",
+    "body",
+    "comment",
+    "message",
+    "tweet",
+    "document",
+    "utterance",
+    "review_text",
+    "description",
+    "query",
+];
+const LABEL_NAMES: [&str; 14] = [
+    "label",
+    "labels",
+    "class",
+    "category",
+    "sentiment",
+    "target",
+    "score",
+    "rating",
+    "stars",
+    "y",
+    "intent",
+    "topic",
+    "polarity",
+    "emotion",
+];
+
+/// Looks at a CSV file as [`read_table`] would read it with `settings` (its delimiter and
+/// named columns), without preprocessing: see [`Preview`].
+pub fn preview(bytes: &[u8], settings: &Settings) -> Result<Preview, DataError> {
+    let header = header_with(bytes, settings.delimiter)?;
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let detected = detect_delimiter(body);
+    let delimiter = settings.delimiter.resolve(body);
+    check_quotes(body, delimiter)?;
+    let mut reader = csv_reader(body, delimiter);
+    let mut record = csv::ByteRecord::new();
+    let mut cells: Vec<Vec<String>> = vec![Vec::new(); header.len()];
+    let mut seen_header = false;
+    let mut rows = 0;
+    while next_record(&mut reader, &mut record)? {
+        if is_blank_record(&record) {
+            continue;
+        }
+        if !seen_header {
+            seen_header = true;
+            continue;
+        }
+        rows += 1;
+        // Records of another width are reported by preprocessing, with their line.
+        if record.len() != header.len() {
+            continue;
+        }
+        for (column, cell) in cells.iter_mut().zip(record.iter()) {
+            column.push(String::from_utf8_lossy(cell).trim().to_string());
+        }
+    }
+
+    let amazon =
+        find_column(&header, AMAZON_TEXT).is_some() && find_column(&header, AMAZON_LABEL).is_some();
+    let by_name = |names: &[&str], not: Option<usize>| {
+        names
+            .iter()
+            .find_map(|n| find_column(&header, n).filter(|&i| Some(i) != not))
+    };
+    let distinct = |i: usize| cells[i].iter().collect::<BTreeSet<_>>().len();
+    let mean_len = |i: usize| {
+        cells[i].iter().map(|c| c.chars().count()).sum::<usize>() as f64
+            / cells[i].len().max(1) as f64
+    };
+    let split_index = (0..header.len()).find(|&i| {
+        !cells[i].is_empty()
+            && cells[i].iter().all(|c| Part::parse(c).is_some())
+            && cells[i].iter().any(|c| Part::parse(c) == Some(Part::Test))
+    });
+    let (text_index, label_index) = match &settings.columns {
+        Columns::Named { text, label } => (find_column(&header, text), find_column(&header, label)),
+        Columns::Amazon if amazon => (
+            find_column(&header, AMAZON_TEXT),
+            find_column(&header, AMAZON_LABEL),
+        ),
+        Columns::Amazon => {
+            let columns = header.len();
+            let other = |skip: Option<usize>| {
+                (0..columns).filter(move |&i| Some(i) != skip && Some(i) != split_index)
+            };
+            let text = by_name(&TEXT_NAMES, None)
+                .or_else(|| other(None).max_by(|&a, &b| mean_len(a).total_cmp(&mean_len(b))));
+            let label = by_name(&LABEL_NAMES, text).or_else(|| {
+                other(text)
+                    .filter(|&i| distinct(i) >= 2)
+                    .min_by_key(|&i| distinct(i))
+            });
+            (text, label)
+        }
+    };
+
+    let mut classes: Vec<ClassCount> = Vec::new();
+    let mut label_kind = LabelKind::Classes;
+    if let Some(i) = label_index {
+        let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+        for cell in cells[i].iter().filter(|c| !c.is_empty()) {
+            *counts.entry(cell.as_str()).or_default() += 1;
+        }
+        if counts.len() >= 3 && counts.keys().all(|c| parse_score(c).is_some()) {
+            label_kind = LabelKind::Scores;
+        }
+        classes = counts
+            .into_iter()
+            .map(|(name, count)| ClassCount {
+                name: name.to_string(),
+                count,
+            })
+            .collect();
+        classes.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+    }
+    let distinct_labels = classes.len();
+    classes.truncate(PREVIEW_CLASSES);
+    let split_counts = split_index.map(|i| {
+        let mut n = PartCounts::default();
+        for part in cells[i].iter().filter_map(|c| Part::parse(c)) {
+            match part {
+                Part::Train => n.train += 1,
+                Part::Validation => n.validation += 1,
+                Part::Test => n.test += 1,
+            }
+        }
+        n
+    });
+    Ok(Preview {
+        delimiter,
+        detected,
+        amazon,
+        text_column: text_index.map(|i| header[i].clone()),
+        label_column: label_index.map(|i| header[i].clone()),
+        label_kind,
+        label_mode: match label_kind {
+            LabelKind::Scores => LabelMode::Binary,
+            LabelKind::Classes => LabelMode::Named,
+        },
+        classes,
+        distinct_labels,
+        split_column: split_index.map(|i| header[i].clone()),
+        split_counts,
+        rows,
+        header,
+    })
+}
+
 /// Every cell of one column (found as [`read_csv`] finds columns), e.g. the texts of a CSV
 /// file to classify. Records must have as many fields as the header; cells must be UTF-8.
 pub fn read_column(bytes: &[u8], column: &str) -> Result<Vec<String>, DataError> {
-    let names = header(bytes)?;
+    read_column_with(bytes, column, Delimiter::Auto)
+}
+
+/// [`read_column`] with a given delimiter.
+pub fn read_column_with(
+    bytes: &[u8],
+    column: &str,
+    delimiter: Delimiter,
+) -> Result<Vec<String>, DataError> {
+    let names = header_with(bytes, delimiter)?;
     let index = find_column(&names, column).ok_or_else(|| DataError::MissingColumn {
         missing: vec![column.trim().to_string()],
         found: names.clone(),
     })?;
-    check_quotes(bytes)?;
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(bytes);
+    let delimiter = delimiter.resolve(bytes);
+    check_quotes(bytes, delimiter)?;
+    let mut reader = csv_reader(bytes, delimiter);
     let mut record = csv::ByteRecord::new();
     let mut lines = LineCounter::new(bytes);
     let mut cells = Vec::new();
@@ -463,12 +894,25 @@ pub fn read_column(bytes: &[u8], column: &str) -> Result<Vec<String>, DataError>
     Ok(cells)
 }
 
-/// Reads the text and label cells of every record of a CSV file.
-///
-/// Accepts a UTF-8 BOM, CRLF or LF line ends, quoted fields with commas, quotes (`""`) and
-/// line breaks, and empty cells. Every record must have as many fields as the header. The
-/// text and label cells must be UTF-8 (other cells are not looked at).
+/// Reads the text and label cells of every record of a CSV file, its delimiter detected.
 pub fn read_csv(bytes: &[u8], columns: &Columns) -> Result<Table, DataError> {
+    read_table(
+        bytes,
+        &Settings {
+            columns: columns.clone(),
+            ..Settings::default()
+        },
+    )
+}
+
+/// Reads the text and label cells (and the split column's, when `settings` names one) of
+/// every record of a CSV file, with `settings`' delimiter.
+///
+/// Accepts a UTF-8 BOM, CRLF or LF line ends, quoted fields with delimiters, quotes (`""`) and
+/// line breaks, and empty cells. Every record must have as many fields as the header. The
+/// cells read must be UTF-8 (other cells are not looked at).
+pub fn read_table(bytes: &[u8], settings: &Settings) -> Result<Table, DataError> {
+    let columns = &settings.columns;
     if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
         return Err(DataError::Utf16);
     }
@@ -476,12 +920,10 @@ pub fn read_csv(bytes: &[u8], columns: &Columns) -> Result<Table, DataError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(DataError::Empty);
     }
-    check_quotes(bytes)?;
+    let delimiter = settings.delimiter.resolve(bytes);
+    check_quotes(bytes, delimiter)?;
 
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(bytes);
+    let mut reader = csv_reader(bytes, delimiter);
     let mut record = csv::ByteRecord::new();
     let mut lines = LineCounter::new(bytes);
     let mut blank_lines = 0;
@@ -535,6 +977,15 @@ pub fn read_csv(bytes: &[u8], columns: &Columns) -> Result<Table, DataError> {
     if text_index == label_index {
         return Err(DataError::SameColumn(header[text_index].clone()));
     }
+    let split_index = match &settings.split_column {
+        None => None,
+        Some(name) => Some(
+            find_column(&header, name).ok_or_else(|| DataError::MissingColumn {
+                missing: vec![name.trim().to_string()],
+                found: header.clone(),
+            })?,
+        ),
+    };
 
     let mut rows = Vec::new();
     while next_record(&mut reader, &mut record)? {
@@ -558,16 +1009,29 @@ pub fn read_csv(bytes: &[u8], columns: &Columns) -> Result<Table, DataError> {
                     column: format!("column `{}`", header[index]),
                 })
         };
+        let part = match split_index {
+            None => None,
+            Some(index) => {
+                let value = cell(index)?;
+                Some(Part::parse(&value).ok_or_else(|| DataError::SplitValue {
+                    line,
+                    column: header[index].clone(),
+                    value: value.trim().to_string(),
+                })?)
+            }
+        };
         rows.push(Row {
             line,
             text: cell(text_index)?,
             label: cell(label_index)?,
+            part,
         });
     }
     Ok(Table {
         layout,
         text_column: header[text_index].clone(),
         label_column: header[label_index].clone(),
+        split_column: split_index.map(|i| header[i].clone()),
         rows,
         blank_lines,
     })
@@ -638,7 +1102,8 @@ fn find_column(header: &[String], wanted: &str) -> Option<usize> {
 
 /// Finds a quoted field that is still open at the end of the file, which the `csv` crate
 /// would silently read to the end. Follows the crate's own states (RFC 4180, `""` escapes).
-fn check_quotes(bytes: &[u8]) -> Result<(), DataError> {
+fn check_quotes(bytes: &[u8], delimiter: Delimiter) -> Result<(), DataError> {
+    let delimiter = delimiter.byte().unwrap_or(b',');
     enum State {
         FieldStart,
         Unquoted,
@@ -653,7 +1118,8 @@ fn check_quotes(bytes: &[u8]) -> Result<(), DataError> {
             (State::Quoted(start), _) => State::Quoted(start),
             (State::QuoteInQuoted(start), b'"') => State::Quoted(start),
             (State::FieldStart, b'"') => State::Quoted(line),
-            (_, b',' | b'\n' | b'\r') => State::FieldStart,
+            (_, b'\n' | b'\r') => State::FieldStart,
+            (_, b) if b == delimiter => State::FieldStart,
             (_, _) => State::Unquoted,
         };
         if b == b'\n' {
@@ -768,26 +1234,40 @@ pub fn preprocess(table: &Table, settings: &Settings) -> Result<Dataset, DataErr
         return Err(DataError::NoUsableRows(no_rows_detail(&counts, settings)));
     }
 
-    // 5. Sample (a shuffle in every case, so that the order is random).
+    // 5. Sample (a shuffle in every case, so that the order is random). A given test part is
+    // kept whole: only the rows it does not hold are sampled.
     let mut rng = SeededRng::new(settings.seed);
     rng.shuffle(&mut labelled);
     if let Some(size) = settings.sample_size {
-        labelled.truncate(size);
+        if table.split_column.is_some() {
+            let mut kept = 0;
+            labelled.retain(|(row, _)| {
+                if row.part == Some(Part::Test) {
+                    return true;
+                }
+                kept += 1;
+                kept <= size
+            });
+        } else {
+            labelled.truncate(size);
+        }
     }
     counts.after_sampling = labelled.len();
     counts.dropped_by_sampling = counts.after_words - counts.after_sampling;
 
     // 6. Strip HTML tags.
+    let example = |row: &Row, label: usize| Example {
+        text: if settings.strip_html {
+            strip_html(&row.text)
+        } else {
+            row.text.clone()
+        },
+        label,
+    };
+    let parts: Vec<Option<Part>> = labelled.iter().map(|(row, _)| row.part).collect();
     let examples: Vec<Example> = labelled
         .into_iter()
-        .map(|(row, label)| Example {
-            text: if settings.strip_html {
-                strip_html(&row.text)
-            } else {
-                row.text.clone()
-            },
-            label,
-        })
+        .map(|(row, label)| example(row, label))
         .collect();
     counts.blank_after_html = examples.iter().filter(|e| is_blank(&e.text)).count();
 
@@ -810,6 +1290,17 @@ pub fn preprocess(table: &Table, settings: &Settings) -> Result<Dataset, DataErr
             class: label_names[c].clone(),
             rows: per_class[c],
         });
+    }
+    if let Some(column) = &table.split_column {
+        return given_split(
+            table,
+            settings,
+            label_names,
+            examples,
+            &parts,
+            counts,
+            column,
+        );
     }
     let n = examples.len();
     let n_test = (settings.test_fraction * n as f64).ceil() as usize;
@@ -849,6 +1340,57 @@ pub fn preprocess(table: &Table, settings: &Settings) -> Result<Dataset, DataErr
     counts.train_per_class = train_per_class;
     counts.test_per_class = test_per_class;
 
+    Ok(Dataset {
+        layout: table.layout,
+        text_column: table.text_column.clone(),
+        label_column: table.label_column.clone(),
+        label_names,
+        train,
+        test,
+        counts,
+        settings: settings.clone(),
+    })
+}
+
+/// Step 7 with the file's own split: the test part is exactly the kept test rows, the training
+/// part the kept training rows followed by the kept validation rows (training holds out exactly
+/// those: [`Dataset::validation_fraction`]).
+fn given_split(
+    table: &Table,
+    settings: &Settings,
+    label_names: Vec<String>,
+    examples: Vec<Example>,
+    parts: &[Option<Part>],
+    mut counts: Counts,
+    column: &str,
+) -> Result<Dataset, DataError> {
+    let (mut train, mut validation, mut test) = (Vec::new(), Vec::new(), Vec::new());
+    for (example, part) in examples.into_iter().zip(parts) {
+        match part {
+            Some(Part::Test) => test.push(example),
+            Some(Part::Validation) => validation.push(example),
+            _ => train.push(example),
+        }
+    }
+    let classes_in = |part: &[Example]| part.iter().map(|e| e.label).collect::<BTreeSet<_>>().len();
+    if classes_in(&test) < 2 || classes_in(&train) < 2 {
+        return Err(DataError::EmptySplitPart {
+            column: column.to_string(),
+            train: train.len() + validation.len(),
+            test: test.len(),
+        });
+    }
+    counts.validation_given = Some(validation.len());
+    train.append(&mut validation);
+    let per_class = |part: &[Example]| {
+        let mut n = vec![0usize; label_names.len()];
+        part.iter().for_each(|e| n[e.label] += 1);
+        n
+    };
+    counts.train = train.len();
+    counts.test = test.len();
+    counts.train_per_class = per_class(&train);
+    counts.test_per_class = per_class(&test);
     Ok(Dataset {
         layout: table.layout,
         text_column: table.text_column.clone(),

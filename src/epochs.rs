@@ -95,7 +95,9 @@ pub fn fitted_rows(n: usize, validation_fraction: f64) -> usize {
     } else {
         0.0
     };
-    let at = ((n as f64) * (1.0 - fraction)) as usize;
+    // The margin keeps a fraction of exactly v/n rows (a file's own validation part) from
+    // rounding to one row fewer; no fraction a person types lands that close below a whole.
+    let at = ((n as f64) * (1.0 - fraction) + 1e-6) as usize;
     if n < 2 { at.min(n) } else { at.clamp(1, n - 1) }
 }
 

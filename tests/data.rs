@@ -765,3 +765,156 @@ fn one_epoch_loop_splits_shuffles_and_keeps_the_best() {
     assert!(!by_train.out_of_patience());
     assert_eq!(by_train.take().map(|(m, _)| m), Some('b'));
 }
+
+/// Spreadsheets in many locales write `;` or tabs; detection finds the delimiter from the first
+/// lines, quotes respected, and every reader uses it.
+#[test]
+fn delimiters_are_detected_and_used() {
+    use bertweb::data::{Delimiter, detect_delimiter, header, read_column};
+    let rows = "great food;1\n\"bad; really bad\";0\nfine, I guess;1\n";
+    let semicolon = format!("text;label\n{rows}");
+    assert_eq!(detect_delimiter(semicolon.as_bytes()), Delimiter::Semicolon);
+    let tab = "text\tlabel\ngreat, food\t1\nbad; bad\t0\n";
+    assert_eq!(detect_delimiter(tab.as_bytes()), Delimiter::Tab);
+    assert_eq!(
+        detect_delimiter(b"text|label\nyes, good|1\nno|0\n"),
+        Delimiter::Pipe
+    );
+    // Commas inside quotes or semicolons inside the text do not fool it.
+    let comma = "text,label\n\"a, b; c\",1\n\"d; e\",0\n";
+    assert_eq!(detect_delimiter(comma.as_bytes()), Delimiter::Comma);
+    assert_eq!(
+        detect_delimiter(b"text\nonly one column\n"),
+        Delimiter::Comma
+    );
+    assert_eq!(
+        detect_delimiter("\u{feff}a;b\r\n1;2\r\n".as_bytes()),
+        Delimiter::Semicolon
+    );
+
+    assert_eq!(header(semicolon.as_bytes()).unwrap(), ["text", "label"]);
+    assert_eq!(
+        read_column(semicolon.as_bytes(), "text").unwrap(),
+        ["great food", "bad; really bad", "fine, I guess"]
+    );
+    let table = read_csv(tab.as_bytes(), &named("text", "label")).unwrap();
+    assert_eq!(table.rows[0].text, "great, food");
+    assert_eq!(Delimiter::parse("tab").unwrap(), Delimiter::Tab);
+    assert!(Delimiter::parse("space").is_err());
+}
+
+/// The most common layout, text and a 0/1 label, works as it is: the preview finds the label
+/// column and suggests the classes as they are, and star scores keep the tutorial's mode.
+#[test]
+fn the_preview_reads_label_kinds_columns_and_a_given_split() {
+    use bertweb::data::{LabelKind, preview};
+    let mut csv = String::from("id;review;label\n");
+    for i in 0..40 {
+        csv.push_str(&format!("{i};text number {i} is here;{}\n", i % 2));
+    }
+    let p = preview(csv.as_bytes(), &Settings::default()).unwrap();
+    assert_eq!(p.header, ["id", "review", "label"]);
+    assert!(!p.amazon);
+    assert_eq!(p.text_column.as_deref(), Some("review"));
+    assert_eq!(p.label_column.as_deref(), Some("label"));
+    assert_eq!(p.label_kind, LabelKind::Classes);
+    assert_eq!(p.label_mode, LabelMode::Named);
+    let counts: Vec<(&str, usize)> = p
+        .classes
+        .iter()
+        .map(|c| (c.name.as_str(), c.count))
+        .collect();
+    assert_eq!(counts, [("0", 20), ("1", 20)]);
+    assert_eq!((p.rows, p.split_column), (40, None));
+    // With what the preview suggests, preprocessing keeps both classes.
+    let settings = Settings {
+        columns: named("review", "label"),
+        label_mode: p.label_mode,
+        ..Settings::default()
+    };
+    let data = data::load(csv.as_bytes(), &settings).unwrap();
+    assert_eq!(data.label_names, ["0", "1"]);
+
+    // Unnamed columns: the longest cells are the text, the fewest distinct values the label.
+    let mut csv = String::from("a,b,c\n");
+    for i in 0..30 {
+        csv.push_str(&format!(
+            "{i},\"some longer words, row {i}\",{}\n",
+            ["x", "y", "z"][i % 3]
+        ));
+    }
+    let p = preview(csv.as_bytes(), &Settings::default()).unwrap();
+    assert_eq!(
+        (p.text_column.as_deref(), p.label_column.as_deref()),
+        (Some("b"), Some("c"))
+    );
+
+    if let Some(amazon) = shared("sample-2k.csv") {
+        let p = preview(&amazon, &Settings::default()).unwrap();
+        assert!(p.amazon);
+        assert_eq!(
+            (p.label_kind, p.label_mode),
+            (LabelKind::Scores, LabelMode::Binary)
+        );
+        assert_eq!(p.distinct_labels, 5);
+    }
+}
+
+/// A file that gives its split is split so: the test part is exactly its test rows, and
+/// training holds out exactly its validation rows.
+#[test]
+fn a_given_split_column_is_used_as_given() {
+    use bertweb::data::Part;
+    let mut csv = String::from("text,label,split\n");
+    let parts = [
+        "train",
+        "train",
+        "train",
+        "dev",
+        "test",
+        "TRAIN",
+        "validation",
+        "Test",
+    ];
+    for i in 0..80 {
+        csv.push_str(&format!(
+            "text {i},{},{}\n",
+            ["pos", "neg"][i % 2],
+            parts[i % 8]
+        ));
+    }
+    let p = data::preview(csv.as_bytes(), &Settings::default()).unwrap();
+    assert_eq!(p.split_column.as_deref(), Some("split"));
+    let n = p.split_counts.unwrap();
+    assert_eq!((n.train, n.validation, n.test), (40, 20, 20));
+    let settings = Settings {
+        columns: named("text", "label"),
+        label_mode: LabelMode::Named,
+        split_column: Some("split".into()),
+        ..Settings::default()
+    };
+    let data = data::load(csv.as_bytes(), &settings).unwrap();
+    assert_eq!((data.train.len(), data.test.len()), (60, 20));
+    assert_eq!(data.counts.validation_given, Some(20));
+    let test_texts: std::collections::BTreeSet<String> =
+        data.test.iter().map(|e| e.text.clone()).collect();
+    let expected: std::collections::BTreeSet<String> = (0..80)
+        .filter(|i| matches!(i % 8, 4 | 7))
+        .map(|i| format!("text {i}"))
+        .collect();
+    assert_eq!(test_texts, expected);
+    // The validation rows come last, and training holds out exactly them.
+    let fraction = data.validation_fraction(0.2);
+    let fitted = bertweb::epochs::fitted_rows(data.train.len(), fraction);
+    assert_eq!(fitted, 40);
+    let validation_texts: Vec<usize> = data.train[fitted..]
+        .iter()
+        .map(|e| e.text[5..].parse().unwrap())
+        .collect();
+    assert!(validation_texts.iter().all(|i| matches!(i % 8, 3 | 6)));
+    assert_eq!(Part::parse(" Dev "), Some(Part::Validation));
+
+    let bad = csv.replace("dev", "holdout");
+    let err = data::load(bad.as_bytes(), &settings).unwrap_err();
+    assert!(matches!(err, DataError::SplitValue { .. }), "{err}");
+}

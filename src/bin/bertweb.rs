@@ -40,9 +40,16 @@ enum Command {
         /// Label column (other layouts).
         #[arg(long, requires = "text_column")]
         label_column: Option<String>,
-        /// binary, three, five or named.
-        #[arg(long, default_value = "binary")]
+        /// auto (star scores 1–5 → binary, anything else → named), binary, three, five or
+        /// named.
+        #[arg(long, default_value = "auto")]
         label_mode: String,
+        /// auto, comma, semicolon, tab or pipe.
+        #[arg(long, default_value = "auto")]
+        delimiter: String,
+        /// A column of train / validation / test that gives the split (else a random one).
+        #[arg(long)]
+        split_column: Option<String>,
         /// tutorial, linear or default.
         #[arg(long, default_value = "default")]
         preset: String,
@@ -140,35 +147,55 @@ fn extract(
     Ok(extraction.finish()?)
 }
 
-fn label_mode(name: &str) -> Result<LabelMode, Failure> {
-    Ok(match name {
+/// A label mode by name; `None` for `auto`.
+fn label_mode(name: &str) -> Result<Option<LabelMode>, Failure> {
+    Ok(Some(match name {
+        "auto" => return Ok(None),
         "binary" => LabelMode::Binary,
         "three" => LabelMode::Three,
         "five" => LabelMode::Five,
         "named" => LabelMode::Named,
         other => return Err(format!("unknown label mode `{other}`").into()),
-    })
+    }))
+}
+
+/// Reads and preprocesses the CSV; with no label mode given, the one its labels call for (as
+/// the page suggests it).
+fn load_dataset(
+    csv: &Path,
+    mut settings: Settings,
+    mode: Option<LabelMode>,
+) -> Result<data::Dataset, Failure> {
+    let bytes = read_file(csv)?;
+    settings.label_mode = match mode {
+        Some(mode) => mode,
+        None => {
+            let preview = data::preview(&bytes, &settings)?;
+            println!(
+                "labels: {:?}, label mode {:?}",
+                preview.label_kind, preview.label_mode
+            );
+            preview.label_mode
+        }
+    };
+    let dataset = data::load(&bytes, &settings)?;
+    println!("{}", serde_json::to_string_pretty(&dataset.counts)?);
+    Ok(dataset)
 }
 
 #[allow(clippy::too_many_arguments)]
 fn train(
     model: &Path,
     csv: &Path,
-    columns: Columns,
-    mode: LabelMode,
+    settings: Settings,
+    mode: Option<LabelMode>,
     preset: Preset,
     features: FeatureSettings,
     seed: u64,
     out: &Path,
     cache: Option<&Path>,
 ) -> Result<(), Failure> {
-    let settings = Settings {
-        columns,
-        label_mode: mode,
-        ..Settings::default()
-    };
-    let dataset = data::load(&read_file(csv)?, &settings)?;
-    println!("{}", serde_json::to_string_pretty(&dataset.counts)?);
+    let dataset = load_dataset(csv, settings, mode)?;
     let encoder = load_encoder(model)?;
     let texts = |rows: &[data::Example]| rows.iter().map(|e| e.text.clone()).collect::<Vec<_>>();
 
@@ -204,6 +231,8 @@ fn train(
     let classes = dataset.label_names.len();
     let mut train_settings = TrainSettings::preset(preset);
     train_settings.seed = seed;
+    train_settings.validation_fraction =
+        dataset.validation_fraction(train_settings.validation_fraction);
     let start = Instant::now();
     let mut trainer = Trainer::new(
         train_x,
@@ -242,11 +271,12 @@ fn fine_tune(
     model: &Path,
     csv: &Path,
     data_settings: Settings,
-    settings: FineTuneSettings,
+    mode: Option<LabelMode>,
+    mut settings: FineTuneSettings,
     out: &Path,
 ) -> Result<(), Failure> {
-    let dataset = data::load(&read_file(csv)?, &data_settings)?;
-    println!("{}", serde_json::to_string_pretty(&dataset.counts)?);
+    let dataset = load_dataset(csv, data_settings, mode)?;
+    settings.validation_fraction = dataset.validation_fraction(settings.validation_fraction);
     let encoder = load_encoder(model)?;
     let texts: Vec<String> = dataset.train.iter().map(|e| e.text.clone()).collect();
     let labels: Vec<usize> = dataset.train.iter().map(|e| e.label).collect();
@@ -409,6 +439,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             text_column,
             label_column,
             label_mode: mode,
+            delimiter,
+            split_column,
             preset,
             pooling,
             max_len,
@@ -425,12 +457,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 (Some(text), Some(label)) => Columns::Named { text, label },
                 _ => Columns::default(),
             };
+            let data_settings = Settings {
+                columns,
+                delimiter: data::Delimiter::parse(&delimiter)?,
+                split_column,
+                ..Settings::default()
+            };
             if let Some(layers) = fine_tune_layers {
-                let data_settings = Settings {
-                    columns,
-                    label_mode: label_mode(&mode)?,
-                    ..Settings::default()
-                };
                 let settings = FineTuneSettings {
                     layers,
                     pooling: Pooling::parse(&pooling)?,
@@ -442,7 +475,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     seed,
                     ..FineTuneSettings::default()
                 };
-                return fine_tune(&cli.model, &csv, data_settings, settings, &out);
+                return fine_tune(
+                    &cli.model,
+                    &csv,
+                    data_settings,
+                    label_mode(&mode)?,
+                    settings,
+                    &out,
+                );
             }
             let features = FeatureSettings {
                 pooling: Pooling::parse(&pooling)?,
@@ -451,7 +491,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             train(
                 &cli.model,
                 &csv,
-                columns,
+                data_settings,
                 label_mode(&mode)?,
                 Preset::parse(&preset)?,
                 features,
