@@ -1,13 +1,27 @@
+// @ts-check
 // Service worker: keeps the app shell, pkg/ and the default classifier in the Cache API so
 // that after one visit the page opens and classifies with the network gone. Network first (a
 // rebuilt pkg/ is picked up at once), the cache when the network fails. Model files are cached
 // by the page itself (www/model_cache.js, cache "bertweb-models-v1").
 
-const SHELL_CACHE = 'bertweb-shell-v4';
+const SHELL_CACHE = 'bertweb-shell-v5';
 const SHELL = [
   './',
   'index.html',
   'www/main.js',
+  'www/page/state.js',
+  'www/page/format.js',
+  'www/page/model.js',
+  'www/page/classify.js',
+  'www/page/data.js',
+  'www/page/settings.js',
+  'www/page/diagram.js',
+  'www/page/report.js',
+  'www/page/train.js',
+  'www/page/finetune.js',
+  'www/page/keep.js',
+  'www/page/embed.js',
+  'www/model_fetch.js',
   'www/client.js',
   'www/worker.js',
   'www/pool.js',
@@ -28,30 +42,35 @@ const SHELL = [
   // as every pkg/ file is: most engines never need it.
   'classifiers/default-minilm.safetensors',
 ];
-const SCOPE = new URL('./', self.location.href);
+/** This script's global scope (`self` is typed for any worker). */
+const sw = /** @type {ServiceWorkerGlobalScope} */ (/** @type {unknown} */ (self));
+const SCOPE = new URL('./', sw.location.href);
 const SHELL_URLS = new Set(SHELL.map((p) => new URL(p, SCOPE).href));
 
-self.addEventListener('install', (event) => {
+sw.addEventListener('install', (event) => {
   event.waitUntil(
     caches
       .open(SHELL_CACHE)
       .then((cache) => cache.addAll(SHELL))
-      .then(() => self.skipWaiting()),
+      .then(() => sw.skipWaiting()),
   );
 });
 
-self.addEventListener('activate', (event) => {
+sw.addEventListener('activate', (event) => {
   event.waitUntil(
     (async () => {
       for (const name of await caches.keys()) {
         if (name.startsWith('bertweb-shell-') && name !== SHELL_CACHE) await caches.delete(name);
       }
-      await self.clients.claim();
+      await sw.clients.claim();
     })(),
   );
 });
 
-/** Whether a request is part of the shell (query strings such as ?device=cpu ignored). */
+/**
+ * Whether a request is part of the shell (query strings such as ?device=cpu ignored).
+ * @param {Request} request
+ */
 function isShell(request) {
   if (request.method !== 'GET') return false;
   const url = new URL(request.url);
@@ -61,7 +80,7 @@ function isShell(request) {
   return SHELL_URLS.has(url.href) || url.pathname.startsWith(`${SCOPE.pathname}pkg/`);
 }
 
-self.addEventListener('fetch', (event) => {
+sw.addEventListener('fetch', (event) => {
   if (!isShell(event.request)) return;
   event.respondWith(
     (async () => {

@@ -11,9 +11,9 @@ native_pid=
 trap 'status=$?; [[ -n "$native_pid" ]] && kill "$native_pid" 2>/dev/null
   echo "== finished in $((SECONDS / 60)) min $((SECONDS % 60)) s, status $status"' EXIT
 
-# The shared target directory keeps every test and example binary ever linked (about 180 MB
-# each; 1 GB with full debug info, when 74 GB of them filled this machine's disk and killed the
-# linker). Drop those not rebuilt for three days; cargo relinks any it needs.
+# The shared target directory keeps every test and example binary ever linked, which once
+# filled this machine's disk and killed the linker (docs/PERFORMANCE.md). Drop those not rebuilt
+# for three days; cargo relinks any it needs.
 find "$CARGO_TARGET_DIR"/{debug,release}/{deps,examples} -maxdepth 1 -type f -executable ! -name '*.so' -mtime +3 -delete 2>/dev/null || true
 find "$CARGO_TARGET_DIR"/debug/incremental -mindepth 1 -maxdepth 1 -mtime +3 -exec rm -rf {} + 2>/dev/null || true
 
@@ -21,8 +21,12 @@ step "set-up"
 python3 scripts/fetch_model.py
 scripts/setup_browser.sh
 
-step "rustfmt"
+step "lint: rustfmt, rust-version, Prettier, TypeScript"
 cargo fmt --check
+python3 scripts/check_rust_version.py
+# One style for every script (.prettierrc.json), and the page's JS type-checked (jsconfig.json).
+npx --no-install prettier --check --log-level=warn .
+npx --no-install tsc -p jsconfig.json
 
 # Clippy lints this crate while the native tests compile (clippy-driver as the wrapper of this
 # crate's rustc): a separate `cargo clippy` checked every dependency once more (6 minutes on a

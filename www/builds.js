@@ -1,13 +1,15 @@
+// @ts-check
 // The wasm builds (scripts/build.sh) and which one runs the model where.
 
 /**
  * Three builds of one crate (scripts/build.sh), so that a page downloads only what runs there.
  * `webgpu` (pkg/) runs the model on WebGPU and has no CPU backend; most of it is burn's WebGPU
  * kernel compiler. `cpu` (pkg/cpu/) and `cpu-baseline` (pkg/cpu-baseline/) run it on the CPU
- * and have no WebGPU. `cpu` uses relaxed SIMD's fused multiply-add in its matrix products
- * (vendor/README.md; 38.8 against 31.6 texts/s on one thread here, in Node with
- * bench/wasm_profile.mjs), so it validates only in engines that have relaxed SIMD;
- * `cpu-baseline` is the same with plain SIMD128, for the others.
+ * and have no WebGPU. `cpu` uses relaxed SIMD's fused multiply-add in its matrix products, which
+ * makes them faster (vendor/README.md, bench/wasm_profile.mjs; figures in docs/PERFORMANCE.md),
+ * so it validates only in engines that have relaxed SIMD; `cpu-baseline` is the same with plain
+ * SIMD128, for the others.
+ * @type {Record<import('./protocol.js').Build, {glue: string, wasm: string}>}
  */
 export const BUILDS = {
   webgpu: build('../pkg/'),
@@ -15,8 +17,12 @@ export const BUILDS = {
   'cpu-baseline': build('../pkg/cpu-baseline/'),
 };
 
-/** A build's wasm-bindgen glue and module, as absolute URLs (the helpers import the glue). */
+/**
+ * A build's wasm-bindgen glue and module, as absolute URLs (the helpers import the glue).
+ * @param {string} dir
+ */
 function build(dir) {
+  /** @param {string} file */
   const at = (file) => new URL(dir + file, import.meta.url).href;
   return { glue: at('bertweb.js'), wasm: at('bertweb_bg.wasm') };
 }

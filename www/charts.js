@@ -1,3 +1,4 @@
+// @ts-check
 // Charts (uPlot, vendored in www/vendor/uplot) and the head's layer diagram (SVG). Only numbers
 // and our own labels reach these; nothing here renders user text.
 
@@ -5,6 +6,7 @@ import uPlot from './vendor/uplot/uPlot.esm.js';
 
 const COLORS = { train: '#0b5cad', validation: '#d9480f', diagonal: '#8c959f' };
 
+/** @param {HTMLElement} el */
 function width(el) {
   return Math.max(240, Math.floor(el.clientWidth || el.parentElement?.clientWidth || 300));
 }
@@ -69,6 +71,11 @@ export function rocChart(el, roc) {
 
 const SVG = 'http://www.w3.org/2000/svg';
 
+/**
+ * @param {string} name
+ * @param {Record<string, string | number>} attrs
+ * @param {string} [text]
+ */
 function svg(name, attrs, text) {
   const node = document.createElementNS(SVG, name);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
@@ -76,12 +83,16 @@ function svg(name, attrs, text) {
   return node;
 }
 
+/** @typedef {[label: string, kind: string]} Layer  a box's text, and its CSS class */
+
 /**
- * The head's layers, top to bottom, as the tutorial's plot_model draws them.
+ * The head's layers, top to bottom, as the tutorial's plot_model draws them. `outputs` is the
+ * head's width for the task's classes (the wasm's rule, `headOutputs`).
  * @param {HTMLElement} el
- * @param {{input: number, hidden: number[], batch_norm: boolean, dropout: number, classes: number, standardize?: boolean}} shape
+ * @param {{input: number, hidden: number[], batch_norm: boolean, dropout: number, outputs: number, standardize?: boolean}} shape
  */
 export function headDiagram(el, shape) {
+  /** @type {Layer[]} */
   const layers = [[`Input: ${shape.input} features`, 'io']];
   if (shape.standardize) layers.push(['Standardize (train mean, deviation)', 'norm']);
   shape.hidden.forEach((units, i) => {
@@ -89,33 +100,43 @@ export function headDiagram(el, shape) {
     if (i === 0 && shape.batch_norm) layers.push(['BatchNorm', 'norm']);
     if (shape.dropout > 0) layers.push([`Dropout ${shape.dropout}`, 'drop']);
   });
-  layers.push(outputLayer(shape.classes));
+  layers.push(outputLayer(shape.outputs));
   drawLayers(el, layers);
 }
 
-function outputLayer(classes) {
-  const outputs = classes === 2 ? 1 : classes;
-  return [`Dense ${outputs}, ${classes === 2 ? 'sigmoid' : 'softmax'}`, 'io'];
+/**
+ * The head's last layer: one output is a sigmoid's, more are a softmax's.
+ * @param {number} outputs
+ * @returns {Layer}
+ */
+function outputLayer(outputs) {
+  return [`Dense ${outputs}, ${outputs === 1 ? 'sigmoid' : 'softmax'}`, 'io'];
 }
 
 /**
  * The fine-tuned model's layers, top to bottom: frozen embeddings and lower layers, the
- * trained top layers, the pooling and the linear head.
+ * trained top layers, the pooling and the linear head (`outputs` wide, as in `headDiagram`).
  * @param {HTMLElement} el
- * @param {{layers: number, trained: number, dim: number, maxLen: number, pooling: string, classes: number}} shape
+ * @param {{layers: number, trained: number, dim: number, maxLen: number,
+ *   pooling: import('./protocol.js').Pooling, outputs: number}} shape
  */
 export function fineTuneDiagram(el, shape) {
   const frozen = shape.layers - shape.trained;
+  /** @type {Layer[]} */
   const layers = [[`Input: word pieces (at most ${shape.maxLen})`, 'io']];
   layers.push([frozen > 0 ? `Embeddings + layers 1–${frozen}: frozen` : 'Embeddings: frozen', 'frozen']);
   for (let i = frozen + 1; i <= shape.layers; i++)
     layers.push([`Layer ${i} (${shape.dim}): trained`, 'dense']);
   layers.push([shape.pooling === 'pooler' ? 'Pooler ([CLS], tanh)' : 'Mean pooling', 'norm']);
-  layers.push(outputLayer(shape.classes));
+  layers.push(outputLayer(shape.outputs));
   drawLayers(el, layers);
 }
 
-/** Boxes joined by arrows, one per [label, kind]; the kind is a CSS class. */
+/**
+ * Boxes joined by arrows, one per [label, kind]; the kind is a CSS class.
+ * @param {HTMLElement} el
+ * @param {Layer[]} layers
+ */
 function drawLayers(el, layers) {
   const boxW = 260;
   const boxH = 30;

@@ -1,6 +1,10 @@
+// @ts-check
 // Writing the CSV a user downloads (classified texts with their labels and probabilities).
 
-/** One field, quoted when it holds a quote, a comma or a line break (RFC 4180). */
+/**
+ * One field, quoted when it holds a quote, a comma or a line break (RFC 4180).
+ * @param {unknown} value
+ */
 export function csvField(value) {
   const s = String(value);
   return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
@@ -8,8 +12,8 @@ export function csvField(value) {
 
 /**
  * A text as a spreadsheet shows it, not as a formula it runs: Excel, LibreOffice and Sheets
- * evaluate a cell that starts with = + - @, a tab or a carriage return, and a review file from
- * anywhere could hold `=HYPERLINK(...)`. Such a text gets a leading apostrophe (OWASP's advice
+ * evaluate a cell that starts with = + - or an at sign, a tab or a carriage return, and a
+ * review file from anywhere could hold `=HYPERLINK(...)`. Such a text gets a leading apostrophe (OWASP's advice
  * on CSV injection); a spreadsheet opening the file shows the apostrophe, and a program reading
  * it gets it too: the price of a cell that cannot run. Every other text is written as it is.
  * @param {string} text

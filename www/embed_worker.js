@@ -1,20 +1,29 @@
+// @ts-check
 // A helper of www/worker.js: its own wasm instance with its own copy of the encoder on the
 // CPU, embedding the batches of a feature extraction that the main worker hands it. Several
 // helpers use several cores with stable Rust and no shared memory, so they also work on a
-// page that is not cross-origin isolated. Messages: www/pool.js.
+// page that is not cross-origin isolated. Messages: www/protocol.js (HelperRequest).
 
-/** @type {import('../pkg/cpu/bertweb.js').Encoder | null} */
+/** @typedef {import('./protocol.js').HelperRequest} HelperRequest */
+/** @typedef {import('./protocol.js').HelperResponse} HelperResponse */
+/** @typedef {import('./protocol.js').HelperResults} HelperResults */
+/** @typedef {import('./protocol.js').Wasm} Wasm */
+
+const scope = /** @type {DedicatedWorkerGlobalScope} */ (/** @type {unknown} */ (self));
+
+/** @type {import('./protocol.js').Encoder | null} */
 let encoder = null;
-/** The instance's exports (its memory is reported to the benchmark). */
-let exports = null;
+/** @type {{memory: WebAssembly.Memory} | null} The instance's exports (its memory is reported to the benchmark). */
+let instance = null;
 
 /**
  * Start the main worker's CPU build (www/builds.js: the CPU-only one where the engine has
  * relaxed SIMD) from its compiled `module` and `glue` URL, and load `files` into it.
+ * @param {import('./protocol.js').HelperLoadRequest} request
  */
 async function load({ module, glue, files }) {
-  const api = await import(glue);
-  exports = await api.default({ module_or_path: module });
+  const api = /** @type {Wasm} */ (await import(glue));
+  instance = await api.default({ module_or_path: module });
   const next = await api.Encoder.load(
     new Uint8Array(files.config),
     new Uint8Array(files.weights),
@@ -27,6 +36,10 @@ async function load({ module, glue, files }) {
   return { modelId: encoder.modelId };
 }
 
+/**
+ * @param {HelperRequest} msg
+ * @returns {Promise<HelperResults[HelperRequest['type']]>}
+ */
 async function handle(msg) {
   switch (msg.type) {
     case 'load':
@@ -35,20 +48,30 @@ async function handle(msg) {
       if (!encoder) throw new Error('this helper has no model loaded');
       return encoder.embed(msg.texts, msg.pooling, msg.maxLen);
     case 'memory':
-      return exports?.memory.buffer.byteLength ?? 0;
+      return instance?.memory.buffer.byteLength ?? 0;
     default:
-      throw new Error(`unknown helper request ${JSON.stringify(msg.type)}`);
+      throw new Error(`unknown helper request ${JSON.stringify(/** @type {{type: unknown}} */ (msg).type)}`);
   }
 }
 
 // Requests come one at a time (the pool waits for each answer), so no queue is needed.
-self.addEventListener('message', async ({ data: msg }) => {
+scope.addEventListener('message', async (event) => {
+  /** @type {HelperRequest} */
+  const msg = event.data;
+  /** @type {HelperResponse} */
+  let response;
+  /** @type {Transferable[]} */
+  let transfer = [];
   try {
     const value = await handle(msg);
-    const transfer = value instanceof Float32Array ? [value.buffer] : [];
-    self.postMessage({ id: msg.id, value }, transfer);
+    if (value instanceof Float32Array) transfer = [/** @type {ArrayBuffer} */ (value.buffer)];
+    response = { id: msg.id, value };
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    self.postMessage({ id: msg.id, error: message, crashed: err instanceof WebAssembly.RuntimeError });
+    response = {
+      id: msg.id,
+      error: err instanceof Error ? err.message : String(err),
+      crashed: err instanceof WebAssembly.RuntimeError,
+    };
   }
+  scope.postMessage(response, transfer);
 });

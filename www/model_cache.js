@@ -1,7 +1,8 @@
+// @ts-check
 // Model folders in the Cache API (config.json, model.safetensors, tokenizer.json under the
 // folder's URL), so a second visit and an offline one read them from this browser. Each folder
-// also gets a small marker entry with the time it was last used: a model is 90 MB (MiniLM) to
-// 1.3 GB (BERT-large), so only the default folder and the most recently used others are kept.
+// also gets a small marker entry with the time it was last used: model folders are large, so
+// only the default folder and the most recently used others are kept.
 
 /** Cache API name for model files; bump the version when their format or keys change. */
 export const MODEL_CACHE = 'bertweb-models-v1';
@@ -45,8 +46,9 @@ export async function evictFolders(cache, pinned, keep = KEPT_FOLDERS) {
   for (const request of requests) {
     const base = new URL('./', request.url).href;
     if (base === pinned) continue;
-    if (!folders.has(base)) folders.set(base, []);
-    folders.get(base).push(request);
+    const folder = folders.get(base);
+    if (folder) folder.push(request);
+    else folders.set(base, [request]);
   }
   const used = new Map(
     await Promise.all(
@@ -56,7 +58,10 @@ export async function evictFolders(cache, pinned, keep = KEPT_FOLDERS) {
       }),
     ),
   );
-  const evicted = [...folders.keys()].sort((a, b) => used.get(b) - used.get(a)).slice(keep);
-  await Promise.all(evicted.flatMap((base) => folders.get(base).map((request) => cache.delete(request))));
+  const lastUse = (/** @type {string} */ base) => used.get(base) ?? 0;
+  const evicted = [...folders.keys()].sort((a, b) => lastUse(b) - lastUse(a)).slice(keep);
+  await Promise.all(
+    evicted.flatMap((base) => (folders.get(base) ?? []).map((request) => cache.delete(request))),
+  );
   return evicted;
 }

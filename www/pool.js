@@ -1,15 +1,34 @@
+// @ts-check
 // Feature extraction on several cores: the main worker's own encoder plus helper workers
 // (www/embed_worker.js), each a wasm instance with its own copy of the model, all claiming
 // batches of one Rust `Extraction` until every batch is filled. A batch is embedded the same
 // way wherever it runs (padded to its own longest text), so the features do not depend on
-// how many helpers took part.
+// how many helpers took part. Messages between this file and the helpers: www/protocol.js.
+
+/** @typedef {import('./protocol.js').Encoder} Encoder */
+/** @typedef {import('./protocol.js').Extraction} Extraction */
+/** @typedef {import('./protocol.js').HelperRequest} HelperRequest */
+/** @typedef {import('./protocol.js').HelperResponse} HelperResponse */
+/** @typedef {import('./protocol.js').HelperResults} HelperResults */
+/** @typedef {import('./protocol.js').ModelBuffers} ModelBuffers */
+/** @typedef {import('./protocol.js').Pooling} Pooling */
+/**
+ * A request to a helper as the pool writes it, before it gets its id.
+ * @typedef {HelperRequest extends infer R ? R extends HelperRequest ? Omit<R, 'id'> : never : never} HelperCall
+ */
+/**
+ * Where `runExtraction` sends batches: this worker's encoder (`local`) or a helper, ready once
+ * it has loaded a model (its id), embedding a batch's texts; `fail` drops a helper.
+ * @typedef {{local: boolean, ready: Promise<string>, embed: (texts: string[]) => Promise<Float32Array>,
+ *   fail?: (err: Error) => void}} Lane
+ */
 
 /** Threads (this worker and its helpers) at most: each holds a copy of the model. */
 export const MAX_THREADS = 8;
 
 /**
- * Wasm memory of one thread per byte of model weights. Measured after embedding (peak): 185 MiB
- * for MiniLM's 91 MB of weights, 968 MiB for a BERT-base's 438 MB.
+ * Wasm memory of one thread per byte of model weights, at its peak after embedding (measured
+ * for MiniLM and a BERT-base: docs/PERFORMANCE.md).
  */
 const MEMORY_PER_WEIGHT_BYTE = 2.3;
 /** Share of the machine's memory that the model copies may take together. */
@@ -25,7 +44,8 @@ const DEFAULT_DEVICE_GB = 4;
  */
 export function autoThreads(weightBytes = 0) {
   const cores = navigator.hardwareConcurrency || 1;
-  const budget = (navigator.deviceMemory ?? DEFAULT_DEVICE_GB) * 2 ** 30 * MEMORY_SHARE;
+  const { deviceMemory } = /** @type {{deviceMemory?: number}} */ (navigator);
+  const budget = (deviceMemory ?? DEFAULT_DEVICE_GB) * 2 ** 30 * MEMORY_SHARE;
   const byMemory =
     weightBytes > 0 ? Math.floor(budget / (weightBytes * MEMORY_PER_WEIGHT_BYTE)) : MAX_THREADS;
   return Math.max(1, Math.min(cores, byMemory, MAX_THREADS));
@@ -33,11 +53,10 @@ export function autoThreads(weightBytes = 0) {
 
 /**
  * Texts per wasm call on WebGPU when the caller does not choose. A batch there is one round of
- * kernel launches and one readback, so a small batch leaves the GPU idle. Measured on an H100
- * (burn's wgpu on Vulkan, the page's WGSL kernels, `bench/webgpu_profile.rs --extract`), MiniLM
- * over 790 tutorial texts, texts/s warm: 811 at 16, 1,182 at 32, 2,337 at 64, 2,411 at 128,
- * 2,251 at 256. The first pass, which compiles a kernel set per new length, gains most: 289
- * texts/s at 16, 1,076 at 128 (fewer batches, fewer distinct lengths).
+ * kernel launches and one readback, so a small batch leaves the GPU idle; past this size the
+ * rate stops growing. The first pass, which compiles a kernel set per new length, gains most
+ * (fewer batches, fewer distinct lengths). Measured with `bench/webgpu_profile.rs --extract`:
+ * docs/PERFORMANCE.md.
  */
 export const WEBGPU_BATCH = 128;
 
@@ -47,9 +66,10 @@ export const WEBGPU_BATCH = 128;
  * @param {'cpu' | 'webgpu' | undefined} device the encoder's device
  * @param {number | undefined} requested
  * @param {number} cpuDefault
+ * @returns {number}
  */
 export function batchSizeFor(device, requested, cpuDefault) {
-  const chosen = Math.floor(requested);
+  const chosen = Math.floor(requested ?? 0);
   if (chosen >= 1) return chosen;
   return device === 'webgpu' ? WEBGPU_BATCH : cpuDefault;
 }
@@ -57,20 +77,26 @@ export function batchSizeFor(device, requested, cpuDefault) {
 /** A helper worker and its pending requests. */
 class Helper {
   #worker;
+  /** @type {Map<number, {resolve: (value: HelperResults[HelperCall['type']]) => void, reject: (err: Error) => void}>} */
   #pending = new Map();
   #nextId = 1;
-  /** Why this helper can no longer be used, or null. */
+  /** @type {string | null} Why this helper can no longer be used, or null. */
   broken = null;
 
   constructor() {
     this.#worker = new Worker(new URL('./embed_worker.js', import.meta.url), { type: 'module' });
-    this.#worker.addEventListener('message', ({ data }) => {
+    this.#worker.addEventListener('message', (event) => {
+      /** @type {HelperResponse} */
+      const data = event.data;
       const pending = this.#pending.get(data.id);
       if (!pending) return;
       this.#pending.delete(data.id);
-      if (data.crashed) this.broken = data.error;
-      if (data.error !== undefined) pending.reject(new Error(data.error));
-      else pending.resolve(data.value);
+      if ('error' in data) {
+        if (data.crashed) this.broken = data.error;
+        pending.reject(new Error(data.error));
+      } else {
+        pending.resolve(data.value);
+      }
     });
     this.#worker.addEventListener('error', (event) => {
       event.preventDefault();
@@ -78,15 +104,22 @@ class Helper {
     });
   }
 
+  /**
+   * @template {HelperCall} M
+   * @param {M} message
+   * @param {Transferable[]} [transfer]
+   * @returns {Promise<HelperResults[M['type']]>}
+   */
   request(message, transfer = []) {
     if (this.broken) return Promise.reject(new Error(this.broken));
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      this.#pending.set(id, { resolve: /** @type {(value: unknown) => void} */ (resolve), reject });
       this.#worker.postMessage({ ...message, id }, transfer);
     });
   }
 
+  /** @param {Error} err */
   fail(err) {
     this.broken ??= err.message;
     for (const { reject } of this.#pending.values()) reject(err);
@@ -102,7 +135,9 @@ class Helper {
 export class EmbedPool {
   /** @type {{helper: Helper, ready: Promise<string>}[]} */
   #helpers = [];
+  /** @type {ModelBuffers | null} */
   #files = null;
+  /** @type {WebAssembly.Module | null} */
   #module = null;
 
   /** Helpers started (loading or ready). */
@@ -116,7 +151,7 @@ export class EmbedPool {
    * wasm-bindgen `glue` (www/builds.js). A helper that fails to load is left out.
    * @param {number} count
    * @param {{module: WebAssembly.Module, glue: string}} build
-   * @param {object} files
+   * @param {ModelBuffers} files
    */
   start(count, { module, glue }, files) {
     if (count === this.#helpers.length && files === this.#files && module === this.#module) return;
@@ -160,13 +195,19 @@ export class EmbedPool {
   /**
    * Lanes for `extract`: the local `encoder` first, then each helper once it has loaded a
    * model with the same id.
+   * @param {Encoder} encoder
+   * @param {Pooling} pooling
+   * @param {number} maxLen
+   * @returns {Lane[]}
    */
   lanes(encoder, pooling, maxLen) {
+    /** @type {Lane} */
     const local = {
       local: true,
       ready: Promise.resolve(encoder.modelId),
       embed: (texts) => encoder.embed(texts, pooling, maxLen),
     };
+    /** @type {Lane[]} */
     const helpers = this.#helpers.map(({ helper, ready }) => ({
       local: false,
       ready: ready.then((modelId) => {
@@ -174,19 +215,20 @@ export class EmbedPool {
         return modelId;
       }),
       embed: (texts) => helper.request({ type: 'embed', texts, pooling, maxLen }),
-      fail: (err) => helper.fail(err),
+      fail: (/** @type {Error} */ err) => helper.fail(err),
     }));
     return [local, ...helpers];
   }
 }
 
+/** @param {number} ms */
 const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Batches each helper has in flight. The main worker computes batches too, and while it does
  * it cannot answer a helper: with one request at a time, a helper that finished would wait for
- * the main worker's batch to end before it got its next one (measured: 2 threads gave 1.3× one
- * thread). With a second batch queued it keeps working.
+ * the main worker's batch to end before it got its next one, and two threads gained little over
+ * one (docs/PERFORMANCE.md). With a second batch queued it keeps working.
  */
 const HELPER_DEPTH = 2;
 
@@ -202,21 +244,28 @@ const HELPER_HEAD_START_MS = 5;
  * done, to the number of batches each lane computed; rejects with the local lane's error, or with `cancelled()`'s error when it returns one.
  * A helper that fails hands its batches back and drops out; the others carry on. The extraction
  * is not touched after this settles, so the caller may free it.
- * @param {import('../pkg/bertweb.js').Extraction} extraction
- * @param {ReturnType<EmbedPool['lanes']>} lanes
+ * @param {Extraction} extraction
+ * @param {Lane[]} lanes
  * @param {{cancelled: () => Error | null, onDone: (done: number) => void}} hooks
+ * @returns {Promise<number[]>}
  */
 export function runExtraction(extraction, lanes, { cancelled, onDone }) {
   const total = extraction.total;
   const batches = lanes.map(() => 0);
   return new Promise((resolve, reject) => {
     let closed = false;
+    /** @param {unknown} [err] */
     const finish = (err) => {
       if (closed) return;
       closed = true;
       if (err) reject(err);
       else resolve(batches);
     };
+    /**
+     * @param {Lane} lane
+     * @param {number} n
+     * @returns {Promise<void>}
+     */
     const lane = async ({ local, ready, embed, fail }, n) => {
       let modelId;
       try {
@@ -247,8 +296,9 @@ export function runExtraction(extraction, lanes, { cancelled, onDone }) {
           if (closed) return;
           extraction.release(batch);
           if (local) return finish(err);
-          console.warn(`bertweb: a helper worker dropped out (${err.message}); the others go on`);
-          fail(err);
+          const error = err instanceof Error ? err : new Error(String(err));
+          console.warn(`bertweb: a helper worker dropped out (${error.message}); the others go on`);
+          fail?.(error);
           return;
         }
         if (closed) return;

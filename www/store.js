@@ -1,5 +1,8 @@
-// IndexedDB for what must survive a reload: extracted features and the current classifier.
-// Used by the worker (features) and the UI thread (classifier). Values are ArrayBuffers.
+// @ts-check
+// IndexedDB for what must survive a reload: extracted features and the classifier in use.
+// Used by www/worker.js only, which owns them: the page asks it (www/client.js) to keep, load
+// or forget the classifier. Feature sets are ArrayBuffers; the kept classifier is
+// {bytes: ArrayBuffer, source: string} (www/protocol.js KeptClassifierRecord).
 
 const DB_NAME = 'bertweb';
 // 2: featureUse, the size and last use of each feature set, for evicting the oldest.
@@ -59,18 +62,24 @@ function open() {
  * One transaction over `stores` (a name or several): `body` gets the object store, or the
  * stores by name, and makes its requests; the answer, once the transaction is done, is the
  * result of the request `body` returns, or what a function it returns gives then.
- * @param {StoreName | StoreName[]} stores
+ * @template {StoreName | StoreName[]} S
+ * @template R
+ * @param {S} stores
  * @param {IDBTransactionMode} mode
- * @param {(stores: any) => IDBRequest | (() => any)} body
+ * @param {(stores: S extends StoreName ? IDBObjectStore : Record<StoreName, IDBObjectStore>) =>
+ *   IDBRequest<R> | (() => R)} body
+ * @returns {Promise<R>}
  */
 async function run(stores, mode, body) {
   const db = await open();
   return new Promise((resolve, reject) => {
     const tx = db.transaction(stores, mode);
     const answer = body(
-      Array.isArray(stores)
-        ? Object.fromEntries(stores.map((name) => [name, tx.objectStore(name)]))
-        : tx.objectStore(stores),
+      /** @type {S extends StoreName ? IDBObjectStore : Record<StoreName, IDBObjectStore>} */ (
+        Array.isArray(stores)
+          ? Object.fromEntries(stores.map((name) => [name, tx.objectStore(name)]))
+          : tx.objectStore(/** @type {StoreName} */ (stores))
+      ),
     );
     tx.oncomplete = () => resolve(typeof answer === 'function' ? answer() : answer.result);
     // Every failure ends in an abort, with the transaction's error set by then.
@@ -81,7 +90,7 @@ async function run(stores, mode, body) {
 /**
  * @param {StoreName} store
  * @param {string} key
- * @returns {Promise<any>} the stored value, or undefined
+ * @returns {Promise<unknown>} the stored value, or undefined
  */
 export function idbGet(store, key) {
   return run(store, 'readonly', (s) => s.get(key));
@@ -91,7 +100,7 @@ export function idbGet(store, key) {
  * Store a value; a full quota rejects with a message saying what to do.
  * @param {StoreName} store
  * @param {string} key
- * @param {any} value
+ * @param {unknown} value
  */
 export async function idbPut(store, key, value) {
   try {
@@ -113,7 +122,7 @@ export function idbDelete(store, key) {
  * @returns {Promise<ArrayBuffer | undefined>}
  */
 export async function getFeatures(key) {
-  const bytes = await idbGet('features', key);
+  const bytes = /** @type {ArrayBuffer | undefined} */ (await idbGet('features', key));
   if (bytes) {
     await run('featureUse', 'readwrite', (use) =>
       use.put({ bytes: bytes.byteLength, used: Date.now() }, key),
@@ -147,12 +156,19 @@ export async function putFeatures(key, bytes, budget = FEATURE_CACHE_BYTES) {
   return evicted;
 }
 
-/** Delete the feature sets that do not fit in `budget` after `size` bytes for `key`. */
+/**
+ * Delete the feature sets that do not fit in `budget` after `size` bytes for `key`.
+ * @param {string} key
+ * @param {number} size
+ * @param {number} budget
+ * @returns {Promise<string[]>} the keys deleted
+ */
 function evictFeatures(key, size, budget) {
   return run(['features', 'featureUse'], 'readwrite', ({ features, featureUse }) => {
     const stored = features.getAllKeys();
     const usedKeys = featureUse.getAllKeys();
     const uses = featureUse.getAll();
+    /** @type {IDBValidKey[]} */
     const evicted = [];
     // Requests in a transaction complete in order: when `uses` is done, so are the others.
     uses.onsuccess = () => {
@@ -173,9 +189,13 @@ function evictFeatures(key, size, budget) {
   });
 }
 
-/** Turn a quota error into a message a user can act on; other errors pass through. */
+/**
+ * Turn a quota error into a message a user can act on; other errors pass through.
+ * @param {unknown} err
+ * @returns {Error}
+ */
 export function storageError(err) {
-  if (err?.name === 'QuotaExceededError') {
+  if (/** @type {{name?: unknown} | null | undefined} */ (err)?.name === 'QuotaExceededError') {
     return new Error(
       'the browser storage for this page is full, so this could not be saved ' +
         "(it still works until you reload). Free space by clearing this site's data in the browser settings, " +

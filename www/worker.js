@@ -1,33 +1,72 @@
-// Module Worker that owns the bertweb wasm instance. It answers the requests of www/client.js
-// (message shapes: the @typedefs there), one at a time, and posts progress between steps.
+// @ts-check
+// Module Worker that owns the bertweb wasm instance and the page's IndexedDB. It answers the
+// requests of www/client.js (message shapes: www/protocol.js), one at a time, and posts
+// progress between steps.
 
 import { BUILDS, cpuBuild } from './builds.js';
 import { EmbedPool, MAX_THREADS, autoThreads, batchSizeFor, runExtraction } from './pool.js';
-import { getFeatures, putFeatures } from './store.js';
+import { getFeatures, idbDelete, idbGet, idbPut, putFeatures, storageError } from './store.js';
 
-/** @type {Record<string, Promise<WebAssembly.Module>>} compiled once each, shared with the helpers */
+/** @typedef {import('./protocol.js').Build} Build */
+/** @typedef {import('./protocol.js').Call} Call */
+/** @typedef {import('./protocol.js').CallType} CallType */
+/** @typedef {import('./protocol.js').Classifier} Classifier */
+/** @typedef {import('./protocol.js').ClassifierSet} ClassifierSet */
+/** @typedef {import('./protocol.js').DataSettings} DataSettings */
+/** @typedef {import('./protocol.js').Dataset} Dataset */
+/** @typedef {import('./protocol.js').Device} Device */
+/** @typedef {import('./protocol.js').DeviceChoice} DeviceChoice */
+/** @typedef {import('./protocol.js').Encoder} Encoder */
+/** @typedef {import('./protocol.js').EncoderInfo} EncoderInfo */
+/** @typedef {import('./protocol.js').ErrorKind} ErrorKind */
+/** @typedef {import('./protocol.js').ErrorMessage} ErrorMessage */
+/** @typedef {import('./protocol.js').Features} Features */
+/** @typedef {import('./protocol.js').FineTunePlan} FineTunePlan */
+/** @typedef {import('./protocol.js').FineTuneSettings} FineTuneSettings */
+/** @typedef {import('./protocol.js').KeptClassifier} KeptClassifier */
+/** @typedef {import('./protocol.js').KeptClassifierRecord} KeptClassifierRecord */
+/** @typedef {import('./protocol.js').ModelBuffers} ModelBuffers */
+/** @typedef {import('./protocol.js').Pooling} Pooling */
+/** @typedef {import('./protocol.js').Prediction} Prediction */
+/** @typedef {import('./protocol.js').ProgressMessage} ProgressMessage */
+/** @typedef {import('./protocol.js').ProgressStage} ProgressStage */
+/** @typedef {import('./protocol.js').Request} Request */
+/** @typedef {import('./protocol.js').Results} Results */
+/** @typedef {import('./protocol.js').RunRates} RunRates */
+/** @typedef {import('./protocol.js').StepReport} StepReport */
+/** @typedef {import('./protocol.js').Trained} Trained */
+/** @typedef {import('./protocol.js').Wasm} Wasm */
+/** @typedef {{kind: Build, api: Wasm, memory: WebAssembly.Memory}} Instance  A started wasm build. */
+/** @typedef {{ok: true, reason: null} | {ok: false, reason: string}} AdapterCheck */
+
+const scope = /** @type {DedicatedWorkerGlobalScope} */ (/** @type {unknown} */ (self));
+
+/** @type {Partial<Record<Build, Promise<WebAssembly.Module>>>} compiled once each, shared with the helpers */
 const compiled = {};
-/** @type {Record<string, Promise<{kind: string, api: any, memory: WebAssembly.Memory}>>} started instances */
+/** @type {Partial<Record<Build, Promise<Instance>>>} started instances */
 const instances = {};
 /**
  * The instance every object below lives in: the wasm-bindgen module's exports (Encoder,
  * Dataset, …) with its kind. A wasm object can only be passed to the instance that made it.
- * @type {{kind: string, api: any, memory: WebAssembly.Memory} | null}
+ * @type {Instance | null}
  */
 let wasm = null;
-/** The CSV and settings `dataset` came from, to rebuild it in another instance (a Blob: off the wasm heap). */
+/**
+ * The CSV and settings `dataset` came from, to rebuild it in another instance (a Blob: off the wasm heap).
+ * @type {{csv: Blob, settings: Partial<DataSettings>} | null}
+ */
 let datasetSource = null;
 /** Helper workers that embed extraction batches on the other cores (CPU only). */
 const pool = new EmbedPool();
-/** CPU threads for extraction, this worker included: a number, or 'auto'. */
+/** @type {number | 'auto'} CPU threads for extraction, this worker included. */
 let threadsWanted = 'auto';
-/** Batches each thread computed in the last extraction (this worker first). */
+/** @type {number[]} Batches each thread computed in the last extraction (this worker first). */
 let lastRun = [];
 /** @type {Encoder | null} */
 let encoder = null;
-/** The bytes the current encoder was loaded from, kept so the user can switch device. */
+/** @type {ModelBuffers | null} The bytes the current encoder was loaded from, kept so the user can switch device. */
 let currentFiles = null;
-/** Set once the wasm instance trapped (a Rust panic): it cannot be trusted afterwards. */
+/** @type {string | null} Set once the wasm instance trapped (a Rust panic): it cannot be trusted afterwards. */
 let crashed = null;
 /** @type {Dataset | null} the preprocessed CSV the user is working on */
 let dataset = null;
@@ -36,26 +75,79 @@ let features = null;
 /** @type {Classifier | null} the classifier `classify` uses */
 let classifier = null;
 /**
- * @type {Uint8Array | null} its file, kept in the WebGPU build only: what moves it to another
- * build or downloads it there, so nothing is read back from a GPU that may have failed
+ * @type {Uint8Array<ArrayBuffer> | null} its file, kept in the WebGPU build only: what moves it
+ * to another build or downloads it there, so nothing is read back from a GPU that may have failed
  */
 let classifierBytes = null;
-/** Messages of the wasm's typed errors that are about the files, not the device. */
-const MODEL_ERROR = /^(config\.json|model\.safetensors|tokenizer)/;
+/** IndexedDB key (store 'classifiers') of the classifier kept for the next visit. */
+const KEPT_CLASSIFIER = 'current';
 /** Ids of requests asked to stop. */
 const cancelled = new Set();
 /** Requests run one after another: a load must not free the encoder under a running embed. */
 let queue = Promise.resolve();
 
-class CancelledError extends Error {
-  constructor() {
-    super('cancelled');
-    this.name = 'CancelledError';
+// ---- errors -----------------------------------------------------------------------------------
+
+/** An error this worker raises itself, with its kind as its name (www/protocol.js ErrorKind). */
+class KindError extends Error {
+  /**
+   * @param {ErrorKind} kind
+   * @param {string} message
+   */
+  constructor(kind, message) {
+    super(message);
+    this.name = kind;
+    this.kind = kind;
   }
 }
 
-function progress(id, stage, message, extra = {}) {
-  self.postMessage({ id, type: 'progress', stage, message, ...extra });
+class CancelledError extends KindError {
+  constructor() {
+    super('CancelledError', 'cancelled');
+  }
+}
+
+/** @type {Set<string> | null} the names the wasm module gives its errors, read once from it */
+let wasmErrorKinds = null;
+
+/**
+ * The kind of an error: this worker's own, or the wasm module's (its `name`); anything else (a
+ * TypeError of a bad argument, a DOMException) is an InternalError.
+ * @param {unknown} err
+ * @returns {ErrorKind}
+ */
+function kindOf(err) {
+  if (err instanceof KindError) return err.kind;
+  if (!(err instanceof Error)) return 'InternalError';
+  if (!wasmErrorKinds && wasm) {
+    try {
+      wasmErrorKinds = new Set(wasm.api.defaults().errorKinds);
+    } catch {
+      // The instance cannot answer: no name of its is known.
+    }
+  }
+  return wasmErrorKinds?.has(err.name) ? /** @type {ErrorKind} */ (err.name) : 'InternalError';
+}
+
+/**
+ * An error's message, for the user.
+ * @param {unknown} err
+ */
+function messageOf(err) {
+  return err instanceof Error ? err.message : String(err);
+}
+
+// ---- messages -----------------------------------------------------------------------------------
+
+/**
+ * Post a step of request `id`.
+ * @param {number} id
+ * @param {{message: string} & ProgressStage} step
+ */
+function progress(id, step) {
+  /** @type {ProgressMessage} */
+  const message = { id, type: 'progress', ...step };
+  scope.postMessage(message);
 }
 
 /** Let queued messages (a cancel) in between two wasm calls. */
@@ -63,17 +155,21 @@ function yieldToEvents() {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
+/** @param {number} id */
 function checkCancelled(id) {
   if (cancelled.delete(id)) throw new CancelledError();
 }
 
+// ---- wasm builds and devices ------------------------------------------------------------------
+
 /**
- * Whether the adapter emulates a GPU on the CPU (SwiftShader, a "fallback adapter"). Measured
- * here (bench/webgpu_profile.rs, bench/browser_bench.mjs): SwiftShader embeds about 0.13
- * texts/s, the CPU path over 18, because its shader compiler makes matmul kernels ~30× slower.
+ * Whether the adapter emulates a GPU on the CPU (SwiftShader, a "fallback adapter"): its shader
+ * compiler makes the model's kernels far slower there than the CPU path
+ * (bench/webgpu_profile.rs, bench/browser_bench.mjs; figures in docs/PERFORMANCE.md).
+ * @param {GPUAdapter & {isFallbackAdapter?: boolean}} adapter
  */
 function isSoftwareAdapter(adapter) {
-  const info = adapter.info ?? {};
+  const info = /** @type {Partial<GPUAdapterInfo>} */ (adapter.info ?? {});
   if (adapter.isFallbackAdapter || info.isFallbackAdapter) return true;
   return /swiftshader|llvmpipe|lavapipe|software/i.test(
     `${info.vendor} ${info.architecture} ${info.device} ${info.description}`,
@@ -83,6 +179,8 @@ function isSoftwareAdapter(adapter) {
 /**
  * Whether navigator.gpu gives an adapter worth using here; a reason string when it does not.
  * `automatic`: the user let the page choose, so a software adapter counts as none.
+ * @param {boolean} automatic
+ * @returns {Promise<AdapterCheck>}
  */
 async function webgpuAdapter(automatic) {
   if (!('gpu' in navigator) || !navigator.gpu) {
@@ -104,78 +202,103 @@ async function webgpuAdapter(automatic) {
     }
     return { ok: true, reason: null };
   } catch (err) {
-    return { ok: false, reason: `WebGPU adapter request failed: ${err?.message ?? err}` };
+    return { ok: false, reason: `WebGPU adapter request failed: ${messageOf(err)}` };
   }
 }
 
-/** Compile a build's wasm once; the helpers instantiate the same compiled module. */
+/**
+ * Compile a build's wasm once; the helpers instantiate the same compiled module.
+ * @param {Build} kind
+ */
 function compileBuild(kind) {
-  compiled[kind] ??= compileWasm(BUILDS[kind].wasm);
-  compiled[kind].catch(() => delete compiled[kind]);
-  return compiled[kind];
+  const module = (compiled[kind] ??= compileWasm(BUILDS[kind].wasm));
+  module.catch(() => delete compiled[kind]);
+  return module;
 }
 
+/** @param {string} url */
 async function compileWasm(url) {
   try {
     return await WebAssembly.compileStreaming(fetch(url));
   } catch {
     // A server that does not say application/wasm: compile from the bytes instead.
     const response = await fetch(url);
-    if (!response.ok) throw new Error(`HTTP ${response.status} for ${url}`);
+    if (!response.ok) throw new KindError('InternalError', `HTTP ${response.status} for ${url}`);
     return WebAssembly.compile(await response.arrayBuffer());
   }
 }
 
-/** Start (once) the wasm build of `kind`, a key of BUILDS. */
+/**
+ * Start (once) the wasm build of `kind`.
+ * @param {Build} kind
+ * @returns {Promise<Instance>}
+ */
 function instantiate(kind) {
-  instances[kind] ??= (async () => {
-    const api = await import(BUILDS[kind].glue);
+  const started = (instances[kind] ??= (async () => {
+    const api = /** @type {Wasm} */ (await import(BUILDS[kind].glue));
     const { memory } = await api.default({ module_or_path: await compileBuild(kind) });
     return { kind, api, memory };
-  })();
-  instances[kind].catch(() => delete instances[kind]);
-  return instances[kind];
+  })());
+  started.catch(() => delete instances[kind]);
+  return started;
 }
 
 /**
  * The running instance, started when there is none: `kind` when given, else the build for
  * the device the page asked for (prepare), else the CPU one.
+ * @param {number} id
+ * @param {Build | null} [kind]
+ * @returns {Promise<Wasm>}
  */
 async function startWasm(id, kind = null) {
   if (wasm && !kind) return wasm.api;
-  kind ??= preferredBuild ?? cpuBuild();
-  if (!wasm) progress(id, 'wasm', 'Starting the WebAssembly module…');
+  const build = kind ?? preferredBuild ?? cpuBuild();
+  if (!wasm) progress(id, { stage: 'wasm', message: 'Starting the WebAssembly module…' });
   try {
-    const started = await instantiate(kind);
+    const started = await instantiate(build);
     wasm ??= started;
     return started.api;
   } catch (err) {
-    throw new Error(
-      `the WebAssembly module (${new URL(BUILDS[kind].wasm).pathname}) could not be started: ${err?.message ?? err}`,
+    throw new KindError(
+      'InternalError',
+      `the WebAssembly module (${new URL(BUILDS[build].wasm).pathname}) could not be started: ${messageOf(err)}`,
     );
   }
 }
 
-/** Build the page asked for in `prepare`, or null. */
+/** The running instance; every request that reaches for it comes after a start. */
+function running() {
+  if (!wasm) throw new KindError('InternalError', 'the WebAssembly module has not started yet');
+  return wasm;
+}
+
+/** @type {Build | null} Build the page asked for in `prepare`, or null. */
 let preferredBuild = null;
-/** `prepare`'s adapter check, which the first load for the same choice uses instead of asking again. */
+/**
+ * `prepare`'s adapter check, which the first load for the same choice uses instead of asking again.
+ * @type {{device: DeviceChoice, check: Promise<AdapterCheck>} | null}
+ */
 let preparedAdapter = null;
 
 /**
  * Start the wasm build for `device` while the page reads the model files: the adapter check
  * and the compile then cost no time of their own.
+ * @param {number} id
+ * @param {DeviceChoice} device
+ * @returns {Promise<{build: Build}>}
  */
 async function prepare(id, device) {
   if (device !== 'cpu') preparedAdapter = { device, check: webgpuAdapter(device !== 'webgpu') };
   preferredBuild = preparedAdapter && (await preparedAdapter.check).ok ? 'webgpu' : cpuBuild();
   await startWasm(id);
-  return { build: wasm.kind };
+  return { build: running().kind };
 }
 
 /**
  * Move what lives in the running instance (classifier, features, data set) into `next`, which
  * the new encoder was loaded in, and make it the running one: a change of device is a change
  * of build (the WebGPU build has no CPU backend, the CPU builds no WebGPU).
+ * @param {Instance} next
  */
 async function moveTo(next) {
   if (!wasm || wasm === next) {
@@ -183,39 +306,51 @@ async function moveTo(next) {
     return;
   }
   const { api } = next;
-  const moved = [];
   const file = classifier && (await classifierFile());
+  /** @type {Classifier | null} */
+  let movedClassifier = null;
+  /** @type {Features | null} */
+  let movedFeatures = null;
+  /** @type {Dataset | null} */
+  let movedDataset = null;
   try {
-    moved.push(classifier && api.Classifier.fromBytes(file));
-    moved.push(features && api.Features.fromBytes(features.toBytes()));
-    moved.push(
+    movedClassifier = file && api.Classifier.fromBytes(file);
+    movedFeatures = features && api.Features.fromBytes(features.toBytes());
+    movedDataset =
       dataset &&
-        api.Dataset.load(new Uint8Array(await datasetSource.csv.arrayBuffer()), datasetSource.settings),
-    );
+      datasetSource &&
+      api.Dataset.load(new Uint8Array(await datasetSource.csv.arrayBuffer()), datasetSource.settings);
   } catch (err) {
     // Everything stays where it was.
-    for (const copy of moved) copy?.free();
+    for (const copy of [movedClassifier, movedFeatures, movedDataset]) copy?.free();
     throw err;
   }
   for (const old of [classifier, features, dataset, encoder]) old?.free();
-  [classifier, features, dataset] = moved;
+  [classifier, features, dataset] = [movedClassifier, movedFeatures, movedDataset];
   classifierBytes = next.kind === 'webgpu' ? file : null;
   encoder = null;
   wasm = next;
 }
 
 /**
- * SHA-256 by the browser (WebCrypto): 90 MB in about a tenth of the 860 ms it takes in wasm.
+ * SHA-256 by the browser (WebCrypto), much faster than hashing in wasm (docs/PERFORMANCE.md).
  * Undefined where WebCrypto is missing (a page not on https or localhost): the wasm hashes.
+ * @param {Uint8Array<ArrayBuffer>} bytes
  */
 async function sha256(bytes) {
   if (!globalThis.crypto?.subtle) return undefined;
   return new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
 }
 
+// ---- the encoder ------------------------------------------------------------------------------
+
 /**
  * Load an encoder on the device asked for, falling back from WebGPU to CPU with a reason.
  * The previous encoder is freed only once the new one is ready.
+ * @param {number} id
+ * @param {ModelBuffers} files
+ * @param {DeviceChoice} requested
+ * @returns {Promise<EncoderInfo>}
  */
 async function loadEncoder(id, files, requested) {
   const started = performance.now();
@@ -230,7 +365,9 @@ async function loadEncoder(id, files, requested) {
   // The model's id is the weights' SHA-256; the helpers get it with the files.
   files = { ...files, sha256: files.sha256 ?? (await sha256(bytes.weights)) };
 
+  /** @type {Device} */
   let device = requested === 'cpu' ? 'cpu' : 'webgpu';
+  /** @type {string | null} */
   let fallback = null;
   if (device === 'webgpu') {
     const gpu = await (prepared ?? webgpuAdapter(requested !== 'webgpu'));
@@ -241,27 +378,30 @@ async function loadEncoder(id, files, requested) {
   }
 
   // Each device has its build: the WebGPU one has no CPU backend, the CPU ones no WebGPU.
-  let next;
+  /** @type {Encoder | null} */
+  let next = null;
   if (device === 'webgpu') {
     const api = await startWasm(id, 'webgpu');
-    progress(id, 'encoder', 'Loading the model on WebGPU (compiling shaders and a warm-up pass)…');
+    progress(id, {
+      stage: 'encoder',
+      message: 'Loading the model on WebGPU (compiling shaders and a warm-up pass)…',
+    });
     try {
       next = await api.Encoder.load(bytes.config, bytes.weights, bytes.tokenizer, 'webgpu', files.sha256);
     } catch (err) {
-      const message = err?.message ?? String(err);
-      // A model error (bad file) is the same on any device: report it instead of retrying on CPU.
-      if (MODEL_ERROR.test(message) || err instanceof WebAssembly.RuntimeError) throw err;
-      fallback = `WebGPU failed: ${message}`;
+      // A model file's error is the same on any device: report it instead of retrying on CPU.
+      if (kindOf(err) === 'ModelFileError' || err instanceof WebAssembly.RuntimeError) throw err;
+      fallback = `WebGPU failed: ${messageOf(err)}`;
       device = 'cpu';
     }
   }
-  if (device === 'cpu') {
+  if (!next) {
+    // On the CPU: asked for, or WebGPU is missing or failed.
     const api = await startWasm(id, cpuBuild());
-    progress(
-      id,
-      'encoder',
-      fallback ? `${fallback}. Loading the model on CPU…` : 'Loading the model on CPU…',
-    );
+    progress(id, {
+      stage: 'encoder',
+      message: fallback ? `${fallback}. Loading the model on CPU…` : 'Loading the model on CPU…',
+    });
     next = await api.Encoder.load(bytes.config, bytes.weights, bytes.tokenizer, 'cpu', files.sha256);
   }
 
@@ -269,8 +409,9 @@ async function loadEncoder(id, files, requested) {
     await moveTo(await instantiate(device === 'webgpu' ? 'webgpu' : cpuBuild()));
   } catch (err) {
     next.free();
-    throw new Error(
-      `the model loaded, but the data could not be moved to its WebAssembly module (${err?.message ?? err}); the previous model is still in use`,
+    throw new KindError(
+      kindOf(err),
+      `the model loaded, but the data could not be moved to its WebAssembly module (${messageOf(err)}); the previous model is still in use`,
     );
   }
   const previous = encoder;
@@ -291,7 +432,7 @@ async function loadEncoder(id, files, requested) {
     layers: encoderLayers(encoder),
     maxPositions: encoder.maxPositions,
     loadMs: performance.now() - started,
-    build: wasm.kind,
+    build: running().kind,
   };
 }
 
@@ -319,27 +460,37 @@ async function startPool() {
   pool.start(helpers, { module: await compileBuild(kind), glue: BUILDS[kind].glue }, currentFiles);
 }
 
-/** Number of encoder layers (what fine-tuning can train). */
+/**
+ * Number of encoder layers (what fine-tuning can train).
+ * @param {Encoder} enc
+ */
 function encoderLayers(enc) {
   return enc.numLayers;
 }
 
 function requireEncoder() {
-  if (!encoder) throw new Error('no model is loaded yet: load one first');
+  if (!encoder) throw new KindError('InternalError', 'no model is loaded yet: load one first');
   return encoder;
 }
 
 /**
  * Embed `texts` in length-sorted batches on every thread: `texts.length × dim` floats,
  * row-major, in the order given.
+ * @param {number} id
+ * @param {import('./protocol.js').EmbedRequest} request
  */
 async function embed(id, { texts, pooling, maxLen, batchSize }) {
   if (!Array.isArray(texts) || texts.some((t) => typeof t !== 'string')) {
-    throw new TypeError('texts must be an array of strings');
+    throw new KindError('InternalError', 'texts must be an array of strings');
   }
   const step = batchSizeFor(encoder?.device, batchSize, 32);
   const done = await extractAll(id, texts, pooling, maxLen, step, (n) =>
-    progress(id, 'embed', `Embedded ${n} of ${texts.length} texts`, { done: n, total: texts.length }),
+    progress(id, {
+      stage: 'embed',
+      message: `Embedded ${n} of ${texts.length} texts`,
+      done: n,
+      total: texts.length,
+    }),
   );
   try {
     return done.values;
@@ -351,10 +502,17 @@ async function embed(id, { texts, pooling, maxLen, batchSize }) {
 /**
  * Features of `texts` (length-sorted batches on this worker's encoder and the pool's helpers;
  * cancellable), in the order given. The caller frees them.
+ * @param {number} id
+ * @param {string[]} texts
+ * @param {Pooling} pooling
+ * @param {number} maxLen
+ * @param {number} batchSize
+ * @param {(done: number) => void} onDone
+ * @returns {Promise<Features>}
  */
 async function extractAll(id, texts, pooling, maxLen, batchSize, onDone) {
   const enc = requireEncoder();
-  const extraction = new wasm.api.Extraction(enc, texts, pooling, maxLen, batchSize);
+  const extraction = new (running().api.Extraction)(enc, texts, pooling, maxLen, batchSize);
   try {
     // The pool has helpers only while the encoder runs on the CPU; one batch needs none.
     if (extraction.batches > 1) await startPool();
@@ -368,41 +526,53 @@ async function extractAll(id, texts, pooling, maxLen, batchSize, onDone) {
   }
 }
 
-/** Whether an error is the GPU failing (not the data or the model files). */
+/**
+ * Whether an error is the GPU failing (not the data or the model files).
+ * @param {unknown} err
+ */
 function isDeviceFailure(err) {
-  return (
-    encoder?.device === 'webgpu' &&
-    /compute device error|device (was )?lost|GPUDevice|WebGPU/i.test(err?.message ?? '')
-  );
+  return encoder?.device === 'webgpu' && kindOf(err) === 'DeviceError';
 }
 
 /**
  * Run `work`; when WebGPU fails under it, load the same model on the CPU, say so, and run it
  * once more. The dataset, features and classifier live in wasm memory and are kept.
+ * @template T
+ * @param {number} id
+ * @param {() => Promise<T>} work
+ * @returns {Promise<T>}
  */
 async function withCpuFallback(id, work) {
   try {
     return await work();
   } catch (err) {
     if (!isDeviceFailure(err) || !currentFiles) throw err;
-    const reason = `WebGPU failed (${err.message}); switched to the CPU and started this step again`;
-    progress(id, 'fallback', reason, { reason });
+    const reason = `WebGPU failed (${messageOf(err)}); switched to the CPU and started this step again`;
+    progress(id, { stage: 'fallback', message: reason, reason });
     await loadEncoder(id, currentFiles, 'cpu');
     return work();
   }
 }
 
+// ---- data, features, training -----------------------------------------------------------------
+
 function requireDataset() {
-  if (!dataset) throw new Error('no data is loaded yet: choose a CSV file first');
+  if (!dataset) throw new KindError('InternalError', 'no data is loaded yet: choose a CSV file first');
   return dataset;
 }
 
 function requireClassifier() {
-  if (!classifier) throw new Error('no classifier is loaded: train one, or load a classifier file');
+  if (!classifier) {
+    throw new KindError('InternalError', 'no classifier is loaded: train one, or load a classifier file');
+  }
   return classifier;
 }
 
-/** Preprocess CSV bytes; the previous dataset (and its features) are replaced only on success. */
+/**
+ * Preprocess CSV bytes; the previous dataset (and its features) are replaced only on success.
+ * @param {number} id
+ * @param {import('./protocol.js').DatasetRequest} request
+ */
 async function loadDataset(id, { csv, settings }) {
   const api = await startWasm(id);
   const next = api.Dataset.load(new Uint8Array(csv), settings);
@@ -417,6 +587,9 @@ async function loadDataset(id, { csv, settings }) {
 /**
  * Features of the dataset's texts: from IndexedDB under `key` when there, else extracted one
  * batch per step (progress, cancel between batches) and stored under `key`.
+ * @param {number} id
+ * @param {import('./protocol.js').ExtractRequest} request
+ * @returns {Promise<import('./protocol.js').ExtractResult>}
  */
 async function extract(id, { key, pooling, maxLen, batchSize }) {
   const data = requireDataset();
@@ -430,7 +603,7 @@ async function extract(id, { key, pooling, maxLen, batchSize }) {
   }
   if (stored) {
     try {
-      const cached = wasm.api.Features.fromBytes(new Uint8Array(stored));
+      const cached = running().api.Features.fromBytes(new Uint8Array(stored));
       cached.check(enc, pooling, maxLen, texts.length);
       features?.free();
       features = cached;
@@ -441,10 +614,10 @@ async function extract(id, { key, pooling, maxLen, batchSize }) {
   }
   const started = performance.now();
   const total = texts.length;
-  progress(id, 'extract', `Extracting features of ${total} texts…`, { done: 0, total });
+  progress(id, { stage: 'extract', message: `Extracting features of ${total} texts…`, done: 0, total });
   const step = batchSizeFor(enc.device, batchSize, 16);
   const next = await extractAll(id, texts, pooling, maxLen, step, (done) =>
-    progress(id, 'extract', `Extracted ${done} of ${total} texts`, { done, total }),
+    progress(id, { stage: 'extract', message: `Extracted ${done} of ${total} texts`, done, total }),
   );
   features?.free();
   features = next;
@@ -452,23 +625,29 @@ async function extract(id, { key, pooling, maxLen, batchSize }) {
   try {
     await putFeatures(key, features.toBytes().buffer);
   } catch (err) {
-    storeError = err.message;
+    storeError = messageOf(err);
   }
   return { rows: features.rows, cached: false, ms: performance.now() - started, storeError };
 }
 
-/** Train a head on the features, one epoch per step; the new classifier replaces the old. */
+/**
+ * Train a head on the features, one epoch per step; the new classifier replaces the old.
+ * @param {number} id
+ * @param {import('./protocol.js').TrainRequest} request
+ * @returns {Promise<Trained>}
+ */
 async function train(id, { settings }) {
   const data = requireDataset();
-  if (!features) throw new Error('extract the features first');
-  const trainer = new wasm.api.Trainer(features, data, settings);
+  if (!features) throw new KindError('InternalError', 'extract the features first');
+  const trainer = new (running().api.Trainer)(features, data, settings);
+  /** @type {Classifier | null} */
   let next = null;
   try {
     while (!trainer.finished) {
       await yieldToEvents();
       checkCancelled(id);
       const report = await trainer.step();
-      progress(id, 'epoch', `Epoch ${report.epoch} of ${settings.epochs}`, { report });
+      progress(id, { stage: 'epoch', message: `Epoch ${report.epoch} of ${settings.epochs}`, report });
     }
     next = trainer.finish();
     const report = await next.evaluate(features, data);
@@ -483,17 +662,26 @@ async function train(id, { settings }) {
   }
 }
 
+// ---- fine-tuning ------------------------------------------------------------------------------
+
 /** Test texts per `probabilities` call when scoring a fine-tuned classifier. */
 const TEST_BATCH = 32;
 
 /**
  * Texts per second of the full encoder on this device: `given` (measured by the page, e.g.
  * during feature extraction), else timed here on 32 training texts at the run's max length.
+ * @param {Encoder} enc
+ * @param {Dataset} data
+ * @param {FineTuneSettings} settings
+ * @param {number | undefined} given
+ * @returns {Promise<Pick<FineTunePlan, 'textsPerSecond' | 'measured'>>}
  */
 async function embedRate(enc, data, settings, given) {
-  if (Number.isFinite(given) && given > 0) return { textsPerSecond: given, measured: null };
+  if (typeof given === 'number' && Number.isFinite(given) && given > 0) {
+    return { textsPerSecond: given, measured: null };
+  }
   const texts = data.texts().slice(0, 32);
-  if (!texts.length) throw new Error('the data has no training texts');
+  if (!texts.length) throw new KindError('DataError', 'the data has no training texts');
   const started = performance.now();
   await enc.embed(texts, settings.pooling, settings.max_len);
   const seconds = (performance.now() - started) / 1000;
@@ -505,13 +693,16 @@ async function embedRate(enc, data, settings, given) {
 
 /**
  * What a fine-tuning run with `settings` would do and take on this device, before starting it.
- * @returns {Promise<import('./client.js').FineTunePlan>}
+ * @param {number} id
+ * @param {import('./protocol.js').FineTunePlanRequest} request
+ * @returns {Promise<FineTunePlan>}
  */
 async function fineTunePlan(id, { settings, textsPerSecond }) {
   const data = requireDataset();
   const enc = requireEncoder();
-  const full = { ...wasm.api.fineTuneSettings(), ...settings };
-  const tuner = new wasm.api.FineTuner(enc, data, full);
+  const { api } = running();
+  const full = { ...api.fineTuneSettings(), ...settings };
+  const tuner = new api.FineTuner(enc, data, full);
   try {
     const rate = await embedRate(enc, data, full, textsPerSecond);
     const testTexts = data.summary().counts.test;
@@ -540,18 +731,32 @@ class FineTuneClock {
     this.lastRate = null;
   }
 
-  /** Account for one step's report; returns {fraction, textsPerSecond, secondsLeft, elapsed}. */
+  /**
+   * Account for one step's report.
+   * @param {StepReport} r
+   * @returns {RunRates}
+   */
   step(r) {
     this.doneUnits = r.work_done;
     return this.#rates(r.texts, r.worked !== r.phase);
   }
 
-  /** Account for `texts` test texts scored. */
+  /**
+   * Account for `texts` test texts scored (`first`: the first batch of them).
+   * @param {number} texts
+   * @param {boolean} first
+   * @returns {RunRates}
+   */
   test(texts, first) {
     this.doneUnits += texts;
     return this.#rates(texts, first);
   }
 
+  /**
+   * @param {number} texts
+   * @param {boolean} newPhase
+   * @returns {RunRates}
+   */
   #rates(texts, newPhase) {
     const now = performance.now();
     const stepSeconds = (now - (this.lastStep ?? this.started)) / 1000;
@@ -584,17 +789,24 @@ class FineTuneClock {
  * call (progress stage 'finetune' with the StepReport; cancellable between steps), then score
  * the test texts in batches (stage 'test'). The result becomes the classifier; on cancel or
  * error the dataset, the features and the previous classifier are untouched.
+ * @param {number} id
+ * @param {import('./protocol.js').FineTuneRequest} request
+ * @returns {Promise<Trained>}
  */
 async function fineTune(id, { settings }) {
   const data = requireDataset();
   const enc = requireEncoder();
-  const full = { ...wasm.api.fineTuneSettings(), ...settings };
-  const tuner = new wasm.api.FineTuner(enc, data, full);
+  const { api } = running();
+  const full = { ...api.fineTuneSettings(), ...settings };
+  const tuner = new api.FineTuner(enc, data, full);
+  /** @type {Classifier | null} */
   let next = null;
   try {
     const testTexts = data.testTexts();
     const clock = new FineTuneClock(tuner.estimateSeconds(1) + testTexts.length);
-    progress(id, 'finetune', 'Starting fine-tuning…', {
+    progress(id, {
+      stage: 'finetune',
+      message: 'Starting fine-tuning…',
       step: null,
       textsPerSecond: null,
       secondsLeft: null,
@@ -605,7 +817,9 @@ async function fineTune(id, { settings }) {
       checkCancelled(id);
       const step = await tuner.step();
       const rates = clock.step(step);
-      progress(id, 'finetune', `${step.phase}, epoch ${step.epoch}: ${step.done} of ${step.total}`, {
+      progress(id, {
+        stage: 'finetune',
+        message: `${step.phase}, epoch ${step.epoch}: ${step.done} of ${step.total}`,
         step,
         ...rates,
         done: step.step,
@@ -615,8 +829,7 @@ async function fineTune(id, { settings }) {
     await yieldToEvents();
     checkCancelled(id);
     next = await tuner.finish();
-    const classes = data.summary().label_names.length;
-    const width = classes === 2 ? 1 : classes;
+    const width = api.headOutputs(data.summary().label_names.length);
     const probs = new Float32Array(testTexts.length * width);
     for (let start = 0; start < testTexts.length; start += TEST_BATCH) {
       await yieldToEvents();
@@ -625,7 +838,9 @@ async function fineTune(id, { settings }) {
       probs.set(await next.probabilities(enc, batch), start * width);
       const done = start + batch.length;
       const rates = clock.test(batch.length, start === 0);
-      progress(id, 'test', `Scored ${done} of ${testTexts.length} test texts`, {
+      progress(id, {
+        stage: 'test',
+        message: `Scored ${done} of ${testTexts.length} test texts`,
         done,
         total: testTexts.length,
         ...rates,
@@ -644,11 +859,19 @@ async function fineTune(id, { settings }) {
   }
 }
 
-/** Classify texts in batches (progress, cancel between them). */
+// ---- the classifier ---------------------------------------------------------------------------
+
+/**
+ * Classify texts in batches (progress, cancel between them).
+ * @param {number} id
+ * @param {import('./protocol.js').ClassifyRequest} request
+ * @returns {Promise<Prediction[]>}
+ */
 async function classify(id, { texts, batchSize }) {
   const clf = requireClassifier();
   const step = batchSizeFor(encoder?.device, batchSize, 32);
   if (texts.length > step && !clf.fineTuned) return classifyMany(id, clf, texts, step);
+  /** @type {Prediction[]} */
   const out = [];
   for (let start = 0; start < texts.length; start += step) {
     if (start > 0) await yieldToEvents();
@@ -656,7 +879,12 @@ async function classify(id, { texts, batchSize }) {
     out.push(...(await clf.classify(requireEncoder(), texts.slice(start, start + step))));
     if (texts.length > step) {
       const done = Math.min(start + step, texts.length);
-      progress(id, 'classify', `Classified ${done} of ${texts.length} texts`, { done, total: texts.length });
+      progress(id, {
+        stage: 'classify',
+        message: `Classified ${done} of ${texts.length} texts`,
+        done,
+        total: texts.length,
+      });
     }
   }
   return out;
@@ -665,13 +893,22 @@ async function classify(id, { texts, batchSize }) {
 /**
  * Classify many texts with a frozen-encoder classifier: embed them like an extraction
  * (length-sorted batches on every thread), then run the head once over all vectors.
+ * @param {number} id
+ * @param {Classifier} clf
+ * @param {string[]} texts
+ * @param {number} step
  */
 async function classifyMany(id, clf, texts, step) {
   const enc = requireEncoder();
   clf.checkBase(enc);
   const { pooling, max_len: maxLen } = clf.meta().features;
-  const vectors = await extractAll(id, wasm.api.cleanTexts(texts), pooling, maxLen, step, (done) =>
-    progress(id, 'classify', `Classified ${done} of ${texts.length} texts`, { done, total: texts.length }),
+  const vectors = await extractAll(id, running().api.cleanTexts(texts), pooling, maxLen, step, (done) =>
+    progress(id, {
+      stage: 'classify',
+      message: `Classified ${done} of ${texts.length} texts`,
+      done,
+      total: texts.length,
+    }),
   );
   try {
     return await clf.classifyVectors(vectors.values);
@@ -680,19 +917,24 @@ async function classifyMany(id, clf, texts, step) {
   }
 }
 
-/** Replace the classifier with one read from a file's bytes. */
-async function setClassifier(id, { bytes }) {
+/**
+ * Replace the classifier with one read from a file's bytes.
+ * @param {number} id
+ * @param {ArrayBuffer} bytes
+ * @returns {Promise<ClassifierSet>}
+ */
+async function setClassifier(id, bytes) {
   await startWasm(id);
   // In the WebGPU build a classifier lives on the encoder's device; with no encoder there (its
   // load failed) it waits in a CPU build, and the next model load moves it.
-  if (!encoder && wasm.kind === 'webgpu') await moveTo(await instantiate(cpuBuild()));
-  const next = wasm.api.Classifier.fromBytes(new Uint8Array(bytes));
+  if (!encoder && running().kind === 'webgpu') await moveTo(await instantiate(cpuBuild()));
+  const next = running().api.Classifier.fromBytes(new Uint8Array(bytes));
   let mismatch = null;
   if (encoder) {
     try {
       next.checkBase(encoder);
     } catch (err) {
-      mismatch = err.message;
+      mismatch = messageOf(err);
     }
   }
   const meta = next.meta();
@@ -705,9 +947,11 @@ async function setClassifier(id, { bytes }) {
  * GPU that trained it still answers) stays beside it; a CPU build writes the file when it is
  * asked for, which spares a copy in memory (tens of MB for a fine-tuned encoder top) and a
  * serialization per training.
+ * @param {Classifier} next
+ * @param {Uint8Array<ArrayBuffer> | null} [bytes]
  */
 async function adoptClassifier(next, bytes = null) {
-  const file = wasm.kind === 'webgpu' ? (bytes ?? (await next.toBytes())) : null;
+  const file = running().kind === 'webgpu' ? (bytes ?? (await next.toBytes())) : null;
   classifier?.free();
   classifier = next;
   classifierBytes = file;
@@ -715,17 +959,66 @@ async function adoptClassifier(next, bytes = null) {
 
 /** The current classifier's file: the kept copy, or written now. */
 async function classifierFile() {
-  return classifierBytes ?? (await classifier.toBytes());
+  return classifierBytes ?? (await requireClassifier().toBytes());
 }
 
+/**
+ * Keep the current classifier in IndexedDB for the next visit, as pages have always kept it
+ * ({bytes, source}). A storage failure (a full quota, no IndexedDB) is a warning: the
+ * classifier still works until the page reloads.
+ * @param {string} source where it came from, in the page's words
+ * @returns {Promise<{warning: string | null}>}
+ */
+async function keepClassifier(source) {
+  const file = await classifierFile();
+  /** @type {KeptClassifierRecord} */
+  const record = {
+    bytes: file.byteLength === file.buffer.byteLength ? file.buffer : file.slice().buffer,
+    source,
+  };
+  try {
+    await idbPut('classifiers', KEPT_CLASSIFIER, record);
+    return { warning: null };
+  } catch (err) {
+    return { warning: storageError(err).message };
+  }
+}
+
+/**
+ * Make the kept classifier the current one, as `setClassifier` does; null when none is kept
+ * (or this page has no storage). A kept file that cannot be read fails as any classifier file.
+ * @param {number} id
+ * @returns {Promise<KeptClassifier | null>}
+ */
+async function loadKeptClassifier(id) {
+  /** @type {KeptClassifierRecord | undefined} */
+  let kept;
+  try {
+    kept = /** @type {KeptClassifierRecord | undefined} */ (await idbGet('classifiers', KEPT_CLASSIFIER));
+  } catch {
+    return null; // no storage (private mode): nothing kept
+  }
+  if (!kept?.bytes) return null;
+  return { ...(await setClassifier(id, kept.bytes)), source: kept.source ?? null };
+}
+
+// ---- requests ---------------------------------------------------------------------------------
+
+/**
+ * Answer one request.
+ * @param {Call} msg
+ * @returns {Promise<Results[CallType]>}
+ */
 async function handle(msg) {
-  const { id, type } = msg;
-  if (crashed) throw new Error(`the model crashed earlier (${crashed}): reload the page`);
-  switch (type) {
+  const { id } = msg;
+  if (crashed) {
+    throw new KindError('InternalError', `the model crashed earlier (${crashed}): reload the page`);
+  }
+  switch (msg.type) {
     case 'load':
       return loadEncoder(id, msg.files, msg.device ?? 'auto');
     case 'reload':
-      if (!currentFiles) throw new Error('no model is loaded yet: load one first');
+      if (!currentFiles) throw new KindError('InternalError', 'no model is loaded yet: load one first');
       return loadEncoder(id, currentFiles, msg.device ?? 'auto');
     case 'embed':
       return embed(id, msg);
@@ -745,18 +1038,16 @@ async function handle(msg) {
       return requireEncoder().tokenize(msg.texts, msg.maxLen);
     case 'prepare':
       return prepare(id, msg.device ?? 'auto');
-    case 'defaults': {
-      const api = await startWasm(id);
-      return {
-        data: api.defaultDataSettings(),
-        presets: Object.fromEntries(['tutorial', 'linear', 'default'].map((p) => [p, api.trainSettings(p)])),
-        fineTune: api.fineTuneSettings(),
-      };
-    }
+    case 'defaults':
+      return (await startWasm(id)).defaults();
+    case 'headOutputs':
+      return (await startWasm(id)).headOutputs(msg.classes);
     case 'csvHeader':
-      return (await startWasm(id)).csvHeader(new Uint8Array(msg.csv));
+      return (await startWasm(id)).csvHeader(new Uint8Array(msg.csv), msg.delimiter);
     case 'csvColumn':
-      return (await startWasm(id)).csvColumn(new Uint8Array(msg.csv), msg.column);
+      return (await startWasm(id)).csvColumn(new Uint8Array(msg.csv), msg.column, msg.delimiter);
+    case 'csvPreview':
+      return (await startWasm(id)).csvPreview(new Uint8Array(msg.csv), msg.settings);
     case 'dataset':
       return loadDataset(id, msg);
     case 'extract':
@@ -770,43 +1061,68 @@ async function handle(msg) {
     case 'classify':
       return withCpuFallback(id, () => classify(id, msg));
     case 'setClassifier':
-      return setClassifier(id, msg);
+      return setClassifier(id, msg.bytes);
     case 'classifierBytes':
       requireClassifier();
       // A copy of a kept file: the reply transfers the buffer it is given.
-      return classifierBytes ? classifierBytes.slice().buffer : (await classifier.toBytes()).buffer;
+      return classifierBytes ? classifierBytes.slice().buffer : (await requireClassifier().toBytes()).buffer;
+    case 'keepClassifier':
+      return keepClassifier(msg.source);
+    case 'loadKeptClassifier':
+      return loadKeptClassifier(id);
+    case 'forgetKeptClassifier':
+      return idbDelete('classifiers', KEPT_CLASSIFIER);
     default:
-      throw new Error(`unknown request type ${JSON.stringify(type)}`);
+      throw new KindError(
+        'InternalError',
+        `unknown request type ${JSON.stringify(/** @type {{type: unknown}} */ (msg).type)}`,
+      );
   }
 }
 
+/**
+ * @param {number} id
+ * @param {Results[CallType]} value
+ */
 function reply(id, value) {
   const own = value instanceof Float32Array && value.byteLength === value.buffer.byteLength;
-  const transfer = own ? [value.buffer] : value instanceof ArrayBuffer ? [value] : [];
+  /** @type {Transferable[]} */
+  const transfer = own
+    ? [/** @type {ArrayBuffer} */ (value.buffer)]
+    : value instanceof ArrayBuffer
+      ? [value]
+      : [];
   try {
-    self.postMessage({ id, type: 'result', value }, transfer);
+    scope.postMessage({ id, type: 'result', value }, transfer);
   } catch {
     // A buffer that cannot be transferred (e.g. a view on wasm memory): send a copy.
-    self.postMessage({ id, type: 'result', value: value instanceof Float32Array ? value.slice() : value });
+    scope.postMessage({ id, type: 'result', value: value instanceof Float32Array ? value.slice() : value });
   }
 }
 
+/**
+ * @param {number} id
+ * @param {unknown} err
+ */
 function replyError(id, err) {
+  /** @type {ErrorMessage} */
+  let message;
   if (err instanceof WebAssembly.RuntimeError) {
     crashed = err.message;
-    self.postMessage({
+    message = {
       id,
       type: 'error',
-      name: 'RuntimeError',
+      name: 'InternalError',
       message: `the model crashed inside WebAssembly (${err.message}): reload the page`,
-    });
-    return;
+    };
+  } else {
+    message = { id, type: 'error', name: kindOf(err), message: messageOf(err) };
   }
-  const message = err instanceof Error ? err.message : String(err);
-  self.postMessage({ id, type: 'error', name: err?.name ?? 'Error', message });
+  scope.postMessage(message);
 }
 
-self.addEventListener('message', (event) => {
+scope.addEventListener('message', (event) => {
+  /** @type {Request} */
   const msg = event.data;
   if (msg?.type === 'cancel') {
     cancelled.add(msg.target);

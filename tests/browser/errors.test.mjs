@@ -1,7 +1,9 @@
 // What a user gets wrong, and what they see: a broken CSV, a CSV in another layout, review
 // texts full of HTML (rendered inert), a cancelled extraction, a model folder URL (a local
 // server mimicking huggingface.co's /resolve/main/ layout) that works and one that does not.
-// After each, the page is still usable.
+// After each, the page is still usable. And what the page's code sees: each failure reaches it
+// as an error whose name is its kind (www/protocol.js ErrorKind), never to be told apart by its
+// wording.
 
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -49,6 +51,25 @@ async function dropFile(page, selector, name, text) {
       }
     },
     { selector, name, text },
+  );
+}
+
+/** The page's model worker (www/worker.js), which owns the wasm instance and IndexedDB. */
+function modelWorker(page) {
+  const urls = page.workers().map((w) => w.url());
+  const worker = page.workers().find((w) => new URL(w.url()).pathname.endsWith('/www/worker.js'));
+  if (!worker) throw new Error(`no www/worker.js among the page's workers (${urls.join(', ')})`);
+  return worker;
+}
+
+/**
+ * What a call of the page's client settles to: the name and message of its error, or 'resolved'.
+ * `call` runs in the page with the client, and returns the call's promise.
+ * @returns {Promise<{name: string, message: string} | 'resolved'>}
+ */
+function failure(page, call) {
+  return page.evaluate(
+    `(${call})(window.bertweb.client).then(() => 'resolved', (err) => ({ name: err.name, message: err.message }))`,
   );
 }
 
@@ -196,9 +217,142 @@ describe('mistakes and hostile data leave the page usable', () => {
     await screenshot(page, 'extraction-cancelled');
   });
 
+  test('each failure reaches the page as an error named by its kind', { skip }, async () => {
+    const kinds = await page.evaluate(() => window.bertweb.client.defaults().then((d) => d.errorKinds));
+    assert.deepEqual(kinds, [
+      'ModelFileError',
+      'DataError',
+      'SettingsError',
+      'DeviceError',
+      'ClassifierError',
+      'InternalError',
+    ]);
+    /** What each mistake rejects with; the previous model, data and classifier stay. */
+    const cases = {
+      'a broken config.json': [
+        'ModelFileError',
+        await failure(page, (client) => {
+          const text = (t) => new TextEncoder().encode(t);
+          return client.load(
+            {
+              config: text('{"model_type": "bert", '),
+              weights: new Uint8Array(16),
+              tokenizer: text('[PAD]\n'),
+            },
+            'cpu',
+          );
+        }),
+      ],
+      'a CSV without the label column asked for': [
+        'DataError',
+        await failure(page, (client) =>
+          client.dataset(new TextEncoder().encode('review,stars\ngood,5\nbad,1\n').buffer, {
+            columns: { named: { text: 'review', label: 'rating' } },
+            label_mode: 'named',
+          }),
+        ),
+      ],
+      'a max length of 1': [
+        'SettingsError',
+        await failure(page, (client) => client.embed(['Fine tea.'], 'mean', 1)),
+      ],
+      'a max length past the model': [
+        'SettingsError',
+        await failure(page, (client) => client.embed(['Fine tea.'], 'mean', 100_000)),
+      ],
+      'an unknown pooling': [
+        'SettingsError',
+        await failure(page, (client) => client.embed(['Fine tea.'], 'max', 16)),
+      ],
+      'a classifier file of random bytes': [
+        'ClassifierError',
+        await failure(page, (client) =>
+          client.setClassifier(crypto.getRandomValues(new Uint8Array(4096)).buffer),
+        ),
+      ],
+    };
+    for (const [what, [kind, got]] of Object.entries(cases)) {
+      console.log(`# ${what} -> ${got === 'resolved' ? got : `${got.name}: ${got.message}`}`);
+      assert.notEqual(got, 'resolved', what);
+      assert.equal(got.name, kind, `${what}: ${got.message}`);
+    }
+
+    // Training settings with an unknown preset, on a small data set of its own.
+    const preset = await failure(page, async (client) => {
+      const csv = ['review,stars', 'good,5', 'nice,4', 'fine,5', 'bad,1', 'awful,2', 'poor,1'].join('\n');
+      await client.dataset(new TextEncoder().encode(csv).buffer, {
+        columns: { named: { text: 'review', label: 'stars' } },
+        label_mode: 'binary',
+      });
+      const { maxLen, pooling, presets, presetNames } = await client.defaults();
+      await client.extract({ key: 'errors-test-preset', pooling, maxLen });
+      return client.train({ ...presets[presetNames[0]], preset: 'no-such-preset' });
+    });
+    console.log(
+      `# an unknown preset -> ${preset === 'resolved' ? preset : `${preset.name}: ${preset.message}`}`,
+    );
+    assert.equal(preset === 'resolved' ? preset : preset.name, 'SettingsError');
+    assert.match(await classifyTyped(page, 'Lovely tea, I will order more.'), /^positive \d+ %$/);
+  });
+
+  test(
+    'the worker keeps, reloads and forgets the classifier in use; a broken kept one is a ClassifierError',
+    { skip },
+    async () => {
+      const kept = await page.evaluate(async () => {
+        const { client } = window.bertweb;
+        const keep = await client.keepClassifier('kept by the errors test');
+        const loaded = await client.loadKeptClassifier();
+        await client.forgetKeptClassifier();
+        return {
+          keep,
+          source: loaded?.source,
+          labels: loaded?.meta.label_names,
+          mismatch: loaded?.mismatch,
+          after: await client.loadKeptClassifier(),
+        };
+      });
+      assert.deepEqual(kept, {
+        keep: { warning: null },
+        source: 'kept by the errors test',
+        labels: ['negative', 'positive'],
+        mismatch: null,
+        after: null,
+      });
+
+      // A kept file that has gone bad (written as pages have always written it: {bytes, source}).
+      await page.evaluate(() => window.bertweb.client.keepClassifier('about to be broken'));
+      await page.evaluate(
+        () =>
+          new Promise((resolve, reject) => {
+            const open = indexedDB.open('bertweb');
+            open.onerror = () => reject(open.error);
+            open.onsuccess = () => {
+              const db = open.result;
+              const tx = db.transaction('classifiers', 'readwrite');
+              const bytes = crypto.getRandomValues(new Uint8Array(4096)).buffer;
+              tx.objectStore('classifiers').put({ bytes, source: 'broken' }, 'current');
+              tx.oncomplete = () => {
+                db.close();
+                resolve();
+              };
+              tx.onabort = () => reject(tx.error);
+            };
+          }),
+      );
+      const broken = await failure(page, (client) => client.loadKeptClassifier());
+      await page.evaluate(() => window.bertweb.client.forgetKeptClassifier());
+      assert.notEqual(broken, 'resolved');
+      assert.equal(broken.name, 'ClassifierError', broken.message);
+      assert.match(await classifyTyped(page, 'Disgusting, it was rotten.'), /^negative \d+ %$/);
+    },
+  );
+
   test('a full storage quota is explained, and the loaded classifier still works', { skip }, async () => {
-    await page.evaluate(() => {
-      window.__put = IDBObjectStore.prototype.put;
+    // The worker writes IndexedDB (www/store.js), so its storage is the one that is full.
+    const worker = modelWorker(page);
+    await worker.evaluate(() => {
+      self.__put = IDBObjectStore.prototype.put;
       IDBObjectStore.prototype.put = () => {
         throw new DOMException('quota', 'QuotaExceededError');
       };
@@ -213,8 +367,8 @@ describe('mistakes and hostile data leave the page usable', () => {
       assert.match(await page.textContent('#classifier-name'), /^from default-minilm\.safetensors/);
       assert.match(await classifyTyped(page, 'Fresh and tasty, great value.'), /^positive \d+ %$/);
     } finally {
-      await page.evaluate(() => {
-        IDBObjectStore.prototype.put = window.__put;
+      await worker.evaluate(() => {
+        IDBObjectStore.prototype.put = self.__put;
       });
     }
   });
