@@ -250,3 +250,33 @@ export function maxAbsDiff(a, b) {
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
 }
+
+/**
+ * Watch a context, before its page opens, for what the page's Content Security Policy refuses
+ * and where its requests go. `violations`: each `securitypolicyviolation` event in its pages
+ * ("directive: blocked URI") and each console message about the policy from its pages and their
+ * workers (how the browser reports a worker's refusals, and a policy it could not parse).
+ * `requests`: the URL of every request of its pages, their workers and the service worker.
+ * @param {import('playwright-core').BrowserContext} context
+ * @returns {Promise<{violations: string[], requests: string[]}>}
+ */
+export async function watchSecurity(context) {
+  const seen = { violations: [], requests: [] };
+  await context.exposeBinding('__bertwebCspViolation', (_source, text) => seen.violations.push(text));
+  await context.addInitScript(() => {
+    addEventListener('securitypolicyviolation', (e) =>
+      /** @type {any} */ (window).__bertwebCspViolation(`${e.effectiveDirective}: ${e.blockedURI}`),
+    );
+  });
+  const messages = new Set();
+  const onConsole = (m) => {
+    if (messages.has(m) || !/content[- ]security[- ]policy/i.test(m.text())) return;
+    messages.add(m);
+    seen.violations.push(`[console ${m.type()}] ${m.text()}`);
+  };
+  context.on('console', onConsole);
+  context.on('page', (page) => page.on('worker', (w) => w.on('console', onConsole)));
+  context.on('serviceworker', (w) => w.on('console', onConsole));
+  context.on('request', (r) => seen.requests.push(r.url()));
+  return seen;
+}
