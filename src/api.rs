@@ -685,6 +685,7 @@ impl WebTrainer {
         settings: JsValue,
     ) -> Result<WebTrainer, JsValue> {
         let mut settings: TrainSettings = from_js(settings, "training settings")?;
+        settings.validate()?;
         let (f, d) = (&features.inner, &dataset.inner);
         settings.validation_fraction = d.validation_fraction(settings.validation_fraction);
         let x = training_part(f, d)?;
@@ -781,11 +782,11 @@ impl WebClassifier {
         })
     }
 
-    /// Fails with a message unless `encoder` is the base model this classifier was trained on.
+    /// Fails with a message unless this classifier runs on `encoder`: its base model, with
+    /// the width, layers and positions the file says (`Classifier::check_fits`).
     #[wasm_bindgen(js_name = checkBase)]
     pub fn check_base(&self, encoder: &WebEncoder) -> Result<(), JsValue> {
-        self.inner
-            .with(|c| Ok(c.check_base(encoder.inner.model_id())?))
+        self.inner.with(|c| Ok(c.check_fits(&encoder.inner)?))
     }
 
     /// Classifies raw texts → Promise<{label, name, probabilities}[]>.
@@ -840,6 +841,7 @@ impl WebFineTuner {
         } else {
             from_js(settings, "fine-tuning settings")?
         };
+        settings.validate()?;
         let d = &dataset.inner;
         settings.validation_fraction = d.validation_fraction(settings.validation_fraction);
         let texts: Vec<String> = d.train.iter().map(|e| e.text.clone()).collect();

@@ -17,6 +17,7 @@ use crate::metrics::Report;
 use crate::model::bert::LayerShape;
 use crate::params::safetensors_bytes;
 use crate::train::{EpochReport, Standardizer, TrainSettings, Trained};
+use crate::weights::{MAX_LAYERS, MAX_POSITIONS, layer_problem};
 
 const FORMAT: &str = "bertweb-classifier/1";
 const META_KEY: &str = "bertweb";
@@ -45,6 +46,115 @@ pub struct ClassifierMeta {
     pub best_epoch: EpochReport,
     /// Test-split metrics, when evaluated.
     pub test: Option<TestSummary>,
+}
+
+/// The error for a classifier file whose contents cannot work.
+fn invalid(why: String) -> BertError {
+    BertError::InvalidFile(format!(
+        "this classifier file is damaged or was edited: {why}"
+    ))
+}
+
+impl ClassifierMeta {
+    /// Refuses metadata that cannot make a working classifier, before anything is built from
+    /// it: out-of-range sizes (which would panic in burn or allocate without bound) and parts
+    /// that disagree (label names and classes, the standardizer and the input width, the
+    /// fine-tuned layers and the head).
+    pub fn validate(&self) -> Result<()> {
+        let shape = &self.shape;
+        if let Some(problem) = shape.problem() {
+            return Err(invalid(format!("its head has {problem}")));
+        }
+        if self.label_names.len() != shape.classes {
+            return Err(invalid(format!(
+                "it names {} labels for {} classes",
+                self.label_names.len(),
+                shape.classes
+            )));
+        }
+        let Standardizer { mean, scale } = &self.standardizer;
+        if mean.len() != shape.input || scale.len() != shape.input {
+            return Err(invalid(format!(
+                "its standardizer has {} means and {} scales for {} inputs",
+                mean.len(),
+                scale.len(),
+                shape.input
+            )));
+        }
+        if !mean.iter().all(|m| m.is_finite()) || !scale.iter().all(|s| s.is_finite() && *s > 0.0) {
+            return Err(invalid(
+                "its standardizer holds a NaN, infinite or non-positive value".into(),
+            ));
+        }
+        let max_len = self.features.max_len;
+        if !(2..=MAX_POSITIONS).contains(&max_len) {
+            return Err(invalid(format!("its max length {max_len} is out of range")));
+        }
+        let Some(fine_tune) = &self.fine_tune else {
+            return Ok(());
+        };
+        let layers = fine_tune.settings.layers;
+        if fine_tune
+            .first_layer
+            .checked_add(layers)
+            .is_none_or(|top| top > MAX_LAYERS)
+        {
+            return Err(invalid(format!(
+                "it fine-tuned layers {} to {}, past any model's",
+                fine_tune.first_layer,
+                fine_tune.first_layer.saturating_add(layers)
+            )));
+        }
+        let l = &fine_tune.layer_shape;
+        if let Some(problem) = layer_problem(l.hidden, l.heads, l.intermediate, l.layer_norm_eps) {
+            return Err(invalid(format!("its fine-tuned layers: {problem}")));
+        }
+        if l.activation > 2 {
+            return Err(invalid(format!(
+                "its fine-tuned layers name activation {}",
+                l.activation
+            )));
+        }
+        if shape.input != l.hidden {
+            return Err(invalid(format!(
+                "its head takes {} inputs from layers {} wide",
+                shape.input, l.hidden
+            )));
+        }
+        if (fine_tune.settings.pooling, fine_tune.settings.max_len)
+            != (self.features.pooling, self.features.max_len)
+        {
+            return Err(invalid(
+                "its feature settings differ from its fine-tuning settings".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Values the file's tensors must hold at least for this metadata (the dense layers'
+    /// weights and biases); `None` on overflow.
+    fn parameters(&self) -> Option<usize> {
+        let head = self.shape.parameters()?;
+        let Some(fine_tune) = &self.fine_tune else {
+            return Some(head);
+        };
+        let l = &fine_tune.layer_shape;
+        let (h, i) = (l.hidden, l.intermediate);
+        // Four h×h projections and two feed-forward matrices, with their biases.
+        let dense = |a: usize, b: usize| a.checked_mul(b)?.checked_add(b);
+        let layer = dense(h, h)?
+            .checked_mul(4)?
+            .checked_add(dense(h, i)?)?
+            .checked_add(dense(i, h)?)?;
+        let pooler = match fine_tune.settings.pooling {
+            crate::model::Pooling::Pooler => dense(h, h)?,
+            crate::model::Pooling::Mean => 0,
+        };
+        layer
+            .checked_mul(fine_tune.settings.layers)?
+            .checked_add(pooler)?
+            .checked_add(head)
+    }
 }
 
 /// What a fine-tuned classifier needs beyond a head's metadata.
@@ -165,6 +275,53 @@ impl Classifier {
         self.tuned.is_some()
     }
 
+    /// Refuses an encoder this classifier cannot run on: another base model (see
+    /// [`Classifier::check_base`]), or one whose width, layers or positions differ from what
+    /// the file says (a crafted file can name the right model and still disagree with it).
+    /// Everything that runs this classifier on an encoder calls it first.
+    pub fn check_fits(&self, encoder: &Encoder) -> Result<()> {
+        self.check_base(encoder.model_id())?;
+        let config = encoder.config();
+        let unfit = |why: String| {
+            Err(BertError::Incompatible(format!(
+                "this classifier does not fit the loaded model: {why}"
+            )))
+        };
+        if self.meta.shape.input != encoder.dim() {
+            return unfit(format!(
+                "it takes vectors of {} numbers, the model gives {}",
+                self.meta.shape.input,
+                encoder.dim()
+            ));
+        }
+        let max_len = self.meta.features.max_len;
+        if max_len > config.max_position_embeddings {
+            return unfit(format!(
+                "its max length {max_len} is past the model's {} positions",
+                config.max_position_embeddings
+            ));
+        }
+        if let Some(fine_tune) = &self.meta.fine_tune {
+            let layers = fine_tune.settings.layers;
+            if fine_tune.first_layer.checked_add(layers) != Some(config.num_hidden_layers) {
+                return unfit(format!(
+                    "it replaces layers {} to {} of a model with {}",
+                    fine_tune.first_layer,
+                    fine_tune.first_layer.saturating_add(layers),
+                    config.num_hidden_layers
+                ));
+            }
+            if fine_tune.layer_shape != LayerShape::of(config) {
+                return unfit(format!(
+                    "its layers are {:?}, the model's {:?}",
+                    fine_tune.layer_shape,
+                    LayerShape::of(config)
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Refuses a base model other than the one this classifier was trained on.
     pub fn check_base(&self, model_id: &str) -> Result<()> {
         if self.meta.model_id != model_id {
@@ -227,7 +384,7 @@ impl Classifier {
         encoder: &Encoder,
         texts: &[S],
     ) -> Result<Vec<Prediction>> {
-        self.check_base(encoder.model_id())?;
+        self.check_fits(encoder)?;
         let cleaned: Vec<String> = texts.iter().map(|t| strip_html(t.as_ref())).collect();
         let probs = self.probabilities(encoder, &cleaned).await?;
         Ok(self.predictions(&probs))
@@ -243,6 +400,7 @@ impl Classifier {
         batch_size: usize,
         mut progress: impl FnMut(usize),
     ) -> Result<Vec<f32>> {
+        self.check_fits(encoder)?;
         let max_len = self.meta.features.max_len;
         let lengths = texts
             .iter()
@@ -273,7 +431,7 @@ impl Classifier {
         encoder: &Encoder,
         texts: &[S],
     ) -> Result<Vec<f32>> {
-        self.check_base(encoder.model_id())?;
+        self.check_fits(encoder)?;
         let (pooling, max_len) = (self.meta.features.pooling, self.meta.features.max_len);
         let (Some(tuned), Some(fine_tune)) = (&self.tuned, &self.meta.fine_tune) else {
             let features = encoder.embed(texts, pooling, max_len).await?;
@@ -332,11 +490,15 @@ impl Classifier {
         }
     }
 
-    /// Reads a classifier file onto `device`.
+    /// Reads a classifier file onto `device`. The metadata is checked against itself
+    /// ([`ClassifierMeta::validate`]) and the tensors (all F32 and finite, enough of them for
+    /// the shape it describes) before any module is built from it.
     pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<Self> {
         let bad = |why: String| {
             BertError::NotOurFile(format!("this is not a bertweb classifier file: {why}"))
         };
+        let tensors =
+            safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
         let (_, header) =
             safetensors::SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
         let json = header
@@ -347,6 +509,33 @@ impl Classifier {
         let meta: ClassifierMeta = serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
         if meta.format != FORMAT {
             return Err(bad(format!("format {} (expected {FORMAT})", meta.format)));
+        }
+        meta.validate()?;
+        let mut values = 0usize;
+        for (name, view) in tensors.tensors() {
+            if view.dtype() != safetensors::Dtype::F32 {
+                return Err(invalid(format!(
+                    "tensor `{name}` is stored as {:?}, not F32",
+                    view.dtype()
+                )));
+            }
+            let mut floats = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            if !floats.all(f32::is_finite) {
+                return Err(invalid(format!(
+                    "tensor `{name}` holds NaN or infinite values"
+                )));
+            }
+            values = values.saturating_add(view.data().len() / 4);
+        }
+        let needed = meta.parameters();
+        if needed.is_none_or(|n| n > values) {
+            return Err(invalid(format!(
+                "its metadata describes {} parameters, but its tensors hold {values} values",
+                needed.map_or_else(|| "too many".to_string(), |n| n.to_string())
+            )));
         }
         let mut store = SafetensorsStore::from_bytes(Some(bytes.to_vec()));
         let check = |applied: burn::store::ApplyResult| {

@@ -88,6 +88,11 @@ pub enum BertError {
         /// The shape stored in the file.
         found: Vec<usize>,
     },
+    /// A tensor holds NaN or infinite values: every output computed with it would be NaN.
+    #[error(
+        "model.safetensors: tensor `{0}` holds NaN or infinite values: the file is damaged, download it again"
+    )]
+    TensorNotFinite(String),
     /// A tensor is stored in a dtype we cannot convert to f32.
     #[error("model.safetensors: tensor `{name}` is stored as {dtype}; supported: F32, F16, BF16")]
     TensorDtype {
@@ -140,6 +145,11 @@ pub enum BertError {
     /// Bytes that are not a bertweb classifier or features file.
     #[error("{0}")]
     NotOurFile(String),
+    /// A bertweb classifier or features file whose contents cannot work: metadata out of
+    /// range or inconsistent with itself or its tensors, or values that are NaN or infinite
+    /// (a damaged or hand-edited file).
+    #[error("{0}")]
+    InvalidFile(String),
     /// A step asked of a run in a state that cannot take it, or a failure of ours (writing a
     /// file, computing metrics): a bug to report, not something the user did.
     #[error("{0}")]
@@ -161,6 +171,7 @@ impl BertError {
             | BertError::MissingTensor(_)
             | BertError::TensorShape { .. }
             | BertError::TensorDtype { .. }
+            | BertError::TensorNotFinite(_)
             | BertError::Tokenizer(_)
             | BertError::TokenOutOfVocab { .. } => ErrorKind::ModelFile,
             BertError::EmptyBatch | BertError::Data(_) => ErrorKind::Data,
@@ -168,7 +179,9 @@ impl BertError {
             | BertError::Pooling(_)
             | BertError::NoPooler
             | BertError::Settings(_) => ErrorKind::Settings,
-            BertError::Incompatible(_) | BertError::NotOurFile(_) => ErrorKind::Classifier,
+            BertError::Incompatible(_) | BertError::NotOurFile(_) | BertError::InvalidFile(_) => {
+                ErrorKind::Classifier
+            }
             BertError::Device(_) => ErrorKind::Device,
             BertError::Internal(_) => ErrorKind::Internal,
         }

@@ -77,7 +77,8 @@ impl Features {
         bytes
     }
 
-    /// Reads what [`Features::to_bytes`] wrote.
+    /// Reads what [`Features::to_bytes`] wrote, checked before anything is allocated from
+    /// it: sizes in range, the data exactly `rows × dim` values, every value finite.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let bad = |why: &str| BertError::NotOurFile(format!("not a bertweb features file: {why}"));
         let rest = bytes
@@ -88,13 +89,42 @@ impl Features {
         let (header, data) = rest.split_at_checked(len).ok_or_else(|| bad("truncated"))?;
         let mut features: Features =
             serde_json::from_slice(header).map_err(|e| bad(&e.to_string()))?;
-        if data.len() != features.rows * features.dim * 4 {
+        let invalid = |why: String| {
+            BertError::InvalidFile(format!(
+                "this features file is damaged: {why}; extract the features again"
+            ))
+        };
+        let dim = features.dim;
+        if !(1..=crate::head::MAX_WIDTH).contains(&dim) {
+            return Err(invalid(format!(
+                "its vectors are {dim} wide, not between 1 and {}",
+                crate::head::MAX_WIDTH
+            )));
+        }
+        if features.rows == 0 {
+            return Err(invalid("it holds no rows".into()));
+        }
+        let max_len = features.settings.max_len;
+        if !(2..=crate::weights::MAX_POSITIONS).contains(&max_len) {
+            return Err(invalid(format!("its max length {max_len} is out of range")));
+        }
+        let expected = features
+            .rows
+            .checked_mul(dim)
+            .and_then(|n| n.checked_mul(4));
+        if expected != Some(data.len()) {
             return Err(bad("data length does not match its header"));
         }
         features.values = data
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
+        if let Some(i) = features.values.iter().position(|v| !v.is_finite()) {
+            return Err(invalid(format!(
+                "row {} holds a NaN or infinite value",
+                i / dim
+            )));
+        }
         Ok(features)
     }
 }

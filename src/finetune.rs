@@ -88,6 +88,75 @@ impl Default for FineTuneSettings {
     }
 }
 
+/// Most texts per optimizer step (the page offers up to 512).
+pub const MAX_BATCH_SIZE: usize = 65_536;
+/// Most epochs of a fine-tuning run (the page offers up to 100).
+pub const MAX_EPOCHS: usize = 1_000;
+
+impl FineTuneSettings {
+    /// Refuses settings that cannot train: out of range, or numbers that would turn every
+    /// weight into NaN. [`FineTuner::new`] calls it, and so does the page's boundary, where
+    /// settings arrive from JavaScript; what depends on the model (layers, max length) is
+    /// checked against it there.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |why: String| Err(BertError::Settings(format!("fine-tuning settings: {why}")));
+        if self.layers > crate::weights::MAX_LAYERS {
+            return bad(format!("{} layers is more than any model has", self.layers));
+        }
+        if !(2..=crate::weights::MAX_POSITIONS).contains(&self.max_len) {
+            return bad(format!(
+                "max length {}; it must be between 2 and the model's max positions",
+                self.max_len
+            ));
+        }
+        if !(1..=MAX_BATCH_SIZE).contains(&self.batch_size) {
+            return bad(format!(
+                "batch size {}; choose between 1 and {MAX_BATCH_SIZE}",
+                self.batch_size
+            ));
+        }
+        if !(1..=MAX_EPOCHS).contains(&self.epochs) {
+            return bad(format!(
+                "{} epochs; choose between 1 and {MAX_EPOCHS}",
+                self.epochs
+            ));
+        }
+        for (name, lr) in [("encoder", self.encoder_lr), ("head", self.head_lr)] {
+            if !(crate::train::finite_f32(lr) && lr > 0.0) {
+                return bad(format!(
+                    "{name} learning rate {lr}; it must be a positive number"
+                ));
+            }
+        }
+        if !(crate::train::finite_f32(self.weight_decay) && self.weight_decay >= 0.0) {
+            return bad(format!(
+                "weight decay {}; it must be 0 or more",
+                self.weight_decay
+            ));
+        }
+        if let Some(norm) = self.max_grad_norm
+            && !(norm.is_finite() && norm > 0.0)
+        {
+            return bad(format!(
+                "gradient norm limit {norm}; it must be a positive number (or none)"
+            ));
+        }
+        if !(self.validation_fraction > 0.0 && self.validation_fraction < 1.0) {
+            return bad(format!(
+                "validation fraction {}; it must be between 0 and 1, such as 0.2",
+                self.validation_fraction
+            ));
+        }
+        if !(self.warmup_fraction >= 0.0 && self.warmup_fraction < 1.0) {
+            return bad(format!(
+                "warm-up fraction {}; it must be at least 0 and below 1",
+                self.warmup_fraction
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The trained part of the encoder: its top layers, and the pooler when pooling uses it.
 #[derive(Module, Debug)]
 pub struct TunedEncoder {
@@ -324,6 +393,7 @@ impl FineTuner {
         classes: usize,
         settings: FineTuneSettings,
     ) -> Result<Self> {
+        settings.validate()?;
         let config = encoder.config();
         let bad = |why: String| Err(BertError::Settings(why));
         if settings.layers > config.num_hidden_layers {
@@ -332,19 +402,13 @@ impl FineTuner {
                 settings.layers, config.num_hidden_layers
             ));
         }
-        if settings.batch_size == 0 || settings.epochs == 0 {
-            return bad("batch size and epochs must be at least 1".into());
-        }
-        if !(0.0..1.0).contains(&settings.validation_fraction)
-            || !(0.0..1.0).contains(&settings.warmup_fraction)
-        {
-            return bad("the validation and warm-up fractions must be in [0, 1)".into());
-        }
         let n = labels.len();
         if texts.len() != n || n < 2 {
             return bad("fine-tuning needs at least 2 texts, each with a label".into());
         }
-        if classes < 2 || labels.iter().any(|&l| l >= classes) {
+        if !(2..=crate::head::MAX_CLASSES).contains(&classes)
+            || labels.iter().any(|&l| l >= classes)
+        {
             return bad(format!("labels must be class indices below {classes}"));
         }
         encoder.check_max_len(settings.max_len)?;

@@ -34,6 +34,36 @@ pub struct HeadShape {
     pub classes: usize,
 }
 
+/// Most classes a head may have: a crafted file or setting cannot ask for more.
+pub const MAX_CLASSES: usize = 1_000;
+/// Widest input or hidden layer of a head (the widest BERTs are a few thousand wide).
+pub const MAX_WIDTH: usize = 16_384;
+/// Most hidden layers of a head (the tutorial's has 3).
+pub const MAX_HIDDEN_LAYERS: usize = 8;
+
+/// Why these hidden layers and dropout cannot make a head, if they cannot: widths of 0 make
+/// empty matrices, huge ones allocate without bound, and burn's `Dropout` panics outside
+/// [0, 1).
+pub fn hidden_problem(hidden: &[usize], dropout: f64) -> Option<String> {
+    if hidden.len() > MAX_HIDDEN_LAYERS {
+        return Some(format!(
+            "{} hidden layers; at most {MAX_HIDDEN_LAYERS} are allowed",
+            hidden.len()
+        ));
+    }
+    if let Some(width) = hidden.iter().find(|w| !(1..=MAX_WIDTH).contains(*w)) {
+        return Some(format!(
+            "a hidden layer of width {width}; widths must be between 1 and {MAX_WIDTH}"
+        ));
+    }
+    if !(dropout.is_finite() && (0.0..1.0).contains(&dropout)) {
+        return Some(format!(
+            "dropout {dropout}; it must be at least 0 and below 1"
+        ));
+    }
+    None
+}
+
 /// Logits per example for a task of `classes` classes: one sigmoid output for two classes,
 /// else one softmax output per class. The one place this rule lives; the page asks for it.
 pub fn outputs_for(classes: usize) -> usize {
@@ -44,6 +74,34 @@ impl HeadShape {
     /// Logits per example: 1 for binary, else one per class.
     pub fn outputs(&self) -> usize {
         outputs_for(self.classes)
+    }
+
+    /// Why [`Head::new`] cannot build this shape, if it cannot (see [`hidden_problem`]).
+    pub fn problem(&self) -> Option<String> {
+        if !(2..=MAX_CLASSES).contains(&self.classes) {
+            return Some(format!(
+                "{} classes; a head needs between 2 and {MAX_CLASSES}",
+                self.classes
+            ));
+        }
+        if !(1..=MAX_WIDTH).contains(&self.input) {
+            return Some(format!(
+                "an input width of {}; it must be between 1 and {MAX_WIDTH}",
+                self.input
+            ));
+        }
+        hidden_problem(&self.hidden, self.dropout)
+    }
+
+    /// Weights and biases of the dense layers: what a file of this head must hold at least.
+    /// `None` on overflow, which no valid shape reaches.
+    pub fn parameters(&self) -> Option<usize> {
+        let mut widths = vec![self.input];
+        widths.extend(&self.hidden);
+        widths.push(self.outputs());
+        widths.windows(2).try_fold(0usize, |sum, w| {
+            sum.checked_add(w[0].checked_mul(w[1])?.checked_add(w[1])?)
+        })
     }
 }
 
@@ -65,7 +123,8 @@ fn dense(d_in: usize, d_out: usize, init: Initializer, device: &Device) -> Linea
 }
 
 impl Head {
-    /// A freshly initialized head. Seed the device's RNG first for repeatable runs.
+    /// A freshly initialized head. Seed the device's RNG first for repeatable runs. The shape
+    /// must pass [`HeadShape::problem`] (burn panics on a dropout of 1 or more).
     pub fn new(shape: &HeadShape, init: Init, device: &Device) -> Self {
         let glorot = Initializer::XavierNormal { gain: 1.0 };
         let he = Initializer::KaimingUniform {

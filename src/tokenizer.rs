@@ -11,11 +11,143 @@ use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::bert::BertNormalizer;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 
+use serde_json::Value;
+
 use crate::error::{BertError, Result};
 use crate::model::TokenBatch;
+use crate::weights::MAX_VOCAB;
 
 /// The tutorial's `max_seq_length`.
 pub const DEFAULT_MAX_LEN: usize = 55;
+
+/// Normalizers a BERT tokenizer may have: what BERT checkpoints use, and nothing that reads
+/// binary data (`Precompiled`, a SentencePiece model's) or belongs to byte-level tokenizers.
+/// (`tokenizers` reads some under two names.)
+const NORMALIZERS: &[&str] = &[
+    "BertNormalizer",
+    "Bert",
+    "Lowercase",
+    "NFC",
+    "NFD",
+    "NFKC",
+    "NFKD",
+    "StripAccents",
+    "Strip",
+    "Replace",
+    "Prepend",
+    "Nmt",
+    "Sequence",
+];
+
+/// Pre-tokenizers a BERT tokenizer may have (as for [`NORMALIZERS`]).
+const PRE_TOKENIZERS: &[&str] = &[
+    "BertPreTokenizer",
+    "Whitespace",
+    "WhitespaceSplit",
+    "Punctuation",
+    "Digits",
+    "Split",
+    "CharDelimiterSplit",
+    "Delimiter",
+    "UnicodeScripts",
+    "Sequence",
+];
+
+/// The `type` of a `tokenizer.json` component, or what it is instead.
+fn component_type(value: &Value) -> std::result::Result<&str, String> {
+    match value.get("type") {
+        Some(Value::String(kind)) => Ok(kind),
+        Some(other) => Err(format!("a type {other}")),
+        None => Err("no type".into()),
+    }
+}
+
+/// Checks a normalizer or pre-tokenizer (`what`), and the steps of a `Sequence`, against
+/// `allowed`.
+fn check_component(value: &Value, what: &str, list: &str, allowed: &[&str]) -> Result<()> {
+    if value.is_null() {
+        return Ok(());
+    }
+    let kind = component_type(value)
+        .map_err(|e| BertError::Tokenizer(format!("tokenizer.json has a {what} with {e}")))?;
+    if !allowed.contains(&kind) {
+        return Err(BertError::Tokenizer(format!(
+            "tokenizer.json has a {kind} {what}, which BERT tokenizers do not use; supported: {}",
+            allowed.join(", ")
+        )));
+    }
+    if kind == "Sequence" {
+        let steps = value.get(list).and_then(Value::as_array).ok_or_else(|| {
+            BertError::Tokenizer(format!(
+                "tokenizer.json has a {what} Sequence without `{list}`"
+            ))
+        })?;
+        for step in steps {
+            check_component(step, what, list, allowed)?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a `tokenizer.json` that is not a BERT WordPiece tokenizer before the `tokenizers`
+/// crate builds it: other models (BPE, Unigram, WordLevel) give other ids than the model was
+/// trained with, and some crafted ones panic inside `tokenizers`.
+fn check_wordpiece(json: &Value) -> Result<()> {
+    let bad = |why: String| Err(BertError::Tokenizer(why));
+    let Some(model) = json.get("model") else {
+        return bad("tokenizer.json has no `model`: is it a tokenizers file?".into());
+    };
+    match component_type(model) {
+        Ok("WordPiece") => {}
+        Ok(other) => {
+            return bad(format!(
+                "tokenizer.json holds a {other} tokenizer, not BERT's WordPiece: choose a BERT checkpoint's tokenizer.json or its vocab.txt"
+            ));
+        }
+        Err(e) => {
+            return bad(format!(
+                "tokenizer.json's model has {e}, not \"WordPiece\": choose a BERT checkpoint's tokenizer.json or its vocab.txt"
+            ));
+        }
+    }
+    let Some(vocab) = model.get("vocab").and_then(Value::as_object) else {
+        return bad("tokenizer.json's WordPiece model has no vocabulary".into());
+    };
+    if vocab.is_empty() || vocab.len() > MAX_VOCAB {
+        return bad(format!(
+            "tokenizer.json's vocabulary has {} tokens; a BERT one has between 1 and {MAX_VOCAB}",
+            vocab.len()
+        ));
+    }
+    match model.get("unk_token").and_then(Value::as_str) {
+        Some(unk) if vocab.contains_key(unk) => {}
+        Some(unk) => {
+            return bad(format!(
+                "tokenizer.json's unknown token {unk} is not in its vocabulary"
+            ));
+        }
+        None => return bad("tokenizer.json's WordPiece model names no unknown token".into()),
+    }
+    if !model
+        .get("continuing_subword_prefix")
+        .is_none_or(Value::is_string)
+    {
+        return bad("tokenizer.json's continuing_subword_prefix is not a string".into());
+    }
+    let null = Value::Null;
+    check_component(
+        json.get("normalizer").unwrap_or(&null),
+        "normalizer",
+        "normalizers",
+        NORMALIZERS,
+    )?;
+    check_component(
+        json.get("pre_tokenizer").unwrap_or(&null),
+        "pre-tokenizer",
+        "pretokenizers",
+        PRE_TOKENIZERS,
+    )
+}
 
 /// A BERT tokenizer: text → `[CLS] pieces… [SEP]` ids.
 pub struct BertTokenizer {
@@ -40,15 +172,20 @@ impl BertTokenizer {
         }
     }
 
-    /// A `tokenizers` JSON file. Its padding and truncation settings are dropped.
+    /// A `tokenizers` JSON file of a BERT WordPiece tokenizer, checked before the `tokenizers`
+    /// crate sees it (see [`check_wordpiece`]). Its padding, truncation, post-processor and
+    /// decoder are dropped: we add `[CLS]`/`[SEP]` and truncate ourselves, and never decode.
     pub fn from_tokenizer_json(json: &str) -> Result<Self> {
-        let mut inner: Tokenizer = json
-            .parse()
+        let mut value: Value = serde_json::from_str(json)
             .map_err(|e| BertError::Tokenizer(format!("tokenizer.json cannot be parsed: {e}")))?;
-        inner.with_padding(None);
-        inner
-            .with_truncation(None)
-            .map_err(|e| BertError::Tokenizer(e.to_string()))?;
+        check_wordpiece(&value)?;
+        if let Some(fields) = value.as_object_mut() {
+            for unused in ["padding", "truncation", "post_processor", "decoder"] {
+                fields.insert(unused.into(), Value::Null);
+            }
+        }
+        let inner: Tokenizer = serde_json::from_value(value)
+            .map_err(|e| BertError::Tokenizer(format!("tokenizer.json cannot be parsed: {e}")))?;
         Self::with_specials(inner)
     }
 
@@ -56,6 +193,11 @@ impl BertTokenizer {
     /// vocabulary itself has capitalized ASCII words (a cased model; uncased vocabularies still
     /// hold a few non-ASCII capitals).
     pub fn from_vocab_txt(text: &str) -> Result<Self> {
+        if text.lines().count() > MAX_VOCAB {
+            return Err(BertError::Tokenizer(format!(
+                "vocab.txt has more than {MAX_VOCAB} lines: is it a BERT vocabulary?"
+            )));
+        }
         let vocab: AHashMap<String, u32> = text
             .lines()
             .enumerate()

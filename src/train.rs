@@ -158,6 +158,73 @@ impl TrainSettings {
     }
 }
 
+/// Most epochs a run may ask for (the presets use at most 60).
+pub const MAX_EPOCHS: usize = 10_000;
+/// Most L2 penalties tried side by side: each is a model trained on every batch.
+pub const MAX_L2_CANDIDATES: usize = 32;
+
+/// Whether `x` stays finite once narrowed to the f32 the optimizers take.
+pub(crate) fn finite_f32(x: f64) -> bool {
+    x.is_finite() && (x as f32).is_finite()
+}
+
+impl TrainSettings {
+    /// Refuses settings that cannot train: each would otherwise panic (an empty `l2`, a
+    /// dropout of 1, a width of 0), allocate without bound or train on NaN. The trainer calls
+    /// it, and so does the page's boundary, where settings arrive from JavaScript.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |why: String| Err(BertError::Settings(format!("training settings: {why}")));
+        if let Some(problem) = crate::head::hidden_problem(&self.hidden, self.dropout) {
+            return bad(problem);
+        }
+        if !(finite_f32(self.learning_rate) && self.learning_rate > 0.0) {
+            return bad(format!(
+                "learning rate {}; it must be a positive number",
+                self.learning_rate
+            ));
+        }
+        if self.l2.is_empty() || self.l2.len() > MAX_L2_CANDIDATES {
+            return bad(format!(
+                "{} L2 penalties; give between 1 and {MAX_L2_CANDIDATES}",
+                self.l2.len()
+            ));
+        }
+        if let Some(l2) = self.l2.iter().find(|&&l2| !(finite_f32(l2) && l2 >= 0.0)) {
+            return bad(format!("L2 penalty {l2}; penalties must be 0 or more"));
+        }
+        if self.batch_size == 0 {
+            return bad("batch size 0; it must be at least 1".into());
+        }
+        if !(1..=MAX_EPOCHS).contains(&self.epochs) {
+            return bad(format!(
+                "{} epochs; choose between 1 and {MAX_EPOCHS}",
+                self.epochs
+            ));
+        }
+        if !(self.validation_fraction > 0.0 && self.validation_fraction < 1.0) {
+            return bad(format!(
+                "validation fraction {}; it must be between 0 and 1, such as 0.2",
+                self.validation_fraction
+            ));
+        }
+        if let Some(p) = self.plateau {
+            if !(p.factor > 0.0 && p.factor < 1.0) {
+                return bad(format!(
+                    "plateau factor {}; it must be between 0 and 1",
+                    p.factor
+                ));
+            }
+            if !(p.min_lr.is_finite() && p.min_lr >= 0.0) {
+                return bad(format!(
+                    "plateau minimum learning rate {}; it must be 0 or more",
+                    p.min_lr
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One model per L2 penalty tried, trained side by side on the same batches.
 struct Candidate {
     l2: f64,
@@ -312,10 +379,22 @@ impl Trainer {
         settings: TrainSettings,
         device: &Device,
     ) -> Result<Self> {
+        settings.validate()?;
         let n = labels.len();
-        if features.len() != n * dim || n < 2 {
+        if !(1..=crate::head::MAX_WIDTH).contains(&dim)
+            || Some(features.len()) != n.checked_mul(dim)
+            || n < 2
+        {
             return Err(BertError::Data(format!(
                 "training needs at least 2 examples with {dim} features each"
+            )));
+        }
+        if !(2..=crate::head::MAX_CLASSES).contains(&classes)
+            || labels.iter().any(|&l| l >= classes)
+        {
+            return Err(BertError::Data(format!(
+                "training needs 2 to {} classes and labels below their number ({classes})",
+                crate::head::MAX_CLASSES
             )));
         }
         let epochs = Epochs::new(

@@ -15,6 +15,79 @@ use crate::config::BertConfig;
 use crate::error::{BertError, Result};
 use crate::model::bert::{BertAttention, BertEmbeddings, BertLayer, BertModel, activation_code};
 
+/// Widest hidden state a model or a fine-tuned classifier may have. BERT-large is 1,024 wide;
+/// the cap only keeps a crafted `config.json` from allocating before its tensors are read.
+pub const MAX_HIDDEN: usize = 16_384;
+/// Widest feed-forward block (BERT-large: 4,096).
+pub const MAX_INTERMEDIATE: usize = 65_536;
+/// Most encoder layers (BERT-large: 24).
+pub const MAX_LAYERS: usize = 256;
+/// Largest vocabulary (multilingual BERT: 119,547).
+pub const MAX_VOCAB: usize = 1 << 20;
+/// Most position embeddings, and so the longest max length anything may ask for (BERT: 512).
+pub const MAX_POSITIONS: usize = 16_384;
+/// Most token types (BERT: 2).
+pub const MAX_TYPE_VOCAB: usize = 1_024;
+
+/// Why an encoder layer of this geometry cannot work, if it cannot: burn's attention splits
+/// `hidden` into `heads` equal parts and LayerNorm needs a positive epsilon.
+pub(crate) fn layer_problem(
+    hidden: usize,
+    heads: usize,
+    intermediate: usize,
+    layer_norm_eps: f64,
+) -> Option<String> {
+    if !(1..=MAX_HIDDEN).contains(&hidden) {
+        return Some(format!(
+            "hidden size {hidden} is not between 1 and {MAX_HIDDEN}"
+        ));
+    }
+    if heads == 0 || !hidden.is_multiple_of(heads) {
+        return Some(format!(
+            "{heads} attention heads do not divide the hidden size {hidden}"
+        ));
+    }
+    if !(1..=MAX_INTERMEDIATE).contains(&intermediate) {
+        return Some(format!(
+            "intermediate size {intermediate} is not between 1 and {MAX_INTERMEDIATE}"
+        ));
+    }
+    if !(layer_norm_eps.is_finite() && layer_norm_eps > 0.0 && layer_norm_eps < 1.0) {
+        return Some(format!(
+            "layer_norm_eps {layer_norm_eps} is not a small positive number"
+        ));
+    }
+    None
+}
+
+/// Refuses sizes no BERT has before anything is allocated from them.
+fn check_config(config: &BertConfig) -> Result<()> {
+    let caps = [
+        ("vocab_size", config.vocab_size, MAX_VOCAB),
+        ("num_hidden_layers", config.num_hidden_layers, MAX_LAYERS),
+        (
+            "max_position_embeddings",
+            config.max_position_embeddings,
+            MAX_POSITIONS,
+        ),
+        ("type_vocab_size", config.type_vocab_size, MAX_TYPE_VOCAB),
+    ];
+    if let Some((name, value, cap)) = caps.iter().find(|(_, v, cap)| !(1..=*cap).contains(v)) {
+        return Err(BertError::ConfigInvalid(format!(
+            "{name} is {value}; it must be between 1 and {cap}"
+        )));
+    }
+    match layer_problem(
+        config.hidden_size,
+        config.num_attention_heads,
+        config.intermediate_size,
+        config.layer_norm_eps,
+    ) {
+        Some(problem) => Err(BertError::ConfigInvalid(problem)),
+        None => Ok(()),
+    }
+}
+
 /// Reads tensors by their `BertModel` name, whatever the file's naming convention.
 struct WeightFile<'a> {
     tensors: SafeTensors<'a>,
@@ -49,7 +122,7 @@ impl<'a> WeightFile<'a> {
             });
         }
         let bytes = view.data();
-        let values = match view.dtype() {
+        let values: Vec<f32> = match view.dtype() {
             Dtype::F32 => bytes
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -69,6 +142,9 @@ impl<'a> WeightFile<'a> {
                 });
             }
         };
+        if !values.iter().all(|v| v.is_finite()) {
+            return Err(BertError::TensorNotFinite(found_name));
+        }
         Ok(values)
     }
 
@@ -120,6 +196,7 @@ impl<'a> WeightFile<'a> {
 
 /// Builds the encoder described by `config` from `model.safetensors` bytes on `device`.
 pub fn load_bert(config: &BertConfig, safetensors: &[u8], device: &Device) -> Result<BertModel> {
+    check_config(config)?;
     let tensors = SafeTensors::deserialize(safetensors)
         .map_err(|e| BertError::WeightsFormat(e.to_string()))?;
     let file = WeightFile { tensors, device };
