@@ -364,6 +364,14 @@ export class BertClient {
   }
 
   /**
+   * For tests: make the worker fail as on a trap of its wasm instance, which it then restarts;
+   * rejects with the InternalError that says what was restored.
+   */
+  crashForTest() {
+    return this.#request({ type: 'crashForTest' }).promise;
+  }
+
+  /**
    * A request that `signal` cancels.
    * @template {CallBody} M
    * @param {M} message

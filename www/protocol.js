@@ -21,7 +21,8 @@
  * - `ClassifierError`: a classifier or features file that cannot be read, or that does not fit
  *   the loaded model or data.
  * - `InternalError`: a state the page should not reach (a busy or finished handle, a request
- *   out of order, a crashed wasm instance, the page's own files missing).
+ *   out of order, a crashed wasm instance — restarted, or to reload —, the page's own files
+ *   missing).
  * - `CancelledError`: the request was cancelled (www/client.js).
  * @typedef {'ModelFileError' | 'DataError' | 'SettingsError' | 'DeviceError' | 'ClassifierError'
  *   | 'InternalError' | 'CancelledError'} ErrorKind
@@ -464,6 +465,11 @@
  * @typedef {{id: number, type: 'forgetKeptClassifier'}} ForgetKeptClassifierRequest
  */
 /**
+ * For tests: fail as a trap of the wasm instance (a Rust panic) would, so that the worker
+ * restarts it (progress stage 'restarted'); rejects with the InternalError that says so.
+ * @typedef {{id: number, type: 'crashForTest'}} CrashForTestRequest
+ */
+/**
  * Stop request `target` at its next step; it then rejects with a CancelledError. Not answered.
  * @typedef {{id: number, type: 'cancel', target: number}} CancelRequest
  */
@@ -494,6 +500,7 @@
  * @property {{warning: string | null}} keepClassifier
  * @property {KeptClassifier | null} loadKeptClassifier
  * @property {void} forgetKeptClassifier
+ * @property {void} crashForTest
  */
 /**
  * A request the worker answers (all but cancel).
@@ -502,7 +509,7 @@
  *   | CsvPreviewRequest | DatasetRequest
  *   | ExtractRequest | TrainRequest | FineTunePlanRequest | FineTuneRequest | ClassifyRequest
  *   | SetClassifierRequest | ClassifierBytesRequest | KeepClassifierRequest
- *   | LoadKeptClassifierRequest | ForgetKeptClassifierRequest} Call
+ *   | LoadKeptClassifierRequest | ForgetKeptClassifierRequest | CrashForTestRequest} Call
  */
 /** @typedef {Call | CancelRequest} Request  Every message UI → worker. */
 /** @typedef {Call['type']} CallType */
@@ -521,7 +528,10 @@
  * - 'finetune': a step of fine-tuning (`step` null before the first; `done`/`total` are optimizer
  *   steps), 'test': test texts scored; both with `textsPerSecond` of the current phase and
  *   `secondsLeft` and `fraction` (0…1) of the whole run, null until measured;
- * - 'fallback': WebGPU failed, the step starts again on the CPU; `reason` says why.
+ * - 'fallback': WebGPU failed, the step starts again on the CPU; `reason` says why;
+ * - 'restarted': the wasm instance trapped (a Rust panic) under request `id`, which fails; a
+ *   fresh one runs the model, data set and classifier again (`message` says which), and
+ *   `featuresLost` says that the features were not stored, so they must be extracted again.
  * @typedef {{id: number, type: 'progress', message: string} & ProgressStage} ProgressMessage
  */
 /**
@@ -529,7 +539,7 @@
  *   | {stage: 'embed' | 'extract' | 'classify', done: number, total: number}
  *   | {stage: 'epoch', report: EpochReport}
  *   | FineTuneStart | FineTuneProgress | TestProgress
- *   | {stage: 'fallback', reason: string}} ProgressStage
+ *   | {stage: 'fallback', reason: string} | {stage: 'restarted', featuresLost: boolean}} ProgressStage
  */
 /**
  * The first 'finetune' progress, before any step.

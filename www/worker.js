@@ -66,17 +66,27 @@ let lastRun = [];
 let encoder = null;
 /** @type {ModelBuffers | null} The bytes the current encoder was loaded from, kept so the user can switch device. */
 let currentFiles = null;
-/** @type {string | null} Set once the wasm instance trapped (a Rust panic): it cannot be trusted afterwards. */
+/**
+ * @type {string | null} Set once a trap (a Rust panic) could not be recovered from (`recover`):
+ * every request fails until the page reloads.
+ */
 let crashed = null;
 /** @type {Dataset | null} the preprocessed CSV the user is working on */
 let dataset = null;
 /** @type {Features | null} features of `dataset`'s texts (training rows first) */
 let features = null;
+/**
+ * Where `features` are stored in IndexedDB, to read them back after a crash; null when they are
+ * not stored (a full storage, no IndexedDB).
+ * @type {{key: string, pooling: Pooling, maxLen: number} | null}
+ */
+let featuresStored = null;
 /** @type {Classifier | null} the classifier `classify` uses */
 let classifier = null;
 /**
- * @type {Uint8Array<ArrayBuffer> | null} its file, kept in the WebGPU build only: what moves it
- * to another build or downloads it there, so nothing is read back from a GPU that may have failed
+ * @type {Uint8Array<ArrayBuffer> | null} its file, written when it becomes the classifier: what
+ * restores it after a crash, moves it to another build or downloads it, so nothing is read back
+ * from an instance or a GPU that may have failed
  */
 let classifierBytes = null;
 /** IndexedDB key (store 'classifiers') of the classifier kept for the next visit. */
@@ -135,6 +145,19 @@ function kindOf(err) {
  */
 function messageOf(err) {
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Free a wasm object, ignoring a failure: one of an instance that trapped may still be borrowed
+ * by the call that trapped, and a failed free must not replace the error being thrown.
+ * @param {{free: () => void} | null | undefined} object
+ */
+function release(object) {
+  try {
+    object?.free();
+  } catch {
+    // Its memory goes with its instance.
+  }
 }
 
 // ---- messages -----------------------------------------------------------------------------------
@@ -229,13 +252,23 @@ async function compileWasm(url) {
 }
 
 /**
+ * Instances of each build started again after a trap. Each needs a fresh copy of the glue (it
+ * keeps its instance in a module variable), imported under another URL; the trapped one's
+ * memory stays with its copy until the page reloads, as modules are never unloaded.
+ * @type {Partial<Record<Build, number>>}
+ */
+const restartsOf = {};
+
+/**
  * Start (once) the wasm build of `kind`.
  * @param {Build} kind
  * @returns {Promise<Instance>}
  */
 function instantiate(kind) {
   const started = (instances[kind] ??= (async () => {
-    const api = /** @type {Wasm} */ (await import(BUILDS[kind].glue));
+    const glue = new URL(BUILDS[kind].glue);
+    if (restartsOf[kind]) glue.searchParams.set('instance', String(restartsOf[kind]));
+    const api = /** @type {Wasm} */ (await import(glue.href));
     const { memory } = await api.default({ module_or_path: await compileBuild(kind) });
     return { kind, api, memory };
   })());
@@ -322,12 +355,12 @@ async function moveTo(next) {
       api.Dataset.load(new Uint8Array(await datasetSource.csv.arrayBuffer()), datasetSource.settings);
   } catch (err) {
     // Everything stays where it was.
-    for (const copy of [movedClassifier, movedFeatures, movedDataset]) copy?.free();
+    for (const copy of [movedClassifier, movedFeatures, movedDataset]) release(copy);
     throw err;
   }
   for (const old of [classifier, features, dataset, encoder]) old?.free();
   [classifier, features, dataset] = [movedClassifier, movedFeatures, movedDataset];
-  classifierBytes = next.kind === 'webgpu' ? file : null;
+  classifierBytes = file;
   encoder = null;
   wasm = next;
 }
@@ -495,7 +528,7 @@ async function embed(id, { texts, pooling, maxLen, batchSize }) {
   try {
     return done.values;
   } finally {
-    done.free();
+    release(done);
   }
 }
 
@@ -522,7 +555,7 @@ async function extractAll(id, texts, pooling, maxLen, batchSize, onDone) {
     });
     return extraction.finish();
   } finally {
-    extraction.free();
+    release(extraction);
   }
 }
 
@@ -579,6 +612,7 @@ async function loadDataset(id, { csv, settings }) {
   dataset?.free();
   features?.free();
   features = null;
+  featuresStored = null;
   dataset = next;
   datasetSource = { csv: new Blob([csv]), settings };
   return { ...next.summary(), examples: next.examples(5) };
@@ -595,22 +629,12 @@ async function extract(id, { key, pooling, maxLen, batchSize }) {
   const data = requireDataset();
   const enc = requireEncoder();
   const texts = data.texts();
-  let stored;
-  try {
-    stored = await getFeatures(key);
-  } catch {
-    stored = undefined; // no storage (private mode): extract
-  }
-  if (stored) {
-    try {
-      const cached = running().api.Features.fromBytes(new Uint8Array(stored));
-      cached.check(enc, pooling, maxLen, texts.length);
-      features?.free();
-      features = cached;
-      return { rows: cached.rows, cached: true, ms: 0, storeError: null };
-    } catch {
-      // Stale or from another model: extract again below.
-    }
+  const cached = await storedFeatures({ key, pooling, maxLen }, enc, texts.length);
+  if (cached) {
+    features?.free();
+    features = cached;
+    featuresStored = { key, pooling, maxLen };
+    return { rows: cached.rows, cached: true, ms: 0, storeError: null };
   }
   const started = performance.now();
   const total = texts.length;
@@ -621,13 +645,39 @@ async function extract(id, { key, pooling, maxLen, batchSize }) {
   );
   features?.free();
   features = next;
+  featuresStored = null;
   let storeError = null;
   try {
     await putFeatures(key, features.toBytes().buffer);
+    featuresStored = { key, pooling, maxLen };
   } catch (err) {
     storeError = messageOf(err);
   }
   return { rows: features.rows, cached: false, ms: performance.now() - started, storeError };
+}
+
+/**
+ * The features stored under `stored.key` when they fit `enc` and a data set of `rows` texts,
+ * else null (none stored, no storage, stale or from another model).
+ * @param {{key: string, pooling: Pooling, maxLen: number}} stored
+ * @param {Encoder} enc
+ * @param {number} rows
+ * @returns {Promise<Features | null>}
+ */
+async function storedFeatures({ key, pooling, maxLen }, enc, rows) {
+  /** @type {Features | null} */
+  let read = null;
+  try {
+    const bytes = await getFeatures(key);
+    if (!bytes) return null;
+    read = running().api.Features.fromBytes(new Uint8Array(bytes));
+    read.check(enc, pooling, maxLen, rows);
+    return read;
+  } catch (err) {
+    release(read);
+    if (err instanceof WebAssembly.RuntimeError) throw err;
+    return null;
+  }
 }
 
 /**
@@ -655,10 +705,10 @@ async function train(id, { settings }) {
     await adoptClassifier(next);
     return { meta, report };
   } catch (err) {
-    next?.free();
+    release(next);
     throw err;
   } finally {
-    trainer.free();
+    release(trainer);
   }
 }
 
@@ -709,7 +759,7 @@ async function fineTunePlan(id, { settings, textsPerSecond }) {
     const seconds = tuner.estimateSeconds(rate.textsPerSecond) + testTexts / rate.textsPerSecond;
     return { seconds, ...rate, device: enc.device, layers: encoderLayers(enc), testTexts };
   } finally {
-    tuner.free();
+    release(tuner);
   }
 }
 
@@ -852,10 +902,10 @@ async function fineTune(id, { settings }) {
     next = null;
     return { meta, report };
   } catch (err) {
-    next?.free();
+    release(next);
     throw err;
   } finally {
-    tuner.free();
+    release(tuner);
   }
 }
 
@@ -913,7 +963,7 @@ async function classifyMany(id, clf, texts, step) {
   try {
     return await clf.classifyVectors(vectors.values);
   } finally {
-    vectors.free();
+    release(vectors);
   }
 }
 
@@ -943,15 +993,14 @@ async function setClassifier(id, bytes) {
 }
 
 /**
- * Make `next` the classifier. In the WebGPU build its file (`bytes`, or written now, while the
- * GPU that trained it still answers) stays beside it; a CPU build writes the file when it is
- * asked for, which spares a copy in memory (tens of MB for a fine-tuned encoder top) and a
- * serialization per training.
+ * Make `next` the classifier. Its file (`bytes`, or written now, while the instance and the GPU
+ * that trained it still answer) stays beside it, to restore it after a crash: a copy in memory
+ * (tens of MB for a fine-tuned encoder top) and a serialization per training.
  * @param {Classifier} next
  * @param {Uint8Array<ArrayBuffer> | null} [bytes]
  */
 async function adoptClassifier(next, bytes = null) {
-  const file = running().kind === 'webgpu' ? (bytes ?? (await next.toBytes())) : null;
+  const file = bytes ?? (await next.toBytes());
   classifier?.free();
   classifier = next;
   classifierBytes = file;
@@ -1000,6 +1049,109 @@ async function loadKeptClassifier(id) {
   }
   if (!kept?.bytes) return null;
   return { ...(await setClassifier(id, kept.bytes)), source: kept.source ?? null };
+}
+
+// ---- crashes -----------------------------------------------------------------------------------
+
+/** Restarts after a trap this page allows: each leaves the trapped instance's memory behind. */
+const MAX_RESTARTS = 3;
+/** Restarts so far. */
+let restarts = 0;
+
+/** @type {Partial<Record<CallType, string>>} what each request does, in the words of "while …" */
+const DOING = {
+  load: 'loading a model',
+  reload: 'loading the model on another device',
+  embed: 'embedding texts',
+  tokenize: 'tokenizing texts',
+  csvHeader: 'reading a CSV file',
+  csvColumn: 'reading a CSV file',
+  csvPreview: 'reading a CSV file',
+  dataset: 'preprocessing a CSV file',
+  extract: 'extracting features',
+  train: 'training',
+  fineTunePlan: 'estimating a fine-tuning run',
+  fineTune: 'fine-tuning',
+  classify: 'classifying',
+  setClassifier: 'loading a classifier',
+  loadKeptClassifier: 'loading the kept classifier',
+  classifierBytes: 'saving the classifier',
+  keepClassifier: 'saving the classifier',
+  crashForTest: 'running a crash test',
+};
+
+/** @param {string[]} words */
+function listOf(words) {
+  return words.length < 2 ? words.join('') : `${words.slice(0, -1).join(', ')} and ${words.at(-1)}`;
+}
+
+/**
+ * After a trap (a Rust panic) of the running instance: drop it, start a fresh instance of the
+ * same build and restore the model (`currentFiles`), the data set (`datasetSource`), the
+ * features (when stored in IndexedDB) and the classifier (`classifierBytes`); tell the page
+ * (progress stage 'restarted'). A second trap while restoring, or too many restarts, gives up:
+ * every request then fails until the page reloads.
+ * @param {number} id the request that trapped
+ * @param {CallType} type
+ * @param {WebAssembly.RuntimeError} trap
+ * @returns {Promise<KindError>} what that request rejects with
+ */
+async function recover(id, type, trap) {
+  const crash = `the model crashed inside WebAssembly (${trap.message}) while ${DOING[type] ?? `answering a ${type} request`}`;
+  const trapped = wasm;
+  const device = encoder?.device ?? null;
+  const had = { data: dataset !== null, features: features !== null, classifier: classifier !== null };
+  // Freed now, so that their finalizers never call into the trapped instance later.
+  for (const old of [classifier, features, dataset, encoder]) release(old);
+  [classifier, features, dataset, encoder, wasm] = [null, null, null, null, null];
+  if (++restarts > MAX_RESTARTS) {
+    crashed = trap.message;
+    return new KindError('InternalError', `${crash}, for the ${MAX_RESTARTS + 1}th time: reload the page`);
+  }
+  try {
+    if (trapped) {
+      delete instances[trapped.kind];
+      restartsOf[trapped.kind] = (restartsOf[trapped.kind] ?? 0) + 1;
+    }
+    /** @type {string[]} */
+    const restored = [];
+    if (currentFiles && device) {
+      await loadEncoder(id, currentFiles, device);
+      restored.push('model');
+    } else {
+      // A classifier with no encoder waits in a CPU build (setClassifier).
+      await startWasm(id, trapped?.kind === 'webgpu' || !trapped ? cpuBuild() : trapped.kind);
+    }
+    const { api } = running();
+    if (had.data && datasetSource) {
+      dataset = api.Dataset.load(
+        new Uint8Array(await datasetSource.csv.arrayBuffer()),
+        datasetSource.settings,
+      );
+      restored.push('data');
+    }
+    if (had.features && dataset && encoder && featuresStored) {
+      features = await storedFeatures(featuresStored, encoder, dataset.texts().length);
+      if (features) restored.push('features');
+    }
+    if (!features) featuresStored = null;
+    if (had.classifier && classifierBytes) {
+      classifier = api.Classifier.fromBytes(classifierBytes);
+      restored.push('classifier');
+    }
+    const featuresLost = had.features && !features;
+    const message =
+      `${crash}; it was restarted` +
+      (restored.length
+        ? ` and your ${listOf(restored)} ${restored.length > 1 ? 'were' : 'was'} restored`
+        : '') +
+      (featuresLost ? '. The features were not stored in this browser: extract them again' : '');
+    progress(id, { stage: 'restarted', message, featuresLost });
+    return new KindError('InternalError', message);
+  } catch (err) {
+    crashed = messageOf(err);
+    return new KindError('InternalError', `${crash}, and restarting it failed (${crashed}): reload the page`);
+  }
 }
 
 // ---- requests ---------------------------------------------------------------------------------
@@ -1072,6 +1224,9 @@ async function handle(msg) {
       return loadKeptClassifier(id);
     case 'forgetKeptClassifier':
       return idbDelete('classifiers', KEPT_CLASSIFIER);
+    case 'crashForTest':
+      // Where a trap of a wasm call surfaces.
+      throw new WebAssembly.RuntimeError('unreachable');
     default:
       throw new KindError(
         'InternalError',
@@ -1106,18 +1261,7 @@ function reply(id, value) {
  */
 function replyError(id, err) {
   /** @type {ErrorMessage} */
-  let message;
-  if (err instanceof WebAssembly.RuntimeError) {
-    crashed = err.message;
-    message = {
-      id,
-      type: 'error',
-      name: 'InternalError',
-      message: `the model crashed inside WebAssembly (${err.message}): reload the page`,
-    };
-  } else {
-    message = { id, type: 'error', name: kindOf(err), message: messageOf(err) };
-  }
+  const message = { id, type: 'error', name: kindOf(err), message: messageOf(err) };
   scope.postMessage(message);
 }
 
@@ -1133,7 +1277,10 @@ scope.addEventListener('message', (event) => {
       checkCancelled(msg.id);
       reply(msg.id, await handle(msg));
     } catch (err) {
-      replyError(msg.id, err);
+      replyError(
+        msg.id,
+        err instanceof WebAssembly.RuntimeError ? await recover(msg.id, msg.type, err) : err,
+      );
     } finally {
       cancelled.delete(msg.id);
     }

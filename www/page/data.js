@@ -5,6 +5,7 @@
 import { cell, count, formatSeconds, isCancelled, messageOf, row, sentence, textsNoun } from './format.js';
 import { showTrainControls } from './train.js';
 import {
+  askPersistentStorage,
   client,
   defaults,
   deviceName,
@@ -392,6 +393,7 @@ export async function onExtract() {
     pooling,
     maxLen,
   ].join('|');
+  askPersistentStorage();
   setBusy(true);
   const job = startJob(ui.extractCancel);
   const total = state.summary.counts.train + state.summary.counts.test;

@@ -6,7 +6,7 @@
 import { fetchDefaultClassifier } from '../model_fetch.js';
 import { showClassifier } from './classify.js';
 import { messageOf, sentence } from './format.js';
-import { client, say, setBusy, state, ui } from './state.js';
+import { askPersistentStorage, client, say, setBusy, state, ui } from './state.js';
 
 const DEFAULT_SOURCE = 'default (all-MiniLM-L6-v2, Amazon reviews)';
 
@@ -25,6 +25,7 @@ async function useClassifier(bytes, source, keep) {
   showClassifier();
   let warning = mismatch;
   if (keep) {
+    askPersistentStorage();
     let stored;
     try {
       stored = (await client.keepClassifier(source)).warning;
@@ -75,6 +76,7 @@ export async function loadClassifier(modelReady) {
 
 /** Keep the worker's current classifier (just trained) for the next visit, saying so here. */
 export async function keepClassifier() {
+  askPersistentStorage();
   let warning;
   try {
     warning = (await client.keepClassifier(state.classifierSource)).warning;

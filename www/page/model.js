@@ -8,7 +8,7 @@ import { showClassifier } from './classify.js';
 import { scheduleEstimate } from './finetune.js';
 import { formatBytes, messageOf, sentence } from './format.js';
 import { trainMode } from './settings.js';
-import { client, deviceName, setBusy, setStatus, state, ui } from './state.js';
+import { client, deviceName, refreshControls, say, setBusy, setStatus, state, ui } from './state.js';
 
 /** @typedef {import('../protocol.js').EncoderInfo} EncoderInfo */
 /** @typedef {import('../model_fetch.js').FetchProgress} FetchProgress */
@@ -57,12 +57,24 @@ function onLoadProgress(p) {
 }
 
 /**
- * Every request's progress: a switch to the CPU, whatever request it happened in. (Other
- * requests' steps stay out of the status line: a classifier loading after the model failed
- * would hide that error.)
+ * Every request's progress: a switch to the CPU, or a restart after a crash, whatever request it
+ * happened in. (Other requests' steps stay out of the status line: a classifier loading after
+ * the model failed would hide that error.)
  * @param {import('../protocol.js').ProgressMessage} p
  */
 export function onWorkerProgress(p) {
+  if (p.stage === 'restarted') {
+    setStatus(sentence(p.message), 'warn');
+    if (p.featuresLost && state.extracted) {
+      state.extracted = false;
+      say(
+        ui.extractStatus,
+        'The features were lost when the model crashed (they were not stored in this browser): press Extract features again.',
+        'warn',
+      );
+      refreshControls();
+    }
+  }
   if (p.stage === 'fallback' && client.info) {
     const reason = p.reason ?? '';
     client.info = { ...client.info, device: 'cpu', fallback: reason };

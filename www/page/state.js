@@ -218,6 +218,20 @@ export function defaults() {
   return state.defaults;
 }
 
+/** @type {Promise<boolean> | null} */
+let persisting = null;
+
+/**
+ * Ask the browser, once, not to evict what this page stores (kept classifiers, features) when
+ * space runs low. Called when the user first keeps something or extracts features; a refusal,
+ * or a browser without the API, changes nothing.
+ */
+export function askPersistentStorage() {
+  persisting ??= Promise.resolve()
+    .then(() => navigator.storage?.persist?.() ?? false)
+    .catch(() => false);
+}
+
 /**
  * Show a message in one section's status line.
  * @param {HTMLElement} el

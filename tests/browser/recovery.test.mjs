@@ -1,0 +1,171 @@
+// A crash of the wasm instance (a Rust panic traps it) costs the request it happened in, not the
+// session: the worker restarts the instance and restores the model, the data, the features
+// (when stored) and the classifier, and the page says so. Features that could not be stored (a
+// full storage, which is a warning) are the one thing lost: the page asks to extract them again.
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { classifyTyped, launch, openPage, prerequisites, waitClassifier, waitReady } from './harness.mjs';
+
+const ready = await prerequisites();
+const { skip } = ready;
+
+const POSITIVE = ['Delicious and I love it', 'Great taste', 'Fresh and tasty', 'Excellent value'];
+const NEGATIVE = ['Awful and stale', 'Terrible so I threw it away', 'Disgusting taste', 'Broken box'];
+/** 24 reviews in the Amazon layout: enough for a split with a validation part. */
+const CSV = `Id,Score,Text\n${[...POSITIVE, ...POSITIVE, ...POSITIVE, ...NEGATIVE, ...NEGATIVE, ...NEGATIVE]
+  .map((t, i) => `${i + 1},${i < 12 ? 5 : 1},${t} ${i}`)
+  .join('\n')}\n`;
+const TEXT = 'Tasty and fresh, I will buy it again.';
+
+/** The name and message of a crash the page's client asked for. */
+function crash(page) {
+  return page.evaluate(() =>
+    window.bertweb.client.crashForTest().then(
+      () => 'resolved',
+      (err) => ({ name: err.name, message: err.message }),
+    ),
+  );
+}
+
+/** Wait until a section's status line shows something other than `info`. */
+async function waitStatus(page, id) {
+  await page.waitForSelector(`#${id}:not([hidden]):not([data-kind="info"])`, { timeout: 60_000 });
+  return { kind: await page.getAttribute(`#${id}`, 'data-kind'), text: await page.textContent(`#${id}`) };
+}
+
+describe('a crash of the wasm instance', () => {
+  let browser;
+  let page;
+  let log = [];
+  before(async () => {
+    if (skip) return;
+    ready.requireReady();
+    browser = await launch({ webgpu: false });
+    let openedAt;
+    ({ page, log, openedAt } = await openPage(browser.context, `${browser.url}?device=cpu`));
+    await waitReady(page, openedAt, 120_000);
+    await waitClassifier(page);
+    // The SHA-256 of the classifier kept in IndexedDB.
+    await page.evaluate(() => {
+      window.__keptBytes = () =>
+        new Promise((resolve, reject) => {
+          const open = indexedDB.open('bertweb');
+          open.onerror = () => reject(open.error);
+          open.onsuccess = () => {
+            const get = open.result.transaction('classifiers').objectStore('classifiers').get('current');
+            get.onsuccess = async () => {
+              open.result.close();
+              const hash = await crypto.subtle.digest('SHA-256', get.result.bytes);
+              resolve(Array.from(new Uint8Array(hash), (b) => b.toString(16).padStart(2, '0')).join(''));
+            };
+          };
+        });
+    });
+  });
+  after(async () => {
+    const errors = log.filter((l) => /^\[(pageerror|error|worker error)\]/.test(l));
+    if (errors.length) console.log(`# page errors:\n${errors.map((l) => `#   ${l}`).join('\n')}`);
+    await browser?.close();
+  });
+
+  test('restores the model, data, features and classifier; the page says so', { skip }, async () => {
+    const setUp = await page.evaluate(
+      async ({ csv, text }) => {
+        const { client } = window.bertweb;
+        await client.dataset(new TextEncoder().encode(csv).buffer, {});
+        await client.extract({ key: 'recovery-test' });
+        const { presets, presetNames } = await client.defaults();
+        await client.train(presets[presetNames[0]]);
+        await client.keepClassifier('recovery test');
+        const [p] = await client.classify([text]);
+        return { probabilities: p.probabilities, kept: await window.__keptBytes() };
+      },
+      { csv: CSV, text: TEXT },
+    );
+    const err = await crash(page);
+    console.log(`# crash -> ${JSON.stringify(err)}`);
+    assert.equal(err.name, 'InternalError');
+    assert.match(
+      err.message,
+      /crashed inside WebAssembly \(unreachable\) while running a crash test; it was restarted and your model, data, features and classifier were restored$/,
+    );
+    assert.match(await page.textContent('#status'), /it was restarted and your model, data, features/);
+    assert.equal(await page.getAttribute('#status', 'data-kind'), 'warn');
+    const worker = page.workers().find((w) => new URL(w.url()).pathname.endsWith('/www/worker.js'));
+    const glues = await worker.evaluate(() =>
+      performance
+        .getEntriesByType('resource')
+        .map((e) => new URL(e.name))
+        .filter((u) => u.pathname.endsWith('/bertweb.js'))
+        .map((u) => u.pathname.split('/pkg/')[1] + u.search),
+    );
+    assert.ok(glues.includes('cpu/bertweb.js?instance=1'), `a fresh instance of the CPU build: ${glues}`);
+
+    assert.match(await classifyTyped(page, TEXT), /^(positive|negative) \d+ %$/);
+    const after = await page.evaluate(async (text) => {
+      const { client } = window.bertweb;
+      const [p] = await client.classify([text]);
+      const { presets, presetNames } = await client.defaults();
+      // The features came back from IndexedDB: training needs no extraction.
+      const trained = await client.train(presets[presetNames[0]]).then(
+        () => 'trained',
+        (e) => e.message,
+      );
+      return { probabilities: p.probabilities, kept: await window.__keptBytes(), trained };
+    }, TEXT);
+    assert.deepEqual(after.probabilities, setUp.probabilities, 'the same classifier');
+    assert.equal(after.kept, setUp.kept, 'the kept classifier is unchanged');
+    assert.equal(after.trained, 'trained');
+  });
+
+  test(
+    'a full storage while storing features is a warning; training works; a crash then asks to extract again',
+    { skip },
+    async () => {
+      const worker = page.workers().find((w) => new URL(w.url()).pathname.endsWith('/www/worker.js'));
+      await worker.evaluate(() => {
+        self.__put = IDBObjectStore.prototype.put;
+        IDBObjectStore.prototype.put = () => {
+          throw new DOMException('quota', 'QuotaExceededError');
+        };
+      });
+      try {
+        const path = join(mkdtempSync(join(tmpdir(), 'bertweb-recovery-')), 'tiny.csv');
+        writeFileSync(path, `${CSV}25,5,Yummy\n`); // another file: its features are not stored
+        await page.setInputFiles('#csv-file', path);
+        assert.equal((await waitStatus(page, 'data-status')).kind, 'ok');
+        await page.click('#extract');
+        const extracted = await waitStatus(page, 'extract-status');
+        console.log(`# storage full -> ${extracted.text}`);
+        assert.equal(extracted.kind, 'warn');
+        assert.match(
+          extracted.text,
+          /could not be kept for next time: the browser storage for this page is full/,
+        );
+        await page.click('#train');
+        assert.equal((await waitStatus(page, 'train-status')).kind, 'ok');
+      } finally {
+        await worker.evaluate(() => {
+          IDBObjectStore.prototype.put = self.__put;
+        });
+      }
+      await page.evaluate(() => {
+        document.getElementById('extract-status').dataset.kind = 'info';
+      });
+      const err = await crash(page);
+      assert.match(
+        err.message,
+        /restored\. The features were not stored in this browser: extract them again$/,
+      );
+      const lost = await waitStatus(page, 'extract-status');
+      assert.equal(lost.kind, 'warn');
+      assert.match(lost.text, /features were lost .* press Extract features again/);
+      assert.equal(await page.isDisabled('#train'), true);
+      assert.match(await classifyTyped(page, TEXT), /^[15] \d+ %$/, 'the classes of tiny.csv');
+    },
+  );
+});
