@@ -17,6 +17,7 @@ use crate::classifier::Classifier;
 use crate::data::{self, DataError, Dataset, Settings};
 use crate::encoder::Encoder;
 use crate::error::{BertError, ErrorKind};
+use crate::evaluate::Scoring;
 use crate::features::{Extraction, FeatureSettings, Features};
 use crate::finetune::{FineTuneSettings, FineTuner};
 use crate::model::Pooling;
@@ -96,12 +97,17 @@ impl<T: 'static> Slot<T> {
             .ok_or_else(|| busy(self.what))
     }
 
-    /// A Promise of `f` run on the value, which is put back when `f` ends, failed or not.
-    fn lend(&self, f: impl AsyncFnOnce(&mut T) -> Result<JsValue, JsValue> + 'static) -> Promise {
-        let slot = Slot {
+    /// Another handle on the same value (for an asynchronous call that needs two values).
+    fn share(&self) -> Slot<T> {
+        Slot {
             value: Rc::clone(&self.value),
             what: self.what,
-        };
+        }
+    }
+
+    /// A Promise of `f` run on the value, which is put back when `f` ends, failed or not.
+    fn lend(&self, f: impl AsyncFnOnce(&mut T) -> Result<JsValue, JsValue> + 'static) -> Promise {
+        let slot = self.share();
         future_to_promise(async move {
             let mut value = slot.take()?;
             let result = f(&mut value).await;
@@ -194,7 +200,10 @@ fn head_device() -> Result<Device, BertError> {
 /// Texts as the classifier sees them (HTML tags removed, as in training).
 #[wasm_bindgen(js_name = cleanTexts)]
 pub fn clean_texts(texts: Vec<String>) -> Vec<String> {
-    texts.iter().map(|t| data::strip_html(t)).collect()
+    texts
+        .iter()
+        .map(|t| crate::classifier::input_text(t))
+        .collect()
 }
 
 /// A BERT encoder loaded in this wasm instance.
@@ -901,32 +910,76 @@ impl WebClassifier {
     pub fn fine_tuned(&self) -> Result<bool, JsValue> {
         self.inner.with(|c| Ok(c.is_fine_tuned()))
     }
+}
 
-    /// Class probabilities of texts as given → Promise<Float32Array> (binary: P(positive) per
-    /// text; N classes: N per text).
-    pub fn probabilities(&self, encoder: &WebEncoder, texts: Vec<String>) -> Promise {
-        let encoder = Rc::clone(&encoder.inner);
-        self.inner.lend(async move |classifier| {
-            let probs = classifier.probabilities(&encoder, &texts).await?;
-            Ok(Float32Array::from(probs.as_slice()).into())
+/// Scoring a classifier on a dataset's test texts, one batch per step (`evaluate::Scoring`).
+#[wasm_bindgen(js_name = Scoring)]
+pub struct WebScoring {
+    inner: Slot<Scoring>,
+    encoder: Rc<Encoder>,
+    labels: Vec<usize>,
+}
+
+#[wasm_bindgen(js_class = Scoring)]
+impl WebScoring {
+    /// Plans scoring `classifier` (on `encoder`) on `dataset`'s test texts, `batch_size` a step.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        classifier: &WebClassifier,
+        encoder: &WebEncoder,
+        dataset: &WebDataset,
+        batch_size: usize,
+    ) -> Result<WebScoring, JsValue> {
+        let texts = dataset.inner.test.iter().map(|e| e.text.clone()).collect();
+        let scoring = classifier
+            .inner
+            .with(|c| Ok(Scoring::new(c, &encoder.inner, texts, batch_size)?))?;
+        Ok(WebScoring {
+            inner: Slot::new(scoring, "scoring"),
+            encoder: Rc::clone(&encoder.inner),
+            labels: dataset.inner.test.iter().map(|e| e.label).collect(),
         })
     }
 
-    /// The test report of `probs` (from `probabilities` over the dataset's test texts, in
-    /// order); the headline numbers are kept in the metadata.
-    #[wasm_bindgen(js_name = scoreTest)]
-    pub fn score_test(&self, probs: Vec<f32>, dataset: &WebDataset) -> Result<JsValue, JsValue> {
-        let labels: Vec<usize> = dataset.inner.test.iter().map(|e| e.label).collect();
-        self.inner
-            .with(|classifier| to_js(&classifier.score(&probs, &labels)?))
+    /// Texts scored so far.
+    #[wasm_bindgen(getter)]
+    pub fn done(&self) -> Result<usize, JsValue> {
+        self.inner.with(|s| Ok(s.done()))
+    }
+
+    /// Texts to score.
+    #[wasm_bindgen(getter)]
+    pub fn total(&self) -> Result<usize, JsValue> {
+        self.inner.with(|s| Ok(s.total()))
+    }
+
+    /// Whether every text is scored.
+    #[wasm_bindgen(getter)]
+    pub fn finished(&self) -> bool {
+        self.inner.is_none_or(Scoring::is_finished)
     }
 }
 
-#[wasm_bindgen(js_class = Dataset)]
-impl WebDataset {
-    /// The test rows' texts, in order (what `Classifier.scoreTest` expects probabilities of).
-    #[wasm_bindgen(js_name = testTexts)]
-    pub fn test_texts(&self) -> Vec<String> {
-        self.inner.test.iter().map(|e| e.text.clone()).collect()
+#[wasm_bindgen(js_class = Classifier)]
+impl WebClassifier {
+    /// Scores the next batch of `scoring` → Promise<number> (texts done so far).
+    #[wasm_bindgen(js_name = scoreStep)]
+    pub fn score_step(&self, scoring: &WebScoring) -> Promise {
+        let (slot, encoder) = (scoring.inner.share(), Rc::clone(&scoring.encoder));
+        self.inner.lend(async move |classifier| {
+            let mut s = slot.take()?;
+            let done = s.step(classifier, &encoder).await;
+            *slot.value.borrow_mut() = Some(s);
+            Ok(JsValue::from(done? as u32))
+        })
+    }
+
+    /// The test report of a finished `scoring` (used up); the headline numbers are kept in the
+    /// metadata.
+    #[wasm_bindgen(js_name = scoreFinish)]
+    pub fn score_finish(&self, scoring: &WebScoring) -> Result<JsValue, JsValue> {
+        let s = scoring.inner.take()?;
+        self.inner
+            .with(|classifier| to_js(&s.report(classifier, &scoring.labels)?))
     }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::strip_html;
 use crate::encoder::Encoder;
 use crate::error::{BertError, Result};
+use crate::evaluate::Scoring;
 use crate::features::FeatureSettings;
 use crate::finetune::{FineTuneSettings, FineTuned, TunedEncoder, TunedTop};
 use crate::head::{Head, HeadShape, Init};
@@ -206,6 +207,12 @@ pub struct Prediction {
     pub probabilities: Vec<f32>,
 }
 
+/// A text as every classifier sees it: HTML tags removed, as preprocessing removes them from
+/// the texts it trains on. The one place the page, the command line and `classify` get it.
+pub fn input_text(text: &str) -> String {
+    strip_html(text)
+}
+
 /// A classifier ready to predict.
 pub struct Classifier {
     /// Its metadata.
@@ -385,7 +392,7 @@ impl Classifier {
         texts: &[S],
     ) -> Result<Vec<Prediction>> {
         self.check_fits(encoder)?;
-        let cleaned: Vec<String> = texts.iter().map(|t| strip_html(t.as_ref())).collect();
+        let cleaned: Vec<String> = texts.iter().map(|t| input_text(t.as_ref())).collect();
         let probs = self.probabilities(encoder, &cleaned).await?;
         Ok(self.predictions(&probs))
     }
@@ -400,27 +407,12 @@ impl Classifier {
         batch_size: usize,
         mut progress: impl FnMut(usize),
     ) -> Result<Vec<f32>> {
-        self.check_fits(encoder)?;
-        let max_len = self.meta.features.max_len;
-        let lengths = texts
-            .iter()
-            .map(|t| Ok(encoder.encode_ids(t.as_ref(), max_len)?.len()))
-            .collect::<Result<Vec<_>>>()?;
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| lengths[i]);
-        let width = self.meta.shape.outputs();
-        let mut probs = vec![0f32; texts.len() * width];
-        let mut done = 0;
-        for chunk in order.chunks(batch_size.max(1)) {
-            let batch: Vec<&str> = chunk.iter().map(|&i| texts[i].as_ref()).collect();
-            let out = self.probabilities(encoder, &batch).await?;
-            for (row, &i) in out.chunks_exact(width).zip(chunk) {
-                probs[i * width..(i + 1) * width].copy_from_slice(row);
-            }
-            done += chunk.len();
-            progress(done);
+        let texts = texts.iter().map(|t| t.as_ref().to_string()).collect();
+        let mut scoring = Scoring::new(self, encoder, texts, batch_size)?;
+        while !scoring.is_finished() {
+            progress(scoring.step(self, encoder).await?);
         }
-        Ok(probs)
+        scoring.into_probabilities()
     }
 
     /// Class probabilities of texts as given (no HTML stripping), in [`Classifier::predict`]'s

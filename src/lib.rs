@@ -10,6 +10,7 @@ pub mod data;
 pub mod encoder;
 pub mod epochs;
 pub mod error;
+pub mod evaluate;
 pub mod features;
 pub mod finetune;
 pub mod head;

@@ -285,7 +285,6 @@
  * @typedef {object} Dataset
  * @property {() => DataSummary} summary
  * @property {() => string[]} texts          every text, in feature order
- * @property {() => string[]} testTexts
  * @property {(n: number) => Example[]} examples
  * @property {() => void} free
  */
@@ -329,8 +328,16 @@
  * @property {(encoder: Encoder, texts: string[]) => Promise<Prediction[]>} classify
  * @property {(features: Features, dataset: Dataset) => Promise<Report>} evaluate
  * @property {boolean} fineTuned
- * @property {(encoder: Encoder, texts: string[]) => Promise<Float32Array>} probabilities
- * @property {(probabilities: Float32Array, dataset: Dataset) => Report} scoreTest
+ * @property {(scoring: Scoring) => Promise<number>} scoreStep   scores a batch: texts done so far
+ * @property {(scoring: Scoring) => Report} scoreFinish           the test report (uses it up)
+ * @property {() => void} free
+ */
+/**
+ * Scoring a classifier on a dataset's test texts, one batch per step.
+ * @typedef {object} Scoring
+ * @property {number} done
+ * @property {number} total
+ * @property {boolean} finished
  * @property {() => void} free
  */
 /**
@@ -354,6 +361,7 @@
  * @property {new (features: Features, dataset: Dataset, settings: TrainSettings) => Trainer} Trainer
  * @property {{fromBytes: (bytes: Uint8Array) => Classifier}} Classifier
  * @property {new (encoder: Encoder, dataset: Dataset, settings: FineTuneSettings) => FineTuner} FineTuner
+ * @property {new (classifier: Classifier, encoder: Encoder, dataset: Dataset, batchSize: number) => Scoring} Scoring
  * @property {(texts: string[]) => string[]} cleanTexts   texts as a classifier sees them (HTML removed)
  * @property {(csv: Uint8Array, delimiter?: DelimiterChoice) => string[]} csvHeader
  * @property {(csv: Uint8Array, column: string, delimiter?: DelimiterChoice) => string[]} csvColumn

@@ -27,6 +27,7 @@ import { getFeatures, idbDelete, idbGet, idbPut, putFeatures, storageError } fro
 /** @typedef {import('./protocol.js').KeptClassifierRecord} KeptClassifierRecord */
 /** @typedef {import('./protocol.js').ModelBuffers} ModelBuffers */
 /** @typedef {import('./protocol.js').Pooling} Pooling */
+/** @typedef {import('./protocol.js').Scoring} Scoring */
 /** @typedef {import('./protocol.js').Prediction} Prediction */
 /** @typedef {import('./protocol.js').ProgressMessage} ProgressMessage */
 /** @typedef {import('./protocol.js').ProgressStage} ProgressStage */
@@ -851,9 +852,11 @@ async function fineTune(id, { settings }) {
   const tuner = new api.FineTuner(enc, data, full);
   /** @type {Classifier | null} */
   let next = null;
+  /** @type {Scoring | null} */
+  let scoring = null;
   try {
-    const testTexts = data.testTexts();
-    const clock = new FineTuneClock(tuner.estimateSeconds(1) + testTexts.length);
+    const testCount = data.summary().counts.test;
+    const clock = new FineTuneClock(tuner.estimateSeconds(1) + testCount);
     progress(id, {
       stage: 'finetune',
       message: 'Starting fine-tuning…',
@@ -879,24 +882,22 @@ async function fineTune(id, { settings }) {
     await yieldToEvents();
     checkCancelled(id);
     next = await tuner.finish();
-    const width = api.headOutputs(data.summary().label_names.length);
-    const probs = new Float32Array(testTexts.length * width);
-    for (let start = 0; start < testTexts.length; start += TEST_BATCH) {
+    scoring = new api.Scoring(next, enc, data, TEST_BATCH);
+    for (let last = 0; !scoring.finished;) {
       await yieldToEvents();
       checkCancelled(id);
-      const batch = testTexts.slice(start, start + TEST_BATCH);
-      probs.set(await next.probabilities(enc, batch), start * width);
-      const done = start + batch.length;
-      const rates = clock.test(batch.length, start === 0);
+      const done = await next.scoreStep(scoring);
+      const rates = clock.test(done - last, last === 0);
+      last = done;
       progress(id, {
         stage: 'test',
-        message: `Scored ${done} of ${testTexts.length} test texts`,
+        message: `Scored ${done} of ${testCount} test texts`,
         done,
-        total: testTexts.length,
+        total: testCount,
         ...rates,
       });
     }
-    const report = next.scoreTest(probs, data);
+    const report = next.scoreFinish(scoring);
     const meta = next.meta();
     await adoptClassifier(next);
     next = null;
@@ -905,6 +906,7 @@ async function fineTune(id, { settings }) {
     release(next);
     throw err;
   } finally {
+    release(scoring);
     release(tuner);
   }
 }

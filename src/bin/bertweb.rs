@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use bertweb::classifier::Classifier;
+use bertweb::classifier::{self, Classifier};
 use bertweb::data::{self, Columns, LabelMode, Settings};
 use bertweb::features::{Extraction, FeatureSettings, Features};
 use bertweb::finetune::{FineTuneSettings, FineTuner, Phase};
@@ -391,7 +391,7 @@ fn classify(
     if texts.is_empty() {
         return Err("nothing to classify: give --text or --csv".into());
     }
-    let cleaned: Vec<String> = texts.iter().map(|t| data::strip_html(t)).collect();
+    let cleaned: Vec<String> = texts.iter().map(|t| classifier::input_text(t)).collect();
     let progress = bar(cleaned.len(), "classify")?;
     let probs = pollster::block_on(
         classifier.probabilities_all(&encoder, &cleaned, 32, |n| progress.set_position(n as u64)),
