@@ -10,11 +10,12 @@
 // clearly smaller download than gzip, but takes far too long to run per request: a build step
 // (sizes and times: docs/PERFORMANCE.md).
 
-import { readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { brotliCompress, constants, gzip } from 'node:zlib';
+import { precompressedCopies } from './serve.mjs';
 
 const brotli = promisify(brotliCompress);
 const gz = promisify(gzip);
@@ -46,16 +47,6 @@ export async function compress(file) {
   return { file, raw: raw.length, br: br.length, gzip: gzipped.length };
 }
 
-/**
- * Whether FILE.br and FILE.gz exist and are newer than FILE.
- * @param {string} file
- */
-export async function compressedCopiesCurrent(file) {
-  const mtime = async (f) => (await stat(f).catch(() => null))?.mtimeMs ?? -Infinity;
-  const raw = await mtime(file);
-  return (await mtime(`${file}.br`)) > raw && (await mtime(`${file}.gz`)) > raw;
-}
-
 const isMain = process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
 if (isMain) {
   const force = process.argv.includes('--force');
@@ -67,7 +58,8 @@ if (isMain) {
   const mb = (n) => `${(n / 1e6).toFixed(2)} MB`;
   const stale = [];
   for (const file of files) {
-    if (!force && (await compressedCopiesCurrent(file)))
+    // Current as scripts/serve.mjs judges them: both copies there, none older than FILE.
+    if (!force && (await precompressedCopies(file)).length === 2)
       console.log(`${file}: compressed copies are current`);
     else stale.push(file);
   }

@@ -414,12 +414,6 @@ pub fn defaults() -> Result<JsValue, JsValue> {
     })
 }
 
-/// Logits a head has for `classes` classes: one (sigmoid) for two, else one per class.
-#[wasm_bindgen(js_name = headOutputs)]
-pub fn head_outputs(classes: usize) -> usize {
-    crate::head::outputs_for(classes)
-}
-
 /// The training settings of a preset: "tutorial", "linear" or "default".
 #[wasm_bindgen(js_name = trainSettings)]
 pub fn train_settings(preset: &str) -> Result<JsValue, JsValue> {
@@ -438,6 +432,8 @@ struct DatasetSummary<'a> {
     text_column: &'a str,
     label_column: &'a str,
     label_names: &'a [String],
+    /// Outputs a head has for these classes ([`crate::head::outputs_for`]).
+    outputs: usize,
     counts: &'a data::Counts,
     settings: &'a Settings,
     /// `given` when the file's split column made the parts, else `random`.
@@ -467,6 +463,7 @@ impl WebDataset {
             text_column: &d.text_column,
             label_column: &d.label_column,
             label_names: &d.label_names,
+            outputs: crate::head::outputs_for(d.label_names.len()),
             counts: &d.counts,
             settings: &d.settings,
             split: if d.counts.validation_given.is_some() {

@@ -725,10 +725,13 @@ const LABEL_NAMES: [&str; 14] = [
 /// Looks at a CSV file as [`read_table`] would read it with `settings` (its delimiter and
 /// named columns), without preprocessing: see [`Preview`].
 pub fn preview(bytes: &[u8], settings: &Settings) -> Result<Preview, DataError> {
-    let header = header_with(bytes, settings.delimiter)?;
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let detected = detect_delimiter(body);
-    let delimiter = settings.delimiter.resolve(body);
+    let delimiter = match settings.delimiter {
+        Delimiter::Auto => detected,
+        given => given,
+    };
+    let header = header_with(bytes, delimiter)?;
     check_quotes(body, delimiter)?;
     let mut reader = csv_reader(body, delimiter);
     let mut record = csv::ByteRecord::new();
@@ -856,13 +859,13 @@ pub fn read_column_with(
     column: &str,
     delimiter: Delimiter,
 ) -> Result<Vec<String>, DataError> {
+    let delimiter = delimiter.resolve(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes));
     let names = header_with(bytes, delimiter)?;
     let index = find_column(&names, column).ok_or_else(|| DataError::MissingColumn {
         missing: vec![column.trim().to_string()],
         found: names.clone(),
     })?;
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let delimiter = delimiter.resolve(bytes);
     check_quotes(bytes, delimiter)?;
     let mut reader = csv_reader(bytes, delimiter);
     let mut record = csv::ByteRecord::new();

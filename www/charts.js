@@ -87,7 +87,7 @@ function svg(name, attrs, text) {
 
 /**
  * The head's layers, top to bottom, as the tutorial's plot_model draws them. `outputs` is the
- * head's width for the task's classes (the wasm's rule, `headOutputs`).
+ * head's width for the task's classes (the wasm's rule, `DataSummary.outputs`).
  * @param {HTMLElement} el
  * @param {{input: number, hidden: number[], batch_norm: boolean, dropout: number, outputs: number, standardize?: boolean}} shape
  */

@@ -45,7 +45,7 @@ export class CancelledError extends Error {
  * Rejection of a request that failed: `message` is for the user, verbatim; `name` is its kind
  * (www/protocol.js `ErrorKind`), what the page branches on.
  */
-export class WorkerError extends Error {
+class WorkerError extends Error {
   /**
    * @param {string} message
    * @param {ErrorKind} [name] InternalError when the worker could not answer at all
@@ -222,15 +222,6 @@ export class BertClient {
       });
     }
     return this.defaultsAnswer;
-  }
-
-  /**
-   * Outputs of a classifier head for `classes` classes: one (sigmoid) for two, else one per
-   * class (the wasm module's rule).
-   * @param {number} classes
-   */
-  headOutputs(classes) {
-    return this.#request({ type: 'headOutputs', classes }).promise;
   }
 
   /**

@@ -5,7 +5,7 @@
 // only the default folder and the most recently used others are kept.
 
 /** Cache API name for model files; bump the version when their format or keys change. */
-export const MODEL_CACHE = 'bertweb-models-v1';
+const MODEL_CACHE = 'bertweb-models-v1';
 /** Folders kept besides the default model's. */
 export const KEPT_FOLDERS = 2;
 /** The marker's name inside a folder: not a file name any model folder uses. */

@@ -36,7 +36,7 @@ const DEFAULT_CLASSIFIER_URL = new URL('../classifiers/default-minilm.safetensor
  */
 
 /** A failed HTTP request, named by the file it was for. */
-export class HttpError extends Error {
+class HttpError extends Error {
   /** @param {string} file @param {number} status @param {string} statusText */
   constructor(file, status, statusText) {
     super(`${file}: HTTP ${status} ${statusText}`);

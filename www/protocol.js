@@ -131,7 +131,9 @@
  * A preprocessed CSV file (`Dataset.summary()`); `split` says whether its parts are the file's
  * (a split column) or a random stratified split.
  * @typedef {{layout: 'amazon' | 'named', text_column: string, label_column: string,
- *   label_names: string[], split: 'given' | 'random', counts: Counts, settings: DataSettings}} DataSummary
+ *   label_names: string[], outputs: number, split: 'given' | 'random', counts: Counts,
+ *   settings: DataSettings}} DataSummary  `outputs`: a head's outputs for these classes (one
+ *   sigmoid for two, else one per class: the wasm's rule)
  */
 /** @typedef {DataSummary & {examples: Example[]}} DatasetSummary  The dataset reply: a few training examples too. */
 /**
@@ -179,7 +181,7 @@
  */
 /** @typedef {{pooling: Pooling, max_len: number}} FeatureSettings  How features were computed. */
 /**
- * A head's shape; `classes` 2 gives one sigmoid output (`headOutputs`).
+ * A head's shape; `classes` 2 gives one sigmoid output (`DataSummary.outputs`).
  * @typedef {{input: number, hidden: number[], batch_norm: boolean, dropout: number, classes: number}} HeadShape
  */
 /**
@@ -367,7 +369,6 @@
  * @property {(csv: Uint8Array, column: string, delimiter?: DelimiterChoice) => string[]} csvColumn
  * @property {(csv: Uint8Array, settings: Partial<DataSettings>) => Preview} csvPreview
  * @property {() => Defaults} defaults
- * @property {(classes: number) => number} headOutputs  one (sigmoid) for two classes, else one per class
  * @property {() => DataSettings} defaultDataSettings
  * @property {(preset: string) => TrainSettings} trainSettings
  * @property {() => FineTuneSettings} fineTuneSettings
@@ -408,11 +409,6 @@
 /**
  * Every default (`Defaults`).
  * @typedef {{id: number, type: 'defaults'}} DefaultsRequest
- */
-/**
- * Outputs of a classifier head for `classes` classes (the wasm's rule: one sigmoid output for
- * two classes, else one per class), for the page's diagram of the head.
- * @typedef {{id: number, type: 'headOutputs', classes: number}} HeadOutputsRequest
  */
 /**
  * The header cells of a CSV file / every cell of one of its columns; the delimiter left out is
@@ -493,7 +489,6 @@
  * @property {ThreadsResult} threads
  * @property {Tokenized[]} tokenize
  * @property {Defaults} defaults
- * @property {number} headOutputs
  * @property {string[]} csvHeader
  * @property {string[]} csvColumn
  * @property {Preview} csvPreview
@@ -513,7 +508,7 @@
 /**
  * A request the worker answers (all but cancel).
  * @typedef {PrepareRequest | LoadRequest | ReloadRequest | EmbedRequest | MemoryRequest | ThreadsRequest
- *   | TokenizeRequest | DefaultsRequest | HeadOutputsRequest | CsvHeaderRequest | CsvColumnRequest
+ *   | TokenizeRequest | DefaultsRequest | CsvHeaderRequest | CsvColumnRequest
  *   | CsvPreviewRequest | DatasetRequest
  *   | ExtractRequest | TrainRequest | FineTunePlanRequest | FineTuneRequest | ClassifyRequest
  *   | SetClassifierRequest | ClassifierBytesRequest | KeepClassifierRequest

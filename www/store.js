@@ -15,7 +15,7 @@ const STORES = ['features', 'featureUse', 'classifiers'];
  * (154 MB for 100,000 reviews with MiniLM, twice that with BERT-base), and every new data set,
  * model or setting makes one; the least recently used go beyond this. The newest always stays.
  */
-export const FEATURE_CACHE_BYTES = 1024 ** 3;
+const FEATURE_CACHE_BYTES = 1024 ** 3;
 
 /** @type {Promise<IDBDatabase> | null} */
 let opening = null;

@@ -1194,8 +1194,6 @@ async function handle(msg) {
       return prepare(id, msg.device ?? 'auto');
     case 'defaults':
       return (await startWasm(id)).defaults();
-    case 'headOutputs':
-      return (await startWasm(id)).headOutputs(msg.classes);
     case 'csvHeader':
       return (await startWasm(id)).csvHeader(new Uint8Array(msg.csv), msg.delimiter);
     case 'csvColumn':

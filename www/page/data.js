@@ -295,10 +295,8 @@ export async function preprocess() {
   setBusy(true);
   try {
     const summary = await client.dataset(csv.bytes, readSettings());
-    // The head's width for these classes, for the diagrams (the rule is the wasm's).
-    const outputs = await client.headOutputs(summary.label_names.length);
     state.summary = summary;
-    state.outputs = outputs;
+    state.outputs = summary.outputs;
     state.extracted = false;
     ui.ftEstimate.textContent = '';
     ui.trainControls.hidden = true;

@@ -18,7 +18,7 @@ import { client, deviceName, refreshControls, say, setBusy, setStatus, state, ui
  * @param {string} device
  * @param {number} [threads]
  */
-export function showDevice(device, threads = 1) {
+function showDevice(device, threads = 1) {
   const name = deviceName(device);
   ui.deviceLabel.textContent = device === 'cpu' && threads > 1 ? `${name}, ${threads} threads` : name;
   ui.deviceLabel.dataset.device = device;
