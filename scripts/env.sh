@@ -21,29 +21,16 @@ if [[ "$same_checkout" == false ]]; then
   echo "$checkout" > "$CARGO_TARGET_DIR/.bertweb-checkout"
 fi
 
-# vendor/gemm-f32 (a path dependency, under burn's CPU backend) is judged by its files' mtimes
-# too. A new clone dates them now, so each clone rebuilt it and the burn crates above it in the
-# native test build and both CPU wasm builds (the native test build of a new clone: 12 minutes
-# with them, 3 without).
-# Its files get back the time this content was first seen, which the builds are newer than,
-# unless the content is new or the checkout that recorded it has changed it since (its edits
-# may be what was built); then they are dated now, which rebuilds it.
-vendor_hash() { (cd "$1" && find vendor -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1); }
-vendor_seen="$CARGO_TARGET_DIR/.bertweb-vendor"
-seen_hash='' seen_time='' seen_root=''
-[[ -f "$vendor_seen" ]] && read -r seen_hash seen_time seen_root < "$vendor_seen"
-vendor_now=$(vendor_hash "$ROOT")
-if [[ -z "$seen_hash" ]]; then
-  # The first record: the builds there are were judged against this checkout's dates.
-  seen_time=$(find "$ROOT/vendor" -type f -printf '%T@\n' | sort -n | tail -1 | cut -d. -f1)
-else
-  if [[ "$vendor_now" != "$seen_hash" || ( "$same_checkout" == false && -d "$seen_root/vendor"
-        && "$(vendor_hash "$seen_root")" != "$vendor_now" ) ]]; then
-    seen_time=$(date +%s)
-  fi
-  [[ "$same_checkout" == true && "$vendor_now" == "$seen_hash" ]] \
-    || find "$ROOT/vendor" -type f -exec touch -d "@$seen_time" {} +
-fi
-echo "$vendor_now $seen_time $ROOT" > "$vendor_seen"
-unset -f vendor_hash
-unset vendor_seen seen_hash seen_time seen_root vendor_now checkout same_checkout
+# vendor/gemm-f32 (a path dependency, under burn's CPU backend) is judged fresh by its files'
+# dates, which a new clone sets to now: every clone would rebuild it and the burn crates above
+# it (natively and in both CPU wasm builds). Its files get the date recorded with their
+# content's hash instead; content that differs from the record (an edit, another commit) is
+# dated now, which rebuilds it once.
+vendor_hash=$(cd "$ROOT" && find vendor -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
+recorded_hash='' recorded_time=''
+[[ -f "$CARGO_TARGET_DIR/.bertweb-vendor" ]] \
+  && read -r recorded_hash recorded_time _ < "$CARGO_TARGET_DIR/.bertweb-vendor"
+[[ "$vendor_hash" == "$recorded_hash" && -n "$recorded_time" ]] || recorded_time=$(date +%s)
+find "$ROOT/vendor" -type f -exec touch -d "@$recorded_time" {} +
+echo "$vendor_hash $recorded_time" > "$CARGO_TARGET_DIR/.bertweb-vendor"
+unset vendor_hash recorded_hash recorded_time checkout same_checkout

@@ -135,6 +135,19 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// For the page's crash tests: a real Rust panic, at once, or (`later`) inside an async call
+/// after it has yielded to the event loop, where the trap surfaces outside the caller's `await`.
+#[wasm_bindgen(js_name = panicForTest)]
+pub fn panic_for_test(later: bool) -> js_sys::Promise {
+    if !later {
+        panic!("a panic the page's tests asked for");
+    }
+    future_to_promise(async {
+        wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&JsValue::UNDEFINED)).await?;
+        panic!("a panic the page's tests asked for, inside an async call");
+    })
+}
+
 #[cfg(feature = "webgpu")]
 thread_local! {
     // burn registers one wgpu runtime per adapter selector; it cannot be initialized twice,
@@ -557,6 +570,17 @@ impl WebExtraction {
         vectors: &[f32],
     ) -> Result<usize, JsValue> {
         Ok(self.get_mut()?.fill(batch, model_id, vectors)?)
+    }
+
+    /// What is done so far, to store while the extraction runs (see `resume`).
+    pub fn checkpoint(&self) -> Result<Vec<u8>, JsValue> {
+        Ok(self.get()?.checkpoint())
+    }
+
+    /// Takes the rows of a `checkpoint` of the same texts, model and settings, so only the
+    /// rest is computed; returns the texts done. Refused when it is of something else.
+    pub fn resume(&mut self, bytes: &[u8]) -> Result<usize, JsValue> {
+        Ok(self.get_mut()?.resume(bytes)?)
     }
 
     /// Texts embedded so far.

@@ -66,68 +66,97 @@ impl Features {
 
     /// Serializes for caching: a magic line, a JSON header, then little-endian f32 values.
     pub fn to_bytes(&self) -> Vec<u8> {
+        self.write(MAGIC, &[])
+    }
+
+    /// `magic`, the JSON header, the values, then `tail`.
+    fn write(&self, magic: &[u8; 8], tail: &[u8]) -> Vec<u8> {
         let header = serde_json::to_vec(self).unwrap_or_default();
-        let mut bytes = Vec::with_capacity(MAGIC.len() + 4 + header.len() + self.values.len() * 4);
-        bytes.extend_from_slice(MAGIC);
+        let mut bytes =
+            Vec::with_capacity(magic.len() + 4 + header.len() + self.values.len() * 4 + tail.len());
+        bytes.extend_from_slice(magic);
         bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
         bytes.extend_from_slice(&header);
         for v in &self.values {
             bytes.extend_from_slice(&v.to_le_bytes());
         }
+        bytes.extend_from_slice(tail);
         bytes
     }
 
     /// Reads what [`Features::to_bytes`] wrote, checked before anything is allocated from
     /// it: sizes in range, the data exactly `rows × dim` values, every value finite.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let (mut features, data, _) = Self::read(bytes, MAGIC, |_| 0)?;
+        features.values = decode(data);
+        if let Some(i) = features.values.iter().position(|v| !v.is_finite()) {
+            return Err(damaged(format!(
+                "row {} holds a NaN or infinite value",
+                i / features.dim
+            )));
+        }
+        Ok(features)
+    }
+
+    /// Reads [`Features::write`]'s layout with a tail of `tail_len(rows)` bytes: the header
+    /// (values not read yet), the values' bytes and the tail, all sizes checked.
+    fn read<'a>(
+        bytes: &'a [u8],
+        magic: &[u8; 8],
+        tail_len: impl Fn(usize) -> usize,
+    ) -> Result<(Self, &'a [u8], &'a [u8])> {
         let bad = |why: &str| BertError::NotOurFile(format!("not a bertweb features file: {why}"));
         let rest = bytes
-            .strip_prefix(MAGIC)
+            .strip_prefix(magic)
             .ok_or_else(|| bad("wrong magic"))?;
         let (len, rest) = rest.split_at_checked(4).ok_or_else(|| bad("truncated"))?;
         let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
         let (header, data) = rest.split_at_checked(len).ok_or_else(|| bad("truncated"))?;
-        let mut features: Features =
-            serde_json::from_slice(header).map_err(|e| bad(&e.to_string()))?;
-        let invalid = |why: String| {
-            BertError::InvalidFile(format!(
-                "this features file is damaged: {why}; extract the features again"
-            ))
-        };
+        let features: Features = serde_json::from_slice(header).map_err(|e| bad(&e.to_string()))?;
         let dim = features.dim;
         if !(1..=crate::head::MAX_WIDTH).contains(&dim) {
-            return Err(invalid(format!(
+            return Err(damaged(format!(
                 "its vectors are {dim} wide, not between 1 and {}",
                 crate::head::MAX_WIDTH
             )));
         }
         if features.rows == 0 {
-            return Err(invalid("it holds no rows".into()));
+            return Err(damaged("it holds no rows".into()));
         }
         let max_len = features.settings.max_len;
         if !(2..=crate::weights::MAX_POSITIONS).contains(&max_len) {
-            return Err(invalid(format!("its max length {max_len} is out of range")));
+            return Err(damaged(format!("its max length {max_len} is out of range")));
         }
-        let expected = features
+        let values = features
             .rows
             .checked_mul(dim)
             .and_then(|n| n.checked_mul(4));
-        if expected != Some(data.len()) {
+        let tail = tail_len(features.rows);
+        if values.and_then(|n| n.checked_add(tail)) != Some(data.len()) {
             return Err(bad("data length does not match its header"));
         }
-        features.values = data
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        if let Some(i) = features.values.iter().position(|v| !v.is_finite()) {
-            return Err(invalid(format!(
-                "row {} holds a NaN or infinite value",
-                i / dim
-            )));
-        }
-        Ok(features)
+        let (values, tail) = data.split_at(data.len() - tail);
+        Ok((features, values, tail))
     }
 }
+
+fn damaged(why: String) -> BertError {
+    BertError::InvalidFile(format!(
+        "this features file is damaged: {why}; extract the features again"
+    ))
+}
+
+/// Little-endian f32s.
+fn decode(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// Checkpoints of an extraction: [`Features::to_bytes`]'s layout (rows not done yet are
+/// zeros), then one bit per row, set for rows done.
+const CHECKPOINT_MAGIC: &[u8; 8] = b"BWPART1\n";
 
 /// A feature extraction in progress.
 ///
@@ -227,6 +256,10 @@ impl Extraction {
         if let Some(batch) = self.returned.pop() {
             return Some(batch);
         }
+        // Batches a checkpoint filled (`resume`) are never handed out.
+        while self.next_batch < self.batches() && self.filled[self.next_batch] {
+            self.next_batch += 1;
+        }
         let batch = self.next_batch;
         (batch < self.batches()).then(|| {
             self.next_batch += 1;
@@ -290,6 +323,71 @@ impl Extraction {
         }
         self.done += rows;
         self.filled[batch] = true;
+        Ok(self.done)
+    }
+
+    /// What is done so far, to keep beside the page (IndexedDB) while it runs: after a crash
+    /// or a closed tab, [`Extraction::resume`] takes it back and only the rest is computed.
+    pub fn checkpoint(&self) -> Vec<u8> {
+        let mut done_rows = vec![0u8; self.texts.len().div_ceil(8)];
+        for batch in (0..self.batches()).filter(|&b| self.filled[b]) {
+            let start = batch * self.batch_size;
+            let end = (start + self.batch_size).min(self.texts.len());
+            for &row in &self.order[start..end] {
+                done_rows[row / 8] |= 1 << (row % 8);
+            }
+        }
+        let partial = Features {
+            model_id: self.model_id.clone(),
+            settings: self.settings,
+            dim: self.dim,
+            rows: self.texts.len(),
+            values: self.values.clone(),
+        };
+        partial.write(CHECKPOINT_MAGIC, &done_rows)
+    }
+
+    /// Takes the rows a [`Extraction::checkpoint`] of the same texts (same model, settings and
+    /// count) holds; batches whose rows are all there are not computed again. Returns the
+    /// texts done. Refused, with nothing changed, when the checkpoint is of something else.
+    pub fn resume(&mut self, bytes: &[u8]) -> Result<usize> {
+        let (saved, values, done_rows) =
+            Features::read(bytes, CHECKPOINT_MAGIC, |rows| rows.div_ceil(8))?;
+        saved.check_compatible(&self.model_id, &self.settings)?;
+        if saved.rows != self.texts.len() || saved.dim != self.dim {
+            return Err(BertError::Incompatible(format!(
+                "this checkpoint holds {} texts of {} numbers, the extraction {} of {}",
+                saved.rows,
+                saved.dim,
+                self.texts.len(),
+                self.dim
+            )));
+        }
+        let values = decode(values);
+        let dim = self.dim;
+        let is_done = |row: usize| done_rows[row / 8] & (1 << (row % 8)) != 0;
+        if let Some(row) = (0..saved.rows).find(|&row| {
+            is_done(row)
+                && values[row * dim..(row + 1) * dim]
+                    .iter()
+                    .any(|v| !v.is_finite())
+        }) {
+            return Err(damaged(format!("row {row} holds a NaN or infinite value")));
+        }
+        for batch in 0..self.batches() {
+            let start = batch * self.batch_size;
+            let rows = &self.order[start..(start + self.batch_size).min(self.texts.len())];
+            if self.filled[batch] || !rows.iter().all(|&row| is_done(row)) {
+                continue;
+            }
+            for &row in rows {
+                self.values[row * dim..(row + 1) * dim]
+                    .copy_from_slice(&values[row * dim..(row + 1) * dim]);
+            }
+            self.filled[batch] = true;
+            self.done += rows.len();
+        }
+        self.returned.retain(|&b| !self.filled[b]);
         Ok(self.done)
     }
 
@@ -390,6 +488,78 @@ mod tests {
         }
         assert!(extraction.is_finished());
         assert_eq!(extraction.finish().unwrap(), expected);
+    }
+
+    /// A checkpoint taken part way, resumed in a new extraction of the same texts: only the
+    /// batches it lacks are computed, and the features equal an uninterrupted run's.
+    #[test]
+    fn a_resumed_checkpoint_gives_the_same_features() {
+        let encoder = tiny_encoder();
+        let expected = sequential(&encoder);
+        let settings = FeatureSettings::default();
+        let mut first = Extraction::new(&encoder, texts(), settings, 2).unwrap();
+        pollster::block_on(first.step(&encoder)).unwrap();
+        let held = first.claim().unwrap();
+        pollster::block_on(first.step(&encoder)).unwrap();
+        assert_eq!(first.done(), 4);
+        let checkpoint = first.checkpoint();
+
+        let mut second = Extraction::new(&encoder, texts(), settings, 2).unwrap();
+        assert_eq!(second.resume(&checkpoint).unwrap(), 4);
+        assert_eq!(
+            second.claim(),
+            Some(held),
+            "only the missing batch is handed out"
+        );
+        assert_eq!(second.claim(), None);
+        second.release(held);
+        while !second.is_finished() {
+            pollster::block_on(second.step(&encoder)).unwrap();
+        }
+        assert_eq!(second.finish().unwrap(), expected);
+
+        // Another batch size: whole batches of the checkpoint's rows are taken, the rest
+        // computed again.
+        let mut other = Extraction::new(&encoder, texts(), settings, 3).unwrap();
+        let resumed = other.resume(&checkpoint).unwrap();
+        assert!(resumed <= 4, "{resumed}");
+        while !other.is_finished() {
+            pollster::block_on(other.step(&encoder)).unwrap();
+        }
+        assert_eq!(other.finish().unwrap(), expected);
+    }
+
+    #[test]
+    fn a_checkpoint_of_something_else_is_refused() {
+        let encoder = tiny_encoder();
+        let settings = FeatureSettings::default();
+        let mut first = Extraction::new(&encoder, texts(), settings, 2).unwrap();
+        pollster::block_on(first.step(&encoder)).unwrap();
+        let checkpoint = first.checkpoint();
+        let fewer: Vec<String> = texts().into_iter().take(5).collect();
+        let mut other = Extraction::new(&encoder, fewer, settings, 2).unwrap();
+        let err = other.resume(&checkpoint).unwrap_err();
+        assert_eq!(err.kind(), crate::error::ErrorKind::Classifier, "{err}");
+        let longer = FeatureSettings {
+            max_len: 20,
+            ..settings
+        };
+        let mut other = Extraction::new(&encoder, texts(), longer, 2).unwrap();
+        assert!(other.resume(&checkpoint).is_err());
+        assert!(other.resume(&checkpoint[..checkpoint.len() - 1]).is_err());
+        assert!(other.resume(&first.checkpoint()[..20]).is_err());
+        assert_eq!(other.done(), 0);
+        // A NaN in a row marked done: refused.
+        let dim = encoder.dim();
+        let done_text = first.batch_texts(0).unwrap()[0].to_string();
+        let row = texts().iter().position(|t| *t == done_text).unwrap();
+        let at = checkpoint.len() - 1 - texts().len() * dim * 4 + row * dim * 4;
+        let mut nan = checkpoint.clone();
+        nan[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+        let mut same = Extraction::new(&encoder, texts(), settings, 2).unwrap();
+        assert!(same.resume(&nan).is_err());
+        assert_eq!(same.done(), 0);
+        assert_eq!(same.resume(&checkpoint).unwrap(), 2);
     }
 
     #[test]

@@ -17,6 +17,13 @@ use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 use serde_json::{Value, json};
 
+/// One line of the table of bad inputs and the errors they get, which
+/// `cargo test --test errors -- --nocapture --test-threads 1` prints.
+fn row(what: &str, err: &BertError) {
+    let message = err.to_string().replace('|', "\\|").replace('\n', " ");
+    println!("| {what} | {:?} | {message} |", err.kind());
+}
+
 fn load_err(config: &[u8], weights: &[u8], tokenizer: &[u8]) -> BertError {
     match Encoder::load(config, weights, tokenizer, &Device::flex()) {
         Ok(_) => panic!("loading should fail"),
@@ -53,6 +60,7 @@ fn truncated_safetensors_is_a_format_error() {
     let (config, weights, tokenizer) = tiny_files();
     for cut in [0, 7, 100, weights.len() / 2, weights.len() - 1] {
         let err = load_err(&config, &weights[..cut], &tokenizer);
+        row(&format!("model.safetensors cut at byte {cut}"), &err);
         assert!(
             matches!(err, BertError::WeightsFormat(_)),
             "cut at {cut}: {err}"
@@ -329,6 +337,7 @@ fn classifier_metadata_that_cannot_work_is_refused_before_anything_is_built() {
     ];
     for (what, edit, expected) in cases {
         let err = classifier_err(&edit_meta(&good, edit));
+        row(&format!("classifier file: {what}"), &err);
         assert!(matches!(err, BertError::InvalidFile(_)), "{what}: {err}");
         assert_eq!(err.kind(), ErrorKind::Classifier, "{what}: {err}");
         assert!(err.to_string().contains(expected), "{what}: {err}");
@@ -351,6 +360,7 @@ fn classifier_tensors_that_are_not_finite_are_refused() {
     for value in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
         for tensor in ["hidden.0.weight", "output.bias"] {
             let err = classifier_err(&poke_f32(&good, tensor, value));
+            row(&format!("classifier file: {value} in {tensor}"), &err);
             assert!(matches!(err, BertError::InvalidFile(_)), "{err}");
             assert_eq!(err.kind(), ErrorKind::Classifier, "{err}");
             assert!(err.to_string().contains(tensor), "{err}");
@@ -465,6 +475,7 @@ fn fine_tuned_classifiers_are_checked_against_themselves_and_the_encoder() {
     ];
     for (what, edit, expected) in cases {
         let err = classifier_err(&edit_meta(&good, edit));
+        row(&format!("classifier file: {what}"), &err);
         assert!(matches!(err, BertError::InvalidFile(_)), "{what}: {err}");
         assert_eq!(err.kind(), ErrorKind::Classifier, "{what}: {err}");
         assert!(err.to_string().contains(expected), "{what}: {err}");
@@ -545,6 +556,7 @@ fn tokenizers_other_than_bert_wordpiece_are_refused_by_name() {
     ];
     for (json, expected) in cases {
         let err = load_err(&config, &weights, json.to_string().as_bytes());
+        row(&format!("tokenizer.json: {expected}"), &err);
         assert!(matches!(err, BertError::Tokenizer(_)), "{expected}: {err}");
         assert_eq!(err.kind(), ErrorKind::ModelFile, "{err}");
         assert!(err.to_string().contains(expected), "{expected}: {err}");
@@ -572,6 +584,7 @@ fn weights_that_are_not_finite_are_named() {
     for value in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
         let damaged = poke_f32(&weights, name, value);
         let err = load_err(&config, &damaged, &tokenizer);
+        row(&format!("model weights: {value} in {name}"), &err);
         assert!(
             matches!(&err, BertError::TensorNotFinite(n) if n == name),
             "{err}"
@@ -612,6 +625,7 @@ fn config_sizes_no_bert_has_are_refused_before_allocating() {
             bad["num_attention_heads"] = json!(1);
         }
         let err = load_err(bad.to_string().as_bytes(), &weights, &tokenizer);
+        row(&format!("config.json: {field} {}", bad[field]), &err);
         assert!(matches!(err, BertError::ConfigInvalid(_)), "{field}: {err}");
         assert_eq!(err.kind(), ErrorKind::ModelFile, "{err}");
         assert!(err.to_string().contains(expected), "{field}: {err}");
@@ -660,6 +674,7 @@ fn features_files_are_checked_before_allocating() {
     ];
     for (bytes, expected) in cases {
         let err = Features::from_bytes(&bytes).unwrap_err();
+        row(&format!("features file: {expected}"), &err);
         assert_eq!(err.kind(), ErrorKind::Classifier, "{err}");
         assert!(err.to_string().contains(expected), "{expected}: {err}");
     }
@@ -699,6 +714,7 @@ fn training_settings_that_would_panic_are_settings_errors() {
         let mut settings = quick_settings();
         edit(&mut settings);
         let err = settings.validate().unwrap_err();
+        row(&format!("head training settings: {expected}"), &err);
         assert!(matches!(err, BertError::Settings(_)), "{err}");
         assert!(err.to_string().contains(expected), "{expected}: {err}");
         let err = Trainer::new(&features, 4, &labels, 2, settings, &device)
@@ -744,6 +760,7 @@ fn fine_tuning_settings_out_of_range_are_settings_errors() {
         let mut settings = FineTuneSettings::default();
         edit(&mut settings);
         let err = settings.validate().unwrap_err();
+        row(&format!("fine-tuning settings: {expected}"), &err);
         assert!(err.to_string().contains(expected), "{expected}: {err}");
         let err = FineTuner::new(&encoder, &texts, &labels, 2, settings)
             .err()

@@ -261,12 +261,13 @@ export class BertClient {
   }
 
   /**
-   * Features of the current dataset, cached in IndexedDB under `key`. Pooling and max length
-   * left out: the defaults'.
-   * @param {{key: string, pooling?: Pooling, maxLen?: number, batchSize?: number} & RunOptions} options
+   * Features of the current dataset, cached in IndexedDB under `key` (and checkpointed there
+   * every `checkpointMs` while they are extracted). Pooling and max length left out: the
+   * defaults'.
+   * @param {{key: string, pooling?: Pooling, maxLen?: number, batchSize?: number, checkpointMs?: number} & RunOptions} options
    * @returns {Promise<ExtractResult>}
    */
-  async extract({ key, pooling, maxLen, batchSize, onProgress, signal }) {
+  async extract({ key, pooling, maxLen, batchSize, checkpointMs, onProgress, signal }) {
     const defaults = pooling && maxLen ? null : await this.defaults();
     return this.#cancellable(
       {
@@ -275,6 +276,7 @@ export class BertClient {
         pooling: pooling ?? /** @type {Defaults} */ (defaults).pooling,
         maxLen: maxLen ?? /** @type {Defaults} */ (defaults).maxLen,
         batchSize,
+        checkpointMs,
       },
       onProgress,
       signal,
@@ -355,11 +357,12 @@ export class BertClient {
   }
 
   /**
-   * For tests: make the worker fail as on a trap of its wasm instance, which it then restarts;
-   * rejects with the InternalError that says what was restored.
+   * For tests: a Rust panic in the worker's wasm instance (`later`: inside an async call), which
+   * the worker then restarts; rejects with the InternalError that says what was restored.
+   * @param {boolean} [later]
    */
-  crashForTest() {
-    return this.#request({ type: 'crashForTest' }).promise;
+  crashForTest(later = false) {
+    return this.#request({ type: 'crashForTest', later }).promise;
   }
 
   /**

@@ -137,9 +137,10 @@
  */
 /** @typedef {DataSummary & {examples: Example[]}} DatasetSummary  The dataset reply: a few training examples too. */
 /**
- * Features of the dataset's texts: how many, whether they came from IndexedDB, the time the
- * extraction took, and why they could not be stored (null when they were).
- * @typedef {{rows: number, cached: boolean, ms: number, storeError: string | null}} ExtractResult
+ * Features of the dataset's texts: how many, whether they came from IndexedDB, how many of
+ * them an earlier run had extracted (`resumed`), the time this extraction took, and why they
+ * could not be stored (null when they were).
+ * @typedef {{rows: number, cached: boolean, resumed: number, ms: number, storeError: string | null}} ExtractResult
  */
 
 /** @typedef {{factor: number, patience: number, min_lr: number}} Plateau  Keras' ReduceLROnPlateau. */
@@ -300,6 +301,8 @@
  * @property {number} done
  * @property {number} total
  * @property {number} batches
+ * @property {() => Uint8Array<ArrayBuffer>} checkpoint  what is done so far, to store
+ * @property {(bytes: Uint8Array) => number} resume      take a checkpoint's rows; texts done
  * @property {() => Features} finish
  * @property {() => void} free
  */
@@ -372,6 +375,7 @@
  * @property {() => DataSettings} defaultDataSettings
  * @property {(preset: string) => TrainSettings} trainSettings
  * @property {() => FineTuneSettings} fineTuneSettings
+ * @property {(later: boolean) => Promise<void>} panicForTest  a Rust panic (tests only)
  */
 
 // ---- UI → worker ------------------------------------------------------------------------------
@@ -426,8 +430,10 @@
  */
 /**
  * Features of the current dataset's texts, from IndexedDB under `key` or extracted (progress
- * stage 'extract'; cancellable between batches).
- * @typedef {{id: number, type: 'extract', key: string, pooling: Pooling, maxLen: number, batchSize?: number}} ExtractRequest
+ * stage 'extract'; cancellable between batches). A long extraction keeps what it has done
+ * (under `key` + '|partial', every `checkpointMs`, 30 s unless given), and one of the same key
+ * that stopped (a crash, a closed tab, a cancel) resumes from there.
+ * @typedef {{id: number, type: 'extract', key: string, pooling: Pooling, maxLen: number, batchSize?: number, checkpointMs?: number}} ExtractRequest
  */
 /**
  * Train a head on the features (progress stage 'epoch', one per epoch; cancellable between
@@ -469,9 +475,10 @@
  * @typedef {{id: number, type: 'forgetKeptClassifier'}} ForgetKeptClassifierRequest
  */
 /**
- * For tests: fail as a trap of the wasm instance (a Rust panic) would, so that the worker
- * restarts it (progress stage 'restarted'); rejects with the InternalError that says so.
- * @typedef {{id: number, type: 'crashForTest'}} CrashForTestRequest
+ * For tests: a Rust panic in the wasm instance (`later`: inside an async call, after it has
+ * yielded), so that the worker restarts it (progress stage 'restarted'); rejects with the
+ * InternalError that says so.
+ * @typedef {{id: number, type: 'crashForTest', later: boolean}} CrashForTestRequest
  */
 /**
  * Stop request `target` at its next step; it then rejects with a CancelledError. Not answered.
@@ -539,10 +546,11 @@
  */
 /**
  * @typedef {{stage: 'wasm'} | {stage: 'encoder'}
- *   | {stage: 'embed' | 'extract' | 'classify', done: number, total: number}
+ *   | {stage: 'embed' | 'classify', done: number, total: number}
+ *   | {stage: 'extract', done: number, total: number, resumed: number}
  *   | {stage: 'epoch', report: EpochReport}
  *   | FineTuneStart | FineTuneProgress | TestProgress
- *   | {stage: 'fallback', reason: string} | {stage: 'restarted', featuresLost: boolean}} ProgressStage
+ *   | {stage: 'fallback', reason: string, info: EncoderInfo} | {stage: 'restarted', featuresLost: boolean}} ProgressStage
  */
 /**
  * The first 'finetune' progress, before any step.

@@ -157,6 +157,17 @@ export async function putFeatures(key, bytes, budget = FEATURE_CACHE_BYTES) {
 }
 
 /**
+ * Delete the feature set stored under `key`, and its record of use.
+ * @param {string} key
+ */
+export function deleteFeatures(key) {
+  return run(['features', 'featureUse'], 'readwrite', (stores) => {
+    stores.featureUse.delete(key);
+    return stores.features.delete(key);
+  });
+}
+
+/**
  * Delete the feature sets that do not fit in `budget` after `size` bytes for `key`.
  * @param {string} key
  * @param {number} size

@@ -5,7 +5,15 @@
 
 import { BUILDS, cpuBuild } from './builds.js';
 import { EmbedPool, MAX_THREADS, autoThreads, batchSizeFor, runExtraction } from './pool.js';
-import { getFeatures, idbDelete, idbGet, idbPut, putFeatures, storageError } from './store.js';
+import {
+  deleteFeatures,
+  getFeatures,
+  idbDelete,
+  idbGet,
+  idbPut,
+  putFeatures,
+  storageError,
+} from './store.js';
 
 /** @typedef {import('./protocol.js').Build} Build */
 /** @typedef {import('./protocol.js').Call} Call */
@@ -82,6 +90,14 @@ let features = null;
  * @type {{key: string, pooling: Pooling, maxLen: number} | null}
  */
 let featuresStored = null;
+/**
+ * The last checkpoint of a running extraction (`extractAll`), kept in memory too, so that after a
+ * crash of the instance it resumes from here even when IndexedDB could not keep it.
+ * @type {{key: string, bytes: Uint8Array} | null}
+ */
+let lastCheckpoint = null;
+/** How often a long extraction keeps what it has done, unless a request says otherwise. */
+const CHECKPOINT_MS = 30_000;
 /** @type {Classifier | null} the classifier `classify` uses */
 let classifier = null;
 /**
@@ -518,7 +534,7 @@ async function embed(id, { texts, pooling, maxLen, batchSize }) {
     throw new KindError('InternalError', 'texts must be an array of strings');
   }
   const step = batchSizeFor(encoder?.device, batchSize, 32);
-  const done = await extractAll(id, texts, pooling, maxLen, step, (n) =>
+  const { features: done } = await extractAll(id, texts, pooling, maxLen, step, (n) =>
     progress(id, {
       stage: 'embed',
       message: `Embedded ${n} of ${texts.length} texts`,
@@ -534,27 +550,74 @@ async function embed(id, { texts, pooling, maxLen, batchSize }) {
 }
 
 /**
+ * Keeping an extraction's progress (`extract`): a checkpoint after `everyMs`, then again when
+ * as long again has passed, and never more often than ten times the last one took to store.
+ * @typedef {{resume: Uint8Array | null, everyMs: number, save: (bytes: Uint8Array) => Promise<unknown>}} Checkpoints
+ */
+
+/**
  * Features of `texts` (length-sorted batches on this worker's encoder and the pool's helpers;
- * cancellable), in the order given. The caller frees them.
+ * cancellable), in the order given. The caller frees them. With `checkpoints`, the rows of its
+ * `resume` are taken first, and what is done is saved as it goes.
  * @param {number} id
  * @param {string[]} texts
  * @param {Pooling} pooling
  * @param {number} maxLen
  * @param {number} batchSize
- * @param {(done: number) => void} onDone
- * @returns {Promise<Features>}
+ * @param {(done: number, resumed: number) => void} onDone
+ * @param {Checkpoints | null} [checkpoints]
+ * @returns {Promise<{features: Features, resumed: number}>}
  */
-async function extractAll(id, texts, pooling, maxLen, batchSize, onDone) {
+async function extractAll(id, texts, pooling, maxLen, batchSize, onDone, checkpoints = null) {
   const enc = requireEncoder();
   const extraction = new (running().api.Extraction)(enc, texts, pooling, maxLen, batchSize);
   try {
+    let resumed = 0;
+    if (checkpoints?.resume) {
+      try {
+        resumed = extraction.resume(checkpoints.resume);
+      } catch (err) {
+        // A checkpoint of other texts, settings or model, or damaged: start from the beginning.
+        if (err instanceof WebAssembly.RuntimeError) throw err;
+      }
+      if (resumed) onDone(resumed, resumed);
+    }
+    let nextCheckpoint = performance.now() + (checkpoints?.everyMs ?? 0);
+    /** @type {Promise<unknown> | null} */
+    let saving = null;
+    const keep = () => {
+      if (!checkpoints || saving || performance.now() < nextCheckpoint) return;
+      const started = performance.now();
+      const bytes = extraction.checkpoint();
+      saving = checkpoints
+        .save(bytes)
+        .catch((err) => console.warn(`bertweb: a checkpoint could not be stored (${messageOf(err)})`))
+        .finally(() => {
+          const took = performance.now() - started;
+          nextCheckpoint = performance.now() + Math.max(checkpoints.everyMs, 10 * took);
+          saving = null;
+        });
+    };
     // The pool has helpers only while the encoder runs on the CPU; one batch needs none.
     if (extraction.batches > 1) await startPool();
-    lastRun = await runExtraction(extraction, pool.lanes(enc, pooling, maxLen), {
-      cancelled: () => (cancelled.delete(id) ? new CancelledError() : null),
-      onDone,
-    });
-    return extraction.finish();
+    try {
+      lastRun = await runExtraction(extraction, pool.lanes(enc, pooling, maxLen), {
+        cancelled: () => (cancelled.delete(id) ? new CancelledError() : null),
+        onDone: (done) => {
+          onDone(done, resumed);
+          if (done < texts.length) keep();
+        },
+      });
+    } catch (err) {
+      // A cancelled run keeps all it did, for the next to go on from.
+      if (checkpoints && err instanceof CancelledError && extraction.done > resumed) {
+        await saving;
+        await checkpoints.save(extraction.checkpoint()).catch(() => {});
+      }
+      throw err;
+    }
+    await saving;
+    return { features: extraction.finish(), resumed };
   } finally {
     release(extraction);
   }
@@ -569,21 +632,36 @@ function isDeviceFailure(err) {
 }
 
 /**
- * Run `work`; when WebGPU fails under it, load the same model on the CPU, say so, and run it
- * once more. The dataset, features and classifier live in wasm memory and are kept.
+ * Run `work`; when WebGPU fails under it (a device error, or a crash of the instance, as when
+ * the GPU is lost), load the same model on the CPU, say so, and run it once more. The dataset,
+ * features and classifier are kept (or restored: `recover`), and an extraction resumes from its
+ * last checkpoint.
  * @template T
  * @param {number} id
+ * @param {CallType} type
  * @param {() => Promise<T>} work
  * @returns {Promise<T>}
  */
-async function withCpuFallback(id, work) {
+async function withCpuFallback(id, type, work) {
+  const onGpu = encoder?.device === 'webgpu';
   try {
-    return await work();
+    return await untilTrap(work());
   } catch (err) {
-    if (!isDeviceFailure(err) || !currentFiles) throw err;
-    const reason = `WebGPU failed (${messageOf(err)}); switched to the CPU and started this step again`;
-    progress(id, { stage: 'fallback', message: reason, reason });
-    await loadEncoder(id, currentFiles, 'cpu');
+    if (!onGpu || !currentFiles) throw err;
+    let reason;
+    let info;
+    if (err instanceof WebAssembly.RuntimeError) {
+      const recovered = await recover(id, type, err, 'cpu');
+      if (!recovered.info) throw recovered.error;
+      info = recovered.info;
+      reason = `WebGPU failed (${messageOf(recovered.error)}); switched to the CPU and went on with this step`;
+    } else if (isDeviceFailure(err)) {
+      reason = `WebGPU failed (${messageOf(err)}); switched to the CPU and went on with this step`;
+      info = await loadEncoder(id, currentFiles, 'cpu');
+    } else {
+      throw err;
+    }
+    progress(id, { stage: 'fallback', message: reason, reason, info });
     return work();
   }
 }
@@ -626,7 +704,7 @@ async function loadDataset(id, { csv, settings }) {
  * @param {import('./protocol.js').ExtractRequest} request
  * @returns {Promise<import('./protocol.js').ExtractResult>}
  */
-async function extract(id, { key, pooling, maxLen, batchSize }) {
+async function extract(id, { key, pooling, maxLen, batchSize, checkpointMs }) {
   const data = requireDataset();
   const enc = requireEncoder();
   const texts = data.texts();
@@ -635,26 +713,72 @@ async function extract(id, { key, pooling, maxLen, batchSize }) {
     features?.free();
     features = cached;
     featuresStored = { key, pooling, maxLen };
-    return { rows: cached.rows, cached: true, ms: 0, storeError: null };
+    return { rows: cached.rows, cached: true, resumed: 0, ms: 0, storeError: null };
   }
   const started = performance.now();
   const total = texts.length;
-  progress(id, { stage: 'extract', message: `Extracting features of ${total} texts…`, done: 0, total });
+  progress(id, {
+    stage: 'extract',
+    message: `Extracting features of ${total} texts…`,
+    done: 0,
+    total,
+    resumed: 0,
+  });
   const step = batchSizeFor(enc.device, batchSize, 16);
-  const next = await extractAll(id, texts, pooling, maxLen, step, (done) =>
-    progress(id, { stage: 'extract', message: `Extracted ${done} of ${total} texts`, done, total }),
+  const partial = `${key}|partial`;
+  /** @type {Checkpoints} */
+  const checkpoints = {
+    // In memory after a crash of this worker's instance; in IndexedDB after a reload.
+    resume:
+      lastCheckpoint?.key === partial
+        ? lastCheckpoint.bytes
+        : await idbGet('features', partial).then(
+            (b) => (b instanceof ArrayBuffer ? new Uint8Array(b) : null),
+            () => null,
+          ),
+    everyMs: checkpointMs ?? CHECKPOINT_MS,
+    save: (bytes) => {
+      lastCheckpoint = { key: partial, bytes };
+      return putFeatures(partial, bytes.slice().buffer);
+    },
+  };
+  const next = await extractAll(
+    id,
+    texts,
+    pooling,
+    maxLen,
+    step,
+    (done, resumed) =>
+      progress(id, {
+        stage: 'extract',
+        message: resumed
+          ? `Extracted ${done} of ${total} texts (${resumed} kept from an earlier run)`
+          : `Extracted ${done} of ${total} texts`,
+        done,
+        total,
+        resumed,
+      }),
+    checkpoints,
   );
   features?.free();
-  features = next;
+  features = next.features;
   featuresStored = null;
+  lastCheckpoint = null;
   let storeError = null;
   try {
     await putFeatures(key, features.toBytes().buffer);
     featuresStored = { key, pooling, maxLen };
+    await deleteFeatures(partial).catch(() => {});
   } catch (err) {
     storeError = messageOf(err);
   }
-  return { rows: features.rows, cached: false, ms: performance.now() - started, storeError };
+  return {
+    rows: features.rows,
+    cached: false,
+    resumed: next.resumed,
+    ms: performance.now() - started,
+    storeError,
+  };
 }
 
 /**
@@ -954,13 +1078,19 @@ async function classifyMany(id, clf, texts, step) {
   const enc = requireEncoder();
   clf.checkBase(enc);
   const { pooling, max_len: maxLen } = clf.meta().features;
-  const vectors = await extractAll(id, running().api.cleanTexts(texts), pooling, maxLen, step, (done) =>
-    progress(id, {
-      stage: 'classify',
-      message: `Classified ${done} of ${texts.length} texts`,
-      done,
-      total: texts.length,
-    }),
+  const { features: vectors } = await extractAll(
+    id,
+    running().api.cleanTexts(texts),
+    pooling,
+    maxLen,
+    step,
+    (done) =>
+      progress(id, {
+        stage: 'classify',
+        message: `Classified ${done} of ${texts.length} texts`,
+        done,
+        total: texts.length,
+      }),
   );
   try {
     return await clf.classifyVectors(vectors.values);
@@ -1055,6 +1185,60 @@ async function loadKeptClassifier(id) {
 
 // ---- crashes -----------------------------------------------------------------------------------
 
+/**
+ * A trap inside an async Rust call (a panic after it has awaited) is thrown from the event
+ * loop, not from the call: its promise never settles. It surfaces here instead, as an error or
+ * an unhandled rejection of this scope, and rejects the innermost `untilTrap` waiting.
+ * @type {((trap: WebAssembly.RuntimeError) => void)[]}
+ */
+const trapWaiters = [];
+
+/** @param {unknown} err */
+function onTrap(err) {
+  if (!(err instanceof WebAssembly.RuntimeError)) return false;
+  const waiter = trapWaiters.at(-1);
+  if (waiter) waiter(err);
+  else console.error('bertweb: the model crashed while no request was running', err);
+  return true;
+}
+scope.addEventListener('error', (e) => {
+  if (onTrap(e.error)) e.preventDefault();
+});
+scope.addEventListener('unhandledrejection', (e) => {
+  if (onTrap(e.reason)) e.preventDefault();
+});
+
+/**
+ * `work`, or the trap that happens while it runs, wherever it surfaces.
+ * @template T
+ * @param {Promise<T>} work
+ * @returns {Promise<T>}
+ */
+function untilTrap(work) {
+  return new Promise((resolve, reject) => {
+    /** @param {WebAssembly.RuntimeError} trap */
+    const waiter = (trap) => {
+      done();
+      reject(trap);
+    };
+    const done = () => {
+      const at = trapWaiters.indexOf(waiter);
+      if (at >= 0) trapWaiters.splice(at, 1);
+    };
+    trapWaiters.push(waiter);
+    work.then(
+      (value) => {
+        done();
+        resolve(value);
+      },
+      (err) => {
+        done();
+        reject(err);
+      },
+    );
+  });
+}
+
 /** Restarts after a trap this page allows: each leaves the trapped instance's memory behind. */
 const MAX_RESTARTS = 3;
 /** Restarts so far. */
@@ -1096,19 +1280,23 @@ function listOf(words) {
  * @param {number} id the request that trapped
  * @param {CallType} type
  * @param {WebAssembly.RuntimeError} trap
- * @returns {Promise<KindError>} what that request rejects with
+ * @param {Device} [device] where to load the model again (by default where it was)
+ * @returns {Promise<{error: KindError, info: EncoderInfo | null}>} what that request rejects
+ *   with, and the model as loaded again (null when it was not)
  */
-async function recover(id, type, trap) {
+async function recover(id, type, trap, device = encoder?.device) {
   const crash = `the model crashed inside WebAssembly (${trap.message}) while ${DOING[type] ?? `answering a ${type} request`}`;
   const trapped = wasm;
-  const device = encoder?.device ?? null;
   const had = { data: dataset !== null, features: features !== null, classifier: classifier !== null };
   // Freed now, so that their finalizers never call into the trapped instance later.
   for (const old of [classifier, features, dataset, encoder]) release(old);
   [classifier, features, dataset, encoder, wasm] = [null, null, null, null, null];
   if (++restarts > MAX_RESTARTS) {
     crashed = trap.message;
-    return new KindError('InternalError', `${crash}, for the ${MAX_RESTARTS + 1}th time: reload the page`);
+    return {
+      error: new KindError('InternalError', `${crash}, for the ${MAX_RESTARTS + 1}th time: reload the page`),
+      info: null,
+    };
   }
   try {
     if (trapped) {
@@ -1117,8 +1305,10 @@ async function recover(id, type, trap) {
     }
     /** @type {string[]} */
     const restored = [];
+    /** @type {EncoderInfo | null} */
+    let info = null;
     if (currentFiles && device) {
-      await loadEncoder(id, currentFiles, device);
+      info = await loadEncoder(id, currentFiles, device);
       restored.push('model');
     } else {
       // A classifier with no encoder waits in a CPU build (setClassifier).
@@ -1149,10 +1339,16 @@ async function recover(id, type, trap) {
         : '') +
       (featuresLost ? '. The features were not stored in this browser: extract them again' : '');
     progress(id, { stage: 'restarted', message, featuresLost });
-    return new KindError('InternalError', message);
+    return { error: new KindError('InternalError', message), info };
   } catch (err) {
     crashed = messageOf(err);
-    return new KindError('InternalError', `${crash}, and restarting it failed (${crashed}): reload the page`);
+    return {
+      error: new KindError(
+        'InternalError',
+        `${crash}, and restarting it failed (${crashed}): reload the page`,
+      ),
+      info: null,
+    };
   }
 }
 
@@ -1203,15 +1399,15 @@ async function handle(msg) {
     case 'dataset':
       return loadDataset(id, msg);
     case 'extract':
-      return withCpuFallback(id, () => extract(id, msg));
+      return withCpuFallback(id, msg.type, () => extract(id, msg));
     case 'train':
       return train(id, msg);
     case 'fineTunePlan':
-      return withCpuFallback(id, () => fineTunePlan(id, msg));
+      return withCpuFallback(id, msg.type, () => fineTunePlan(id, msg));
     case 'fineTune':
-      return withCpuFallback(id, () => fineTune(id, msg));
+      return withCpuFallback(id, msg.type, () => fineTune(id, msg));
     case 'classify':
-      return withCpuFallback(id, () => classify(id, msg));
+      return withCpuFallback(id, msg.type, () => classify(id, msg));
     case 'setClassifier':
       return setClassifier(id, msg.bytes);
     case 'classifierBytes':
@@ -1225,8 +1421,7 @@ async function handle(msg) {
     case 'forgetKeptClassifier':
       return idbDelete('classifiers', KEPT_CLASSIFIER);
     case 'crashForTest':
-      // Where a trap of a wasm call surfaces.
-      throw new WebAssembly.RuntimeError('unreachable');
+      return untilTrap(running().api.panicForTest(msg.later));
     default:
       throw new KindError(
         'InternalError',
@@ -1275,11 +1470,11 @@ scope.addEventListener('message', (event) => {
   queue = queue.then(async () => {
     try {
       checkCancelled(msg.id);
-      reply(msg.id, await handle(msg));
+      reply(msg.id, await untilTrap(handle(msg)));
     } catch (err) {
       replyError(
         msg.id,
-        err instanceof WebAssembly.RuntimeError ? await recover(msg.id, msg.type, err) : err,
+        err instanceof WebAssembly.RuntimeError ? (await recover(msg.id, msg.type, err)).error : err,
       );
     } finally {
       cancelled.delete(msg.id);

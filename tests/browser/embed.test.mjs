@@ -371,6 +371,18 @@ describe('page on WebGPU (SwiftShader)', () => {
       );
       assert.equal(onCpu.extracted.rows, 40);
 
+      // Every GPU device the worker's WebGPU build asks for, so that the test can lose it.
+      const worker = page.workers().find((w) => new URL(w.url()).pathname.endsWith('/www/worker.js'));
+      await worker.evaluate(() => {
+        const request = GPUAdapter.prototype.requestDevice;
+        self.__devices = [];
+        GPUAdapter.prototype.requestDevice = async function (...args) {
+          const device = await request.apply(this, args);
+          self.__devices.push(device);
+          return device;
+        };
+      });
+
       // Through the page's device menu, as a user would.
       await page.selectOption('#device', 'webgpu');
       await page.waitForFunction(() => window.bertweb.client.info?.device === 'webgpu', null, {
@@ -396,6 +408,47 @@ describe('page on WebGPU (SwiftShader)', () => {
       const diff = maxAbsDiff(onGpu.verdict.probabilities, onCpu.verdict.probabilities);
       assert.ok(diff <= TOLERANCE, `same classifier after the move: probabilities differ by ${diff}`);
       assert.ok(onGpu.trained, 'a head trains on the moved features (on WebGPU: pkg/ has no CPU backend)');
+
+      // The GPU lost in the middle of an extraction: it goes on on the CPU, from its checkpoint.
+      const running = page.evaluate(async () => {
+        const client = window.bertweb.client;
+        const seen = (window.__lostSeen = []);
+        const extracted = await client
+          .extract({
+            key: 'device-lost-test',
+            pooling: 'mean',
+            maxLen: 55,
+            batchSize: 4,
+            checkpointMs: 0,
+            onProgress: (p) =>
+              seen.push({
+                stage: p.stage,
+                done: p.done ?? null,
+                resumed: p.resumed ?? null,
+                message: p.message,
+              }),
+          })
+          .catch((err) => ({ error: `${err.name}: ${err.message}` }));
+        return { extracted, seen, device: client.info?.device };
+      });
+      await page.waitForFunction(
+        () => window.__lostSeen?.some((p) => p.stage === 'extract' && p.done >= 4),
+        null,
+        { timeout: 300_000 },
+      );
+      await worker.evaluate(() => self.__devices.forEach((d) => d.destroy()));
+      const lost = await running;
+      console.log(
+        `# WebGPU lost mid-extraction -> ${JSON.stringify(lost.extracted)}; ` +
+          JSON.stringify(lost.seen.filter((p) => p.stage !== 'extract')),
+      );
+      assert.equal(lost.extracted.rows, 40, JSON.stringify(lost));
+      assert.equal(lost.device, 'cpu');
+      assert.ok(
+        lost.seen.some((p) => p.stage === 'fallback'),
+        'the page is told',
+      );
+      assert.ok(lost.extracted.resumed >= 4, `went on from the checkpoint: ${lost.extracted.resumed}`);
 
       // And back: the CPU runs in the CPU build again, with the head trained on WebGPU.
       await page.selectOption('#device', 'cpu');

@@ -21,13 +21,18 @@ const CSV = `Id,Score,Text\n${[...POSITIVE, ...POSITIVE, ...POSITIVE, ...NEGATIV
   .join('\n')}\n`;
 const TEXT = 'Tasty and fresh, I will buy it again.';
 
-/** The name and message of a crash the page's client asked for. */
-function crash(page) {
-  return page.evaluate(() =>
-    window.bertweb.client.crashForTest().then(
-      () => 'resolved',
-      (err) => ({ name: err.name, message: err.message }),
-    ),
+/**
+ * The name and message of a crash the page's client asked for: a Rust panic, at once or
+ * (`later`) inside an async call, where the trap surfaces outside the call that awaits it.
+ */
+function crash(page, later = false) {
+  return page.evaluate(
+    (later) =>
+      window.bertweb.client.crashForTest(later).then(
+        () => 'resolved',
+        (err) => ({ name: err.name, message: err.message }),
+      ),
+    later,
   );
 }
 
@@ -120,7 +125,99 @@ describe('a crash of the wasm instance', () => {
     assert.deepEqual(after.probabilities, setUp.probabilities, 'the same classifier');
     assert.equal(after.kept, setUp.kept, 'the kept classifier is unchanged');
     assert.equal(after.trained, 'trained');
+
+    // A panic inside an async Rust call: its request is answered too, not left waiting.
+    const late = await crash(page, true);
+    console.log(`# async crash -> ${JSON.stringify(late)}`);
+    assert.equal(late.name, 'InternalError');
+    assert.match(
+      late.message,
+      /while running a crash test; it was restarted and your model, data, features and classifier were restored$/,
+    );
+    const again = await page.evaluate(
+      async (text) => (await window.bertweb.client.classify([text]))[0],
+      TEXT,
+    );
+    assert.deepEqual(again.probabilities, setUp.probabilities, 'the same classifier after an async crash');
   });
+
+  test(
+    'a stopped extraction goes on from its checkpoint: after a cancel, a crash or a reload',
+    { skip },
+    async () => {
+      const texts = Array.from(
+        { length: 160 },
+        (_, i) => `${[...POSITIVE, ...NEGATIVE][i % 8]}, review number ${i} ${'and more '.repeat(i % 7)}`,
+      );
+      const csv = `Id,Score,Text\n${texts.map((t, i) => `${i + 1},${i % 8 < 4 ? 5 : 1},"${t}"`).join('\n')}\n`;
+      /** Extract with a checkpoint after every batch; cancel once `stopAt` texts are done. */
+      const extract = (stopAt) =>
+        page.evaluate(
+          async ({ csv, stopAt }) => {
+            const { client } = window.bertweb;
+            await client.dataset(new TextEncoder().encode(csv).buffer, {});
+            const stop = new AbortController();
+            const seen = [];
+            const result = await client
+              .extract({
+                key: 'checkpoint-test',
+                checkpointMs: 0,
+                batchSize: 8,
+                signal: stop.signal,
+                onProgress: (p) => {
+                  if (p.stage !== 'extract') return;
+                  seen.push({ done: p.done, resumed: p.resumed });
+                  if (stopAt !== null && p.done >= stopAt) stop.abort();
+                },
+              })
+              .catch((err) => ({ error: err.name }));
+            return { result, seen };
+          },
+          { csv, stopAt },
+        );
+      const first = await extract(40);
+      assert.equal(first.result.error, 'CancelledError');
+      const cancelledAt = first.seen.at(-1).done;
+      assert.ok(cancelledAt >= 40 && cancelledAt < texts.length, `${cancelledAt}`);
+
+      // Go on after the cancel, and stop again; then a crash of the instance.
+      const second = await extract(cancelledAt + 40);
+      assert.equal(second.result.error, 'CancelledError');
+      assert.equal(
+        second.seen.find((p) => p.done > 0)?.resumed,
+        cancelledAt,
+        'all the cancelled run did is kept',
+      );
+      const secondAt = second.seen.at(-1).done;
+      assert.equal((await crash(page)).name, 'InternalError');
+
+      // A closed tab: reload the page, then go on.
+      await page.reload();
+      await page.waitForFunction(() => window.bertweb?.client?.info, null, { timeout: 120_000 });
+      const third = await extract(null);
+      assert.equal(third.result.rows, texts.length);
+      assert.equal(third.result.cached, false);
+      assert.equal(third.result.resumed, secondAt, 'kept across the crash and the reload');
+      assert.equal(third.seen[0].done, 0);
+      assert.equal(third.seen[1].done, secondAt);
+
+      // The same features as an extraction from the start: the classifier trained on them
+      // gives the same probabilities.
+      const trained = await page.evaluate(async (text) => {
+        const { client } = window.bertweb;
+        const { presets, presetNames } = await client.defaults();
+        await client.train(presets[presetNames[0]]);
+        const resumed = (await client.classify([text]))[0].probabilities;
+        await client.extract({ key: 'checkpoint-test-fresh', batchSize: 8 });
+        await client.train(presets[presetNames[0]]);
+        const fresh = (await client.classify([text]))[0].probabilities;
+        return { resumed, fresh };
+      }, TEXT);
+      for (const [a, b] of trained.resumed.map((p, i) => [p, trained.fresh[i]])) {
+        assert.ok(Math.abs(a - b) < 1e-6, `${trained.resumed} vs ${trained.fresh}`);
+      }
+    },
+  );
 
   test(
     'a full storage while storing features is a warning; training works; a crash then asks to extract again',

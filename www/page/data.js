@@ -409,14 +409,17 @@ export async function onExtract() {
       maxLen,
       signal: job.signal,
       onProgress: (p) => {
-        if (p.stage !== 'extract' || p.done === undefined || p.total === undefined) return;
+        if (p.stage !== 'extract') return;
         done = p.done;
         ui.extractProgress.value = p.done;
         const seconds = (performance.now() - started) / 1000;
-        const rate = p.done / seconds;
-        ui.extractRate.textContent = p.done
-          ? `${p.done} of ${p.total} texts · ${rate.toFixed(1)} texts/s · ${formatSeconds((p.total - p.done) / rate)} left`
-          : `0 of ${p.total} texts`;
+        // Rows a checkpoint of an earlier run gave took no time here.
+        const rate = (p.done - p.resumed) / seconds;
+        const kept = p.resumed ? ` (${p.resumed} kept from an earlier run)` : '';
+        ui.extractRate.textContent =
+          p.done > p.resumed
+            ? `${p.done} of ${p.total} texts${kept} · ${rate.toFixed(1)} texts/s · ${formatSeconds((p.total - p.done) / rate)} left`
+            : `${p.done} of ${p.total} texts${kept}`;
       },
     });
     ui.extractProgress.value = total;
@@ -430,12 +433,13 @@ export async function onExtract() {
       );
     } else {
       const seconds = result.ms / 1000;
-      if (seconds > 0 && result.rows > 0 && client.device && client.info) {
+      const extracted = result.rows - result.resumed;
+      if (seconds > 0 && extracted > 0 && client.device && client.info) {
         state.rate = {
-          textsPerSecond: result.rows / seconds,
+          textsPerSecond: extracted / seconds,
           device: client.device,
           modelId: client.info.modelId,
-          how: `measured while extracting the features of ${result.rows} texts`,
+          how: `measured while extracting the features of ${extracted} texts`,
         };
       }
       const stored = result.storeError
@@ -443,8 +447,11 @@ export async function onExtract() {
         : ' They are kept in this browser for next time.';
       say(
         ui.extractStatus,
-        `Extracted features of ${result.rows} texts in ${seconds.toFixed(1)} s ` +
-          `(${(result.rows / seconds).toFixed(1)} texts/s).${stored}`,
+        (result.resumed
+          ? `Extracted features of ${extracted} texts in ${seconds.toFixed(1)} s ` +
+            `(${(extracted / seconds).toFixed(1)} texts/s); ${result.resumed} more were kept from an earlier run.`
+          : `Extracted features of ${result.rows} texts in ${seconds.toFixed(1)} s ` +
+            `(${(result.rows / seconds).toFixed(1)} texts/s).`) + stored,
         result.storeError ? 'warn' : 'ok',
       );
     }
@@ -454,7 +461,7 @@ export async function onExtract() {
       say(
         ui.extractStatus,
         `Extraction cancelled after ${done} of ${total} texts. Your data and settings are kept: ` +
-          'press Extract features to start again.',
+          'press Extract features to go on from there.',
         'warn',
       );
     } else {

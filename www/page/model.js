@@ -75,10 +75,10 @@ export function onWorkerProgress(p) {
       refreshControls();
     }
   }
-  if (p.stage === 'fallback' && client.info) {
-    const reason = p.reason ?? '';
-    client.info = { ...client.info, device: 'cpu', fallback: reason };
-    showDevice('cpu', 1);
+  if (p.stage === 'fallback') {
+    const reason = p.reason;
+    client.info = { ...p.info, fallback: reason };
+    showDevice(p.info.device, p.info.threads);
     setStatus(`${sentence(reason)} Your data and results are kept.`, 'warn');
   }
 }
