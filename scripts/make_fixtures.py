@@ -10,14 +10,31 @@ Outputs:
   tests/fixtures/tiny/model-prefixed-f16.safetensors  "bert." keys, f16, plus extra tensors
   tests/fixtures/tiny/model-bf16.safetensors          bare keys, bf16
   tests/fixtures/tiny/expected.json   reference embeddings of the tiny model
+  tests/fixtures/tiny-cls/single/     tiny random BertForSequenceClassification, 3 labels,
+                                      single_label_classification, seed 23, written by
+                                      save_pretrained: config.json (architectures, id2label,
+                                      label2id, problem_type), model.safetensors ("bert."
+                                      encoder keys, bert.pooler.dense.*, classifier.*),
+                                      tokenizer.json, vocab.txt, tokenizer_config.json
+  tests/fixtures/tiny-cls/single/model-bare.safetensors  same weights, "bert." stripped
+                                      (embeddings.*, encoder.*, pooler.*, classifier.*)
+  tests/fixtures/tiny-cls/multi/      same shape, 4 labels, multi_label_classification, seed 24
+  tests/fixtures/tiny-cls/expected.json  reference logits + softmax / sigmoid probabilities
 
-Reference = transformers.BertModel, float32, eval(), attn_implementation="eager", CPU.
+The tiny-cls models reuse the tiny model's config shape, vocab.txt and tokenizer.json.
 
-Prerequisite: `python3 scripts/fetch_model.py` (models/all-MiniLM-L6-v2/).
+Reference = transformers.BertModel (BertForSequenceClassification for tiny-cls), float32,
+eval(), attn_implementation="eager", CPU.
+
+Prerequisite for the minilm part: `python3 scripts/fetch_model.py` (models/all-MiniLM-L6-v2/);
+the minilm and tiny parts also need the amazon-fine-food data (--data-dir); tiny-cls needs
+neither.
 The script creates/uses the venv ~/.cache/bertweb-py (requirements in
 scripts/requirements-fixtures.txt) and re-executes itself inside it.
 
-Usage: python3 scripts/make_fixtures.py [--data-dir DIR]
+Usage: python3 scripts/make_fixtures.py [--data-dir DIR] [--only PART ...]
+       (PART: minilm, tiny, tiny-cls; default: all parts)
+  e.g. python3 scripts/make_fixtures.py --only tiny-cls
 """
 
 import argparse
@@ -36,6 +53,8 @@ REQUIREMENTS = REPO_ROOT / "scripts" / "requirements-fixtures.txt"
 MODEL_DIR = REPO_ROOT / "models" / "all-MiniLM-L6-v2"
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
 TINY_DIR = FIXTURES / "tiny"
+TINY_CLS_DIR = FIXTURES / "tiny-cls"
+PARTS = ("minilm", "tiny", "tiny-cls")
 MAX_LEN = 55
 DATA_DIR_CANDIDATES = [
     REPO_ROOT / "shared" / "data" / "amazon-fine-food",
@@ -459,31 +478,322 @@ def make_tiny(texts):
     return ids
 
 
+# --------------------------------------------------------------------------
+# tiny random BertForSequenceClassification (single- and multi-label heads)
+# --------------------------------------------------------------------------
+
+CLS_TEXTS = [
+    "ok",
+    "This coffee is great, I love it!",
+    "Worst product ever. Do not buy.",
+    "!!!!!!???.... ;-) (\"wow\") [sic] $12.99 & 50% off!",
+    "Crème brûlée tea was très bon",
+    "Love these chips 😍 best snack ever",
+    "the dog and the cat like this milk but not the sugar",
+    # far longer than MAX_LEN tokens with the tiny vocab: truncation matters
+    "I have had many teas and coffees over the years, but this chocolate flavor is the "
+    "best one I have ever bought on amazon. The price was good, the box was big, and my "
+    "dog and cat love the smell too. Would buy again, no doubt about it!",
+]
+
+CLS_HEADS = {
+    # name: (seed, problem_type, labels)
+    "single": (23, "single_label_classification", ["negative", "neutral", "positive"]),
+    "multi": (24, "multi_label_classification", ["sports", "politics", "tech", "food"]),
+}
+
+
+def r9(x: float) -> float:
+    """Round to 9 significant digits (round-trips any float32 exactly)."""
+    return float(f"{x:.9g}")
+
+
+def cls_config(vocab_size, problem_type, labels):
+    cfg = tiny_config(vocab_size)
+    cfg["architectures"] = ["BertForSequenceClassification"]
+    cfg["num_labels"] = len(labels)
+    cfg["id2label"] = {i: l for i, l in enumerate(labels)}
+    cfg["label2id"] = {l: i for i, l in enumerate(labels)}
+    cfg["problem_type"] = problem_type
+    return cfg
+
+
+def cls_weights(model, seed):
+    """Random float32 weights from `seed`, far larger than the default init (0.02) so the
+    attention is not uniform, the [CLS] state (and so the predicted label) differs between
+    texts and the logits are well away from zero: bert.encoder.* N(0, 0.3), classifier.weight
+    N(0, 0.5), everything else N(0, 0.1); LayerNorm weights 1 + the same noise."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    sd = model.state_dict()
+    out = {}
+    for name in sorted(sd):
+        t = sd[name]
+        if not t.is_floating_point():
+            continue  # buffers such as position_ids / token_type_ids
+        if name == "classifier.weight":
+            std = 0.5
+        elif name.startswith("bert.encoder."):
+            std = 0.3
+        else:
+            std = 0.1
+        q = torch.randn(t.shape, generator=g, dtype=torch.float32) * std
+        if "LayerNorm.weight" in name:
+            q = q + 1.0
+        out[name] = q.contiguous()
+    missing, unexpected = model.load_state_dict(out, strict=False)
+    assert not unexpected and all("position_ids" in k or "token_type_ids" in k
+                                  for k in missing), (missing, unexpected)
+    return out
+
+
+def cls_logits(model, ids_list):
+    """Logits of each text run alone (unpadded, the reference), and the max abs difference
+    to one batch padded to the longest."""
+    import torch
+
+    single = []
+    with torch.no_grad():
+        for x in ids_list:
+            ii = torch.tensor([x])
+            single.append(model(input_ids=ii, attention_mask=torch.ones_like(ii),
+                                token_type_ids=torch.zeros_like(ii)).logits[0])
+        logits = torch.stack(single)
+        n, L = len(ids_list), max(len(x) for x in ids_list)
+        ii = torch.zeros((n, L), dtype=torch.long)
+        mm = torch.zeros((n, L), dtype=torch.long)
+        for i, x in enumerate(ids_list):
+            ii[i, :len(x)] = torch.tensor(x)
+            mm[i, :len(x)] = 1
+        batched = model(input_ids=ii, attention_mask=mm, token_type_ids=torch.zeros_like(ii)).logits
+    assert logits.dtype == torch.float32
+    return logits, (batched - logits).abs().max().item()
+
+
+def cls_probs(logits, problem_type):
+    import torch
+
+    if problem_type == "single_label_classification":
+        return torch.softmax(logits, dim=-1)
+    assert problem_type == "multi_label_classification"
+    return torch.sigmoid(logits)
+
+
+def save_cls_tokenizer(out_dir: Path, tiny_vocab_tokens):
+    """vocab.txt + tokenizer.json (the tiny model's, byte for byte) and the small
+    tokenizer_config.json / special_tokens_map.json that transformers writes for them."""
+    import shutil
+    import tempfile
+    from transformers import BertTokenizerFast
+
+    (out_dir / "vocab.txt").write_text("".join(t + "\n" for t in tiny_vocab_tokens),
+                                       encoding="utf-8")
+    build_tiny_tokenizer(tiny_vocab_tokens).save(str(out_dir / "tokenizer.json"))
+    for f in ("vocab.txt", "tokenizer.json"):
+        if (TINY_DIR / f).is_file() and (TINY_DIR / f).read_bytes() != (out_dir / f).read_bytes():
+            print(f"[tiny-cls] WARNING {out_dir.name}/{f} differs from tiny/{f}")
+    tok = BertTokenizerFast(tokenizer_file=str(out_dir / "tokenizer.json"),
+                            vocab_file=str(out_dir / "vocab.txt"), do_lower_case=True,
+                            unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]",
+                            pad_token="[PAD]", mask_token="[MASK]",
+                            model_max_length=tiny_config(1)["max_position_embeddings"])
+    with tempfile.TemporaryDirectory() as tmp:
+        written = tok.save_pretrained(tmp)
+        for p in map(Path, written):
+            if p.name in ("tokenizer_config.json", "special_tokens_map.json"):
+                shutil.copyfile(p, out_dir / p.name)
+    print(f"[tiny-cls] tokenizer files from save_pretrained: "
+          f"{sorted(Path(p).name for p in written)}; kept vocab.txt, tokenizer.json, "
+          f"{sorted(p.name for p in out_dir.glob('*.json') if p.name != 'tokenizer.json' and p.name != 'config.json')}")
+
+
+def write_cls_expected(path: Path, heads, texts, ids, truncated, results):
+    import torch
+    import transformers
+
+    cases = []
+    for i, t in enumerate(texts):
+        c = {"text": t, "input_ids": ids[i], "attention_mask": [1] * len(ids[i]),
+             "truncated": truncated[i]}
+        for name, (logits, probs) in results.items():
+            labels = heads[name]["labels"]
+            if heads[name]["problem_type"] == "single_label_classification":
+                pred = labels[int(torch.argmax(logits[i]))]
+            else:
+                pred = [labels[j] for j in range(len(labels)) if probs[i, j].item() >= 0.5]
+            c[name] = {"logits": [r9(v) for v in logits[i].tolist()],
+                       "probs": [r9(v) for v in probs[i].tolist()],
+                       "pred": pred}
+        cases.append(c)
+    doc = {
+        "model": "tiny-random-bert-for-sequence-classification",
+        "reference": f"transformers {transformers.__version__}, torch {torch.__version__}",
+        "transformers_version": transformers.__version__,
+        "torch_version": torch.__version__,
+        "max_len": MAX_LEN,
+        "truncation": True,
+        "heads": heads,
+        "cases": cases,
+    }
+    body = ",\n".join(json.dumps(c, ensure_ascii=False, separators=(",", ":")) for c in cases)
+    head = json.dumps({k: v for k, v in doc.items() if k != "cases"}, ensure_ascii=False)[:-1]
+    text = head + ',\n "cases": [\n' + body + "\n]}\n"
+    assert json.loads(text) == doc
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def make_tiny_cls():
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, BertConfig,
+                              BertForSequenceClassification)
+
+    vocab = tiny_vocab()
+    TINY_CLS_DIR.mkdir(parents=True, exist_ok=True)
+    heads, results, weights = {}, {}, {}
+    ids = truncated = None
+    for name, (seed, problem_type, labels) in CLS_HEADS.items():
+        out_dir = TINY_CLS_DIR / name
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for p in out_dir.iterdir():  # start clean: save_pretrained only adds files
+            if p.is_file():
+                p.unlink()
+        save_cls_tokenizer(out_dir, vocab)
+        if ids is None:
+            ids, _ = tokenize_all(CLS_TEXTS, out_dir / "tokenizer.json", out_dir / "vocab.txt",
+                                  "tiny-cls")
+            raw = [tokenize_untruncated(t, out_dir / "tokenizer.json") for t in CLS_TEXTS]
+            truncated = [len(r) > MAX_LEN for r in raw]
+            print(f"[tiny-cls] token counts (untruncated): {[len(r) for r in raw]}")
+            assert any(len(r) > 60 for r in raw) and truncated.count(True) >= 1
+        # AutoTokenizer on the saved folder must give the same ids.
+        auto = AutoTokenizer.from_pretrained(str(out_dir))
+        for t, x in zip(CLS_TEXTS, ids):
+            assert auto(t, truncation=True, max_length=MAX_LEN)["input_ids"] == x, (name, t)
+
+        torch.manual_seed(seed)
+        cfg = BertConfig(**cls_config(len(vocab), problem_type, labels))
+        model = BertForSequenceClassification._from_config(cfg, attn_implementation="eager",
+                                                           dtype=torch.float32).eval()
+        w = cls_weights(model, seed)
+        weights[name] = w
+        model.save_pretrained(str(out_dir), safe_serialization=True)
+        saved_cfg = json.loads((out_dir / "config.json").read_text())
+        assert saved_cfg["architectures"] == ["BertForSequenceClassification"], saved_cfg
+        assert saved_cfg["problem_type"] == problem_type, saved_cfg
+        assert saved_cfg["id2label"] == {str(i): l for i, l in enumerate(labels)}, saved_cfg
+        assert saved_cfg["label2id"] == {l: i for i, l in enumerate(labels)}, saved_cfg
+
+        logits, diff = cls_logits(model, ids)
+        print(f"[tiny-cls/{name}] max |batched - single| = {diff:.3g}; logits min "
+              f"{logits.min().item():.3f} max {logits.max().item():.3f} "
+              f"std {logits.std().item():.3f}")
+        assert diff < 1e-5, diff
+        assert logits.abs().max().item() > 1.0, "logits too close to zero"
+        assert len(set(logits.argmax(-1).tolist())) > 1, "every text predicts the same label"
+        results[name] = (logits, cls_probs(logits, problem_type))
+        heads[name] = {"dir": name, "seed": seed, "problem_type": problem_type,
+                       "num_labels": len(labels), "labels": labels}
+
+    # model-bare.safetensors: the single head's weights without the "bert." prefix.
+    single_dir = TINY_CLS_DIR / "single"
+    pref = load_file(str(single_dir / "model.safetensors"))
+    bare = {(k[len("bert."):] if k.startswith("bert.") else k): v.clone().contiguous()
+            for k, v in pref.items()}
+    assert len(bare) == len(pref)
+    save_file(bare, str(single_dir / "model-bare.safetensors"), metadata={"format": "pt"})
+
+    # Checks: reload every saved folder with transformers; logits must match expected.
+    for name in CLS_HEADS:
+        out_dir = TINY_CLS_DIR / name
+        m = AutoModelForSequenceClassification.from_pretrained(
+            str(out_dir), attn_implementation="eager", dtype=torch.float32).eval()
+        assert type(m).__name__ == "BertForSequenceClassification"
+        assert m.config._attn_implementation == "eager"
+        assert m.config.problem_type == CLS_HEADS[name][1]
+        msd = m.state_dict()
+        for k, v in weights[name].items():
+            assert torch.equal(msd[k], v), f"from_pretrained did not load {name}/{k}"
+        logits, _ = cls_logits(m, ids)
+        assert torch.equal(logits, results[name][0]), name
+    # the bare file, mapped back by hand ("bert." + everything but classifier.*)
+    m = BertForSequenceClassification._from_config(
+        BertConfig(**cls_config(len(vocab), *CLS_HEADS["single"][1:])),
+        attn_implementation="eager", dtype=torch.float32).eval()
+    sd = {(k if k.startswith("classifier.") else "bert." + k): v
+          for k, v in load_file(str(single_dir / "model-bare.safetensors")).items()}
+    missing, unexpected = m.load_state_dict(sd, strict=False)
+    assert not unexpected and all("position_ids" in k or "token_type_ids" in k
+                                  for k in missing), (missing, unexpected)
+    logits, _ = cls_logits(m, ids)
+    assert torch.equal(logits, results["single"][0]), "model-bare"
+    print("[tiny-cls] reloaded single/, multi/ (from_pretrained) and single/model-bare "
+          "(by hand): identical logits")
+    for name, f in (("single", "model.safetensors"), ("single", "model-bare.safetensors"),
+                    ("multi", "model.safetensors")):
+        with safe_open(str(TINY_CLS_DIR / name / f), framework="pt") as st:
+            keys = sorted(st.keys())
+            dtypes = sorted({str(st.get_slice(k).get_dtype()) for k in keys})
+        print(f"[tiny-cls] {name}/{f}: {len(keys)} tensors, dtypes {dtypes}")
+        for k in keys:
+            print(f"    {k}")
+
+    write_cls_expected(TINY_CLS_DIR / "expected.json", heads, CLS_TEXTS, ids, truncated,
+                       results)
+    # The written JSON must give back the logits to 1e-6.
+    doc = json.loads((TINY_CLS_DIR / "expected.json").read_text(encoding="utf-8"))
+    for name in CLS_HEADS:
+        got = torch.tensor([c[name]["logits"] for c in doc["cases"]])
+        assert (got - results[name][0]).abs().max().item() < 1e-6, name
+    return ids
+
+
+def tokenize_untruncated(text, tok_file: Path):
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(str(tok_file)).encode(text).ids
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-dir", help="folder with sample-2k.csv and Reviews.partial.csv.gz")
+    ap.add_argument("--only", action="append", choices=PARTS, metavar="PART",
+                    help=f"make only this part (repeatable; one of {', '.join(PARTS)}; "
+                         "default: all)")
     args = ap.parse_args()
+    parts = args.only or list(PARTS)
     ensure_venv()
 
     import torch
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    data_dir = find_data_dir(args.data_dir)
-    texts = load_texts(data_dir)
-    print(f"make_fixtures: {len(texts)} texts from {data_dir}")
     FIXTURES.mkdir(parents=True, exist_ok=True)
-
-    mini_ids = make_minilm(texts)
-    tiny_ids = make_tiny(texts)
+    counts = {}
+    if "minilm" in parts or "tiny" in parts:
+        data_dir = find_data_dir(args.data_dir)
+        texts = load_texts(data_dir)
+        print(f"make_fixtures: {len(texts)} texts from {data_dir}")
+        if "minilm" in parts:
+            counts["minilm"] = make_minilm(texts)
+        if "tiny" in parts:
+            counts["tiny"] = make_tiny(texts)
+    if "tiny-cls" in parts:
+        counts["tiny-cls"] = make_tiny_cls()
 
     print("\nfixture files:")
     for p in sorted(FIXTURES.rglob("*")):
         if p.is_file():
             h = hashlib.sha256(p.read_bytes()).hexdigest()
             print(f"  {p.relative_to(REPO_ROOT)}  {p.stat().st_size:>8} B  sha256 {h}")
-    tiny_total = sum(p.stat().st_size for p in TINY_DIR.iterdir() if p.is_file())
-    print(f"  tiny/ total {tiny_total} B")
-    print("token counts (minilm / tiny):",
-          [len(x) for x in mini_ids], [len(x) for x in tiny_ids])
+    for d in (TINY_DIR, TINY_CLS_DIR):
+        if d.is_dir():
+            total = sum(p.stat().st_size for p in d.rglob("*") if p.is_file())
+            print(f"  {d.name}/ total {total} B")
+    print("token counts (" + " / ".join(counts) + "):",
+          *[[len(x) for x in ids] for ids in counts.values()])
 
 
 if __name__ == "__main__":

@@ -224,6 +224,9 @@ pub fn clean_texts(texts: Vec<String>) -> Vec<String> {
 pub struct WebEncoder {
     inner: Rc<Encoder>,
     device: &'static str,
+    /// The classifier the model folder carries beside the encoder (Hugging Face's
+    /// `BertForSequenceClassification`), or why it could not be read.
+    folder_classifier: Option<Result<Classifier, BertError>>,
 }
 
 #[derive(Serialize)]
@@ -268,12 +271,34 @@ impl WebEncoder {
             }
             None => Encoder::load(&config, &weights, &tokenizer, &burn_device)?,
         };
+        // A broken classifier part leaves the encoder usable: it is reported when asked for.
+        let folder_classifier = Classifier::from_hugging_face(
+            &config,
+            &weights,
+            &encoder,
+            crate::tokenizer::DEFAULT_MAX_LEN,
+        )
+        .transpose();
         drop((config, weights, tokenizer));
         encoder.embed(&["warm up"], Pooling::Mean, 8).await?;
         Ok(WebEncoder {
             inner: Rc::new(encoder),
             device: name,
+            folder_classifier,
         })
+    }
+
+    /// The classifier the model folder carries (`BertForSequenceClassification`: its pooler,
+    /// `classifier.*` weights and `id2label`), ready to classify; `undefined` when the folder
+    /// is an encoder only. Throws (ModelFileError) when its classifier part cannot be used; the
+    /// encoder still works then. Each call gives the classifier once.
+    #[wasm_bindgen(js_name = takeFolderClassifier)]
+    pub fn take_folder_classifier(&mut self) -> Result<Option<WebClassifier>, JsValue> {
+        match self.folder_classifier.take() {
+            None => Ok(None),
+            Some(Ok(classifier)) => Ok(Some(WebClassifier::new(classifier))),
+            Some(Err(err)) => Err(err.into()),
+        }
     }
 
     /// "webgpu" or "cpu": what actually runs the model.

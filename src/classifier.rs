@@ -43,8 +43,11 @@ pub struct ClassifierMeta {
     pub fine_tune: Option<FineTuneMeta>,
     /// Input standardization.
     pub standardizer: Standardizer,
-    /// The kept epoch.
-    pub best_epoch: EpochReport,
+    /// The kept epoch; `None` for a classifier that was not trained here (imported).
+    pub best_epoch: Option<EpochReport>,
+    /// Where an imported classifier came from; `None` for one trained here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported: Option<Imported>,
     /// Test-split metrics, when evaluated.
     pub test: Option<TestSummary>,
 }
@@ -158,6 +161,13 @@ impl ClassifierMeta {
     }
 }
 
+/// A classifier made elsewhere and read from its model folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Imported {
+    /// Its architecture as its `config.json` names it (`BertForSequenceClassification`).
+    pub architecture: String,
+}
+
 /// What a fine-tuned classifier needs beyond a head's metadata.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FineTuneMeta {
@@ -240,7 +250,8 @@ impl Classifier {
                 settings: Some(trained.settings),
                 fine_tune: None,
                 standardizer: trained.standardizer,
-                best_epoch: trained.best,
+                best_epoch: Some(trained.best),
+                imported: None,
                 test: None,
             },
             head: trained.head,
@@ -269,12 +280,100 @@ impl Classifier {
                     layer_shape: tuned.layer_shape,
                     history: tuned.history,
                 }),
-                best_epoch: tuned.best,
+                best_epoch: Some(tuned.best),
+                imported: None,
                 test: None,
             },
             head,
             tuned: Some(encoder),
         }
+    }
+
+    /// The classifier a Hugging Face model folder carries beside its encoder
+    /// (`BertForSequenceClassification`: the pooler, then `classifier.*`, with `id2label` and
+    /// `problem_type` in `config.json`), on `encoder` loaded from the same folder, reading
+    /// `max_len` tokens of each text; `None` when the folder has no classifier weights. Its
+    /// scores are transformers' `softmax` (or `sigmoid`, multi-label) of the same logits.
+    pub fn from_hugging_face(
+        config: &[u8],
+        weights: &[u8],
+        encoder: &Encoder,
+        max_len: usize,
+    ) -> Result<Option<Self>> {
+        let width = encoder.dim();
+        let device = encoder.device();
+        let Some(crate::weights::DenseWeights {
+            outputs,
+            weight,
+            bias,
+        }) = crate::weights::sequence_classifier(weights, width, device)?
+        else {
+            return Ok(None);
+        };
+        let config = crate::config::ClassifierConfig::from_json_bytes(config, outputs)?;
+        if !encoder.model().has_pooler() {
+            return Err(BertError::MissingTensor("pooler.dense.weight".into()));
+        }
+        encoder.check_max_len(max_len)?;
+        // A two-label softmax is the sigmoid of the difference of its logits: one output,
+        // as every binary head here has.
+        let (outputs, weight, bias) = if outputs == 2 && !config.multi_label {
+            let difference = weight[width..]
+                .iter()
+                .zip(&weight[..width])
+                .map(|(positive, negative)| positive - negative)
+                .collect();
+            (1, difference, vec![bias[1] - bias[0]])
+        } else {
+            (outputs, weight, bias)
+        };
+        let shape = HeadShape {
+            input: width,
+            hidden: vec![],
+            batch_norm: false,
+            dropout: 0.0,
+            classes: config.labels.len(),
+            multi_label: config.multi_label,
+        };
+        // Hugging Face stores `[out, in]`; burn's `Linear` wants `[in, out]`.
+        let kernel =
+            Tensor::<2>::from_data(TensorData::new(weight, [outputs, width]), device).transpose();
+        let output = burn::nn::Linear {
+            weight: burn::module::Param::from_tensor(kernel),
+            bias: Some(burn::module::Param::from_tensor(Tensor::from_data(
+                TensorData::new(bias, [outputs]),
+                device,
+            ))),
+        };
+        Ok(Some(Self {
+            meta: ClassifierMeta {
+                format: FORMAT.into(),
+                model_id: encoder.model_id().into(),
+                features: FeatureSettings {
+                    pooling: crate::model::Pooling::Pooler,
+                    max_len,
+                },
+                label_names: config.labels,
+                standardizer: Standardizer::identity(width),
+                shape,
+                settings: None,
+                fine_tune: None,
+                best_epoch: None,
+                imported: Some(Imported {
+                    architecture: config
+                        .architecture
+                        .unwrap_or_else(|| "BertForSequenceClassification".into()),
+                }),
+                test: None,
+            },
+            head: Head {
+                hidden: vec![],
+                norm: None,
+                dropout: burn::nn::DropoutConfig::new(0.0).init(),
+                output,
+            },
+            tuned: None,
+        }))
     }
 
     /// Whether encoder layers were fine-tuned (it then classifies texts, not features).
@@ -357,13 +456,13 @@ impl Classifier {
         let rows = x.len() / dim;
         let head = self.head.clone().to_device(device);
         let logits = head.forward(Tensor::from_data(TensorData::new(x, [rows, dim]), device));
-        crate::encoder::read_f32(crate::train::probabilities(logits, self.meta.shape.classes)).await
+        crate::encoder::read_f32(self.meta.shape.probabilities(logits)).await
     }
 
     /// One [`Prediction`] per row of [`Classifier::predict`]'s output.
     pub fn predictions(&self, probs: &[f32]) -> Vec<Prediction> {
         let names = &self.meta.label_names;
-        let width = crate::head::outputs_for(self.meta.shape.classes).max(1);
+        let width = self.meta.shape.outputs().max(1);
         probs
             .chunks_exact(width)
             .map(|p| {
@@ -439,7 +538,7 @@ impl Classifier {
             .to_device(device)
             .forward(hidden, mask, pooling)?;
         let logits = self.head.clone().to_device(device).forward(pooled);
-        crate::encoder::read_f32(crate::train::probabilities(logits, self.meta.shape.classes)).await
+        crate::encoder::read_f32(self.meta.shape.probabilities(logits)).await
     }
 
     /// Evaluates on labelled features (e.g. the test split) and keeps the headline numbers in

@@ -132,3 +132,73 @@ impl BertConfig {
         self.hidden_size / self.num_attention_heads
     }
 }
+
+/// What a Hugging Face `config.json` says of the classifier on top of the encoder
+/// (`BertForSequenceClassification`): the label names and whether labels are independent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassifierConfig {
+    /// Label names, index = output (`id2label`; `LABEL_i` where it names none).
+    pub labels: Vec<String>,
+    /// `problem_type` `multi_label_classification`: a sigmoid per label, not one softmax.
+    pub multi_label: bool,
+    /// The first of `architectures`, when given.
+    pub architecture: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawClassifierConfig {
+    #[serde(default)]
+    id2label: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    problem_type: Option<String>,
+    #[serde(default)]
+    architectures: Option<Vec<String>>,
+}
+
+impl ClassifierConfig {
+    /// Reads the classifier part of `config.json` for a classifier of `outputs` outputs (the
+    /// rows of its `classifier.weight`).
+    pub fn from_json_bytes(bytes: &[u8], outputs: usize) -> Result<Self> {
+        let raw: RawClassifierConfig =
+            serde_json::from_slice(bytes).map_err(|e| BertError::ConfigJson(e.to_string()))?;
+        let invalid = |why: String| Err(BertError::ConfigInvalid(why));
+        let multi_label = match raw.problem_type.as_deref() {
+            None | Some("single_label_classification") => false,
+            Some("multi_label_classification") => true,
+            Some("regression") => {
+                return invalid(
+                    "its classifier is a regression (problem_type `regression`): bertweb runs classifiers with named labels".into(),
+                );
+            }
+            Some(other) => {
+                return invalid(format!("problem_type `{other}` is not one bertweb knows"));
+            }
+        };
+        if outputs < 2 {
+            return invalid(format!(
+                "its classifier has {outputs} output: bertweb needs one per label, at least 2"
+            ));
+        }
+        let names = raw.id2label.unwrap_or_default();
+        if !names.is_empty() && names.len() != outputs {
+            return invalid(format!(
+                "id2label names {} labels, but the classifier has {outputs} outputs",
+                names.len()
+            ));
+        }
+        let labels = (0..outputs)
+            .map(|i| {
+                names
+                    .get(&i.to_string())
+                    .cloned()
+                    .or_else(|| names.is_empty().then(|| format!("LABEL_{i}")))
+                    .ok_or_else(|| BertError::ConfigInvalid(format!("id2label has no label {i}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            labels,
+            multi_label,
+            architecture: raw.architectures.and_then(|a| a.into_iter().next()),
+        })
+    }
+}

@@ -440,6 +440,7 @@ impl FineTuner {
             batch_norm: false,
             dropout: 0.0,
             classes,
+            multi_label: false,
         };
         let top = TunedTop::from_base(
             encoder.model(),
@@ -873,6 +874,7 @@ mod tests {
             batch_norm: false,
             dropout: 0.0,
             classes: 2,
+            multi_label: false,
         }
     }
 

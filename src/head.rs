@@ -30,8 +30,12 @@ pub struct HeadShape {
     pub batch_norm: bool,
     /// Dropout after each hidden layer.
     pub dropout: f64,
-    /// Number of classes; 2 gives a single logit.
+    /// Number of classes; 2 gives a single logit, unless `multi_label`.
     pub classes: usize,
+    /// Labels are independent (a text may have several): one sigmoid output per label. Heads
+    /// trained here are single-label; imported classifiers may be multi-label.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub multi_label: bool,
 }
 
 /// Most classes a head may have: a crafted file or setting cannot ask for more.
@@ -71,9 +75,22 @@ pub fn outputs_for(classes: usize) -> usize {
 }
 
 impl HeadShape {
-    /// Logits per example: 1 for binary, else one per class.
+    /// Logits per example: 1 for binary, else one per class (one per label when multi-label).
     pub fn outputs(&self) -> usize {
-        outputs_for(self.classes)
+        if self.multi_label {
+            self.classes
+        } else {
+            outputs_for(self.classes)
+        }
+    }
+
+    /// Logits → probabilities: a sigmoid per output (binary, or multi-label), else a softmax.
+    pub fn probabilities(&self, logits: Tensor<2>) -> Tensor<2> {
+        if self.multi_label {
+            burn::tensor::activation::sigmoid(logits)
+        } else {
+            crate::train::probabilities(logits, self.classes)
+        }
     }
 
     /// Why [`Head::new`] cannot build this shape, if it cannot (see [`hidden_problem`]).

@@ -420,6 +420,7 @@ impl Trainer {
             batch_norm: settings.batch_norm,
             dropout: settings.dropout,
             classes,
+            multi_label: false,
         };
         device.seed(settings.seed);
         let candidates = settings

@@ -195,6 +195,54 @@ impl<'a> WeightFile<'a> {
 }
 
 /// Builds the encoder described by `config` from `model.safetensors` bytes on `device`.
+/// A sequence classifier's dense layer stored beside the encoder (Hugging Face's
+/// `BertForSequenceClassification`: `classifier.weight` `[labels, hidden]` and
+/// `classifier.bias`).
+pub struct DenseWeights {
+    /// Rows of the weight: one per output.
+    pub outputs: usize,
+    /// Row-major `[outputs, hidden]`, as Hugging Face stores it.
+    pub weight: Vec<f32>,
+    /// One per output.
+    pub bias: Vec<f32>,
+}
+
+/// The file's [`DenseWeights`] of a sequence classifier; `None` when it has none.
+pub fn sequence_classifier(
+    safetensors: &[u8],
+    hidden: usize,
+    device: &Device,
+) -> Result<Option<DenseWeights>> {
+    let tensors = SafeTensors::deserialize(safetensors)
+        .map_err(|e| BertError::WeightsFormat(e.to_string()))?;
+    let Some(shape) = WeightFile::candidates("classifier.weight")
+        .iter()
+        .find_map(|n| tensors.tensor(n).ok().map(|v| v.shape().to_vec()))
+    else {
+        return Ok(None);
+    };
+    let labels = match shape[..] {
+        [labels, width] if width == hidden && (1..=crate::head::MAX_CLASSES).contains(&labels) => {
+            labels
+        }
+        _ => {
+            return Err(BertError::TensorShape {
+                name: "classifier.weight".into(),
+                expected: vec![shape.first().copied().unwrap_or(0), hidden],
+                found: shape,
+            });
+        }
+    };
+    let file = WeightFile { tensors, device };
+    let weight = file.values("classifier.weight", &[labels, hidden])?;
+    let bias = file.values("classifier.bias", &[labels])?;
+    Ok(Some(DenseWeights {
+        outputs: labels,
+        weight,
+        bias,
+    }))
+}
+
 pub fn load_bert(config: &BertConfig, safetensors: &[u8], device: &Device) -> Result<BertModel> {
     check_config(config)?;
     let tensors = SafeTensors::deserialize(safetensors)

@@ -3,6 +3,7 @@
 
 mod common;
 
+use bertweb::classifier::Classifier;
 use bertweb::{BertTokenizer, Encoder, Pooling};
 use burn::tensor::Device;
 use common::{Fixture, default_model, fixture, max_abs_diff, read};
@@ -118,4 +119,166 @@ fn one_text_alone_equals_the_same_text_in_a_padded_batch() {
     let alone = pollster::block_on(encoder.embed(&[short], Pooling::Mean, 55)).unwrap();
     let batch = pollster::block_on(encoder.embed(&[long, short], Pooling::Mean, 55)).unwrap();
     assert!(max_abs_diff(&alone, &batch[encoder.dim()..]) < 1e-5);
+}
+
+/// `tests/fixtures/tiny-cls/`: tiny random `BertForSequenceClassification` folders and
+/// transformers' logits and probabilities for their texts.
+fn sequence_classifier_fixture() -> serde_json::Value {
+    serde_json::from_slice(&read("tests/fixtures/tiny-cls/expected.json")).unwrap()
+}
+
+fn numbers(value: &serde_json::Value) -> Vec<f32> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect()
+}
+
+/// Loads a folder's encoder and classifier and checks its probabilities for the fixture's
+/// texts against `expected(case)`.
+fn check_sequence_classifier(
+    config: &[u8],
+    weights: &[u8],
+    labels: &[&str],
+    expected: impl Fn(&serde_json::Value) -> Vec<f32>,
+    what: &str,
+) {
+    let fixture = sequence_classifier_fixture();
+    let max_len = fixture["max_len"].as_u64().unwrap() as usize;
+    let tokenizer = read("tests/fixtures/tiny-cls/single/tokenizer.json");
+    let encoder = Encoder::load(config, weights, &tokenizer, &Device::flex()).unwrap();
+    let classifier = Classifier::from_hugging_face(config, weights, &encoder, max_len)
+        .unwrap()
+        .expect("the folder has a classifier");
+    assert_eq!(classifier.meta.label_names, labels, "{what}");
+    // Through the classifier file, as the page keeps it.
+    let bytes = pollster::block_on(classifier.to_bytes()).unwrap();
+    let classifier = Classifier::from_bytes(&bytes, &Device::flex()).unwrap();
+    let cases = fixture["cases"].as_array().unwrap();
+    let texts: Vec<&str> = cases.iter().map(|c| c["text"].as_str().unwrap()).collect();
+    let probs = pollster::block_on(classifier.probabilities(&encoder, &texts)).unwrap();
+    let mut worst = 0.0f32;
+    for (case, prediction) in cases.iter().zip(classifier.predictions(&probs)) {
+        let want = expected(case);
+        let diff = max_abs_diff(&prediction.probabilities, &want);
+        assert!(diff < TOLERANCE, "{what} {:?}: {diff}", case["text"]);
+        worst = worst.max(diff);
+    }
+    eprintln!(
+        "{what}: worst max abs diff {worst:e} over {} texts",
+        texts.len()
+    );
+}
+
+#[test]
+fn hugging_face_sequence_classifiers_give_transformers_probabilities() {
+    let dir = "tests/fixtures/tiny-cls";
+    let single = |case: &serde_json::Value| numbers(&case["single"]["probs"]);
+    let labels = ["negative", "neutral", "positive"];
+    let config = read(format!("{dir}/single/config.json"));
+    for weights in ["model.safetensors", "model-bare.safetensors"] {
+        let weights = read(format!("{dir}/single/{weights}"));
+        check_sequence_classifier(&config, &weights, &labels, single, "single-label");
+    }
+    let multi = |case: &serde_json::Value| numbers(&case["multi"]["probs"]);
+    check_sequence_classifier(
+        &read(format!("{dir}/multi/config.json")),
+        &read(format!("{dir}/multi/model.safetensors")),
+        &["sports", "politics", "tech", "food"],
+        multi,
+        "multi-label",
+    );
+
+    // Two labels: the single-label folder without its "neutral" row. Its softmax over two
+    // logits becomes one sigmoid output, as every binary head here has.
+    let weights = read(format!("{dir}/single/model.safetensors"));
+    let tensors = safetensors::SafeTensors::deserialize(&weights).unwrap();
+    let kept: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let (shape, data) = (view.shape().to_vec(), view.data());
+            let row = data.len() / shape[0];
+            match name.as_str() {
+                "classifier.weight" | "classifier.bias" => {
+                    let mut two = data[..row].to_vec();
+                    two.extend_from_slice(&data[2 * row..]);
+                    let mut shape = shape;
+                    shape[0] = 2;
+                    (name, shape, two)
+                }
+                _ => (name, shape, data.to_vec()),
+            }
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = kept
+        .iter()
+        .map(|(n, s, d)| {
+            let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), d);
+            (n.clone(), view.unwrap())
+        })
+        .collect();
+    let two_weights = safetensors::serialize(views, None).unwrap();
+    let mut two_config: serde_json::Value = serde_json::from_slice(&config).unwrap();
+    two_config["id2label"] = serde_json::json!({"0": "negative", "1": "positive"});
+    let two = |case: &serde_json::Value| {
+        let logits = numbers(&case["single"]["logits"]);
+        let p = 1.0 / (1.0 + (logits[0] - logits[2]).exp());
+        vec![1.0 - p, p]
+    };
+    check_sequence_classifier(
+        two_config.to_string().as_bytes(),
+        &two_weights,
+        &["negative", "positive"],
+        two,
+        "two labels",
+    );
+
+    // An encoder-only folder has none; a regression head or labels that do not match the
+    // weights are named errors.
+    let (tiny_config, tiny_weights, tiny_tokenizer) = (
+        read("tests/fixtures/tiny/config.json"),
+        read("tests/fixtures/tiny/model.safetensors"),
+        read("tests/fixtures/tiny/tokenizer.json"),
+    );
+    let tiny = Encoder::load(
+        &tiny_config,
+        &tiny_weights,
+        &tiny_tokenizer,
+        &Device::flex(),
+    )
+    .unwrap();
+    assert!(
+        Classifier::from_hugging_face(&tiny_config, &tiny_weights, &tiny, 55)
+            .unwrap()
+            .is_none()
+    );
+    let tokenizer = read(format!("{dir}/single/tokenizer.json"));
+    let encoder = Encoder::load(&config, &weights, &tokenizer, &Device::flex()).unwrap();
+    for (edit, expected) in [
+        (
+            serde_json::json!({"problem_type": "regression"}),
+            "regression",
+        ),
+        (
+            serde_json::json!({"id2label": {"0": "a", "1": "b"}}),
+            "id2label names 2 labels",
+        ),
+        (
+            serde_json::json!({"id2label": {"0": "a", "1": "b", "7": "c"}}),
+            "no label 2",
+        ),
+    ] {
+        let mut bad: serde_json::Value = serde_json::from_slice(&config).unwrap();
+        for (key, value) in edit.as_object().unwrap() {
+            bad[key] = value.clone();
+        }
+        let err = Classifier::from_hugging_face(bad.to_string().as_bytes(), &weights, &encoder, 55)
+            .err()
+            .expect("refused");
+        assert_eq!(err.kind(), bertweb::ErrorKind::ModelFile, "{err}");
+        assert!(err.to_string().contains(expected), "{expected}: {err}");
+    }
 }

@@ -69,6 +69,10 @@
  * @property {number} maxPositions    the model's max position embeddings
  * @property {number} loadMs          time spent in the worker loading (wasm init + Encoder.load)
  * @property {Build} build            the wasm build it runs in
+ * @property {ClassifierMeta | null} folderClassifier  the classifier the model folder carries
+ *   (Hugging Face's BertForSequenceClassification), now the one in use; null when it has none
+ *   or the same model was loaded again
+ * @property {string | null} folderClassifierError  why the folder's classifier could not be used
  */
 
 /** @typedef {{ids: number[], mask: number[]}} Tokenized  One text's word pieces, unpadded. */
@@ -182,8 +186,10 @@
  */
 /** @typedef {{pooling: Pooling, max_len: number}} FeatureSettings  How features were computed. */
 /**
- * A head's shape; `classes` 2 gives one sigmoid output (`DataSummary.outputs`).
- * @typedef {{input: number, hidden: number[], batch_norm: boolean, dropout: number, classes: number}} HeadShape
+ * A head's shape; `classes` 2 gives one sigmoid output (`DataSummary.outputs`); a multi-label
+ * one (imported) has a sigmoid per label.
+ * @typedef {{input: number, hidden: number[], batch_norm: boolean, dropout: number, classes: number,
+ *   multi_label?: boolean}} HeadShape
  */
 /**
  * The geometry of fine-tuned encoder layers.
@@ -198,11 +204,12 @@
 /** @typedef {{n: number, accuracy: number, auroc: number | null, macro_f1: number}} TestSummary */
 /**
  * A classifier's metadata (Rust `classifier::ClassifierMeta`): `settings` for a head on frozen
- * features, `fine_tune` for fine-tuned encoder layers and a head.
+ * features, `fine_tune` for fine-tuned encoder layers and a head, `imported` for one read from
+ * a Hugging Face model folder (no `best_epoch` then: it was not trained here).
  * @typedef {{format: string, model_id: string, features: FeatureSettings, label_names: string[],
  *   shape: HeadShape, settings: TrainSettings | null, fine_tune: FineTuneMeta | null,
- *   standardizer: {mean: number[], scale: number[]}, best_epoch: EpochReport,
- *   test: TestSummary | null}} ClassifierMeta
+ *   standardizer: {mean: number[], scale: number[]}, best_epoch: EpochReport | null,
+ *   imported?: {architecture: string}, test: TestSummary | null}} ClassifierMeta
  */
 /** @typedef {{label: number, name: string, probabilities: number[]}} Prediction */
 /**
@@ -281,6 +288,8 @@
  * @property {(texts: string[], pooling: Pooling, maxLen: number) => Promise<Float32Array>} embed
  *   `texts.length × dim`, row-major
  * @property {(texts: string[], maxLen: number) => Tokenized[]} tokenize
+ * @property {() => Classifier | undefined} takeFolderClassifier  the model folder's own
+ *   classifier (BertForSequenceClassification), once; throws when it cannot be used
  * @property {() => void} free
  */
 /**

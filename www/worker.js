@@ -19,6 +19,7 @@ import {
 /** @typedef {import('./protocol.js').Call} Call */
 /** @typedef {import('./protocol.js').CallType} CallType */
 /** @typedef {import('./protocol.js').Classifier} Classifier */
+/** @typedef {import('./protocol.js').ClassifierMeta} ClassifierMeta */
 /** @typedef {import('./protocol.js').ClassifierSet} ClassifierSet */
 /** @typedef {import('./protocol.js').DataSettings} DataSettings */
 /** @typedef {import('./protocol.js').Dataset} Dataset */
@@ -404,6 +405,9 @@ async function sha256(bytes) {
  */
 async function loadEncoder(id, files, requested) {
   const started = performance.now();
+  // A folder's own classifier is taken when its files are new, not when the same model moves
+  // to another device or comes back after a crash (the classifier in use stays then).
+  const newFiles = files !== currentFiles;
   const prepared = preparedAdapter?.device === requested ? preparedAdapter.check : null;
   preparedAdapter = null;
 
@@ -464,6 +468,21 @@ async function loadEncoder(id, files, requested) {
       `the model loaded, but the data could not be moved to its WebAssembly module (${messageOf(err)}); the previous model is still in use`,
     );
   }
+  /** @type {ClassifierMeta | null} */
+  let folderClassifier = null;
+  let folderClassifierError = null;
+  if (newFiles) {
+    try {
+      const found = next.takeFolderClassifier();
+      if (found) {
+        folderClassifier = found.meta();
+        await adoptClassifier(found);
+      }
+    } catch (err) {
+      if (err instanceof WebAssembly.RuntimeError) throw err;
+      folderClassifierError = messageOf(err);
+    }
+  }
   const previous = encoder;
   encoder = next;
   currentFiles = files;
@@ -483,6 +502,8 @@ async function loadEncoder(id, files, requested) {
     maxPositions: encoder.maxPositions,
     loadMs: performance.now() - started,
     build: running().kind,
+    folderClassifier,
+    folderClassifierError,
   };
 }
 

@@ -85,11 +85,12 @@ enum Command {
         #[arg(long, default_value_t = 1e-3)]
         head_lr: f64,
     },
-    /// Classify texts, or every row of a CSV, with a saved classifier.
+    /// Classify texts, or every row of a CSV, with a saved classifier, or with the classifier
+    /// the model folder carries (a Hugging Face BertForSequenceClassification folder).
     Classify {
-        /// The classifier file.
+        /// The classifier file; left out, the model folder's own classifier.
         #[arg(long)]
-        classifier: PathBuf,
+        classifier: Option<PathBuf>,
         /// Texts to classify.
         #[arg(long)]
         text: Vec<String>,
@@ -364,14 +365,28 @@ fn print_test(report: &Report) {
 
 fn classify(
     model: &Path,
-    file: &Path,
+    file: Option<&Path>,
     texts: Vec<String>,
     csv: Option<(&Path, &str)>,
     out: &Path,
 ) -> Result<(), Failure> {
-    let classifier = Classifier::from_bytes(&read_file(file)?, &Device::flex())?;
     let encoder = load_encoder(model)?;
-    classifier.check_base(encoder.model_id())?;
+    let classifier = match file {
+        Some(file) => Classifier::from_bytes(&read_file(file)?, &Device::flex())?,
+        None => Classifier::from_hugging_face(
+            &read_file(&model.join("config.json"))?,
+            &read_file(&model.join("model.safetensors"))?,
+            &encoder,
+            bertweb::tokenizer::DEFAULT_MAX_LEN,
+        )?
+        .ok_or_else(|| {
+            format!(
+                "{} has no classifier of its own (no classifier.weight): give --classifier",
+                model.display()
+            )
+        })?,
+    };
+    classifier.check_fits(&encoder)?;
     let texts = match csv {
         Some((path, column)) => {
             let bytes = read_file(path)?;
@@ -508,7 +523,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             out,
         } => classify(
             &cli.model,
-            &classifier,
+            classifier.as_deref(),
             text,
             csv.as_deref().map(|p| (p, text_column.as_str())),
             &out,

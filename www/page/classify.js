@@ -27,7 +27,9 @@ export function showClassifier() {
     ? `${meta.settings.preset} head`
     : meta.fine_tune
       ? `fine-tuned encoder layers${Number.isInteger(tuned) ? ` (top ${tuned})` : ''} and head`
-      : 'head';
+      : meta.imported
+        ? `${meta.imported.architecture}${meta.shape.multi_label ? ', multi-label' : ''}`
+        : 'head';
   ui.classifierName.textContent = `${state.classifierSource}: ${meta.label_names.join(' / ')}, ${kind}${test}${fits}`;
   ui.classifierName.dataset.testN = String(meta.test?.n ?? '');
   refreshControls();

@@ -31,17 +31,31 @@ function showEncoder(info, modelName) {
   showDevice(info.device, info.threads);
   ui.threads.options[0].textContent = `Automatic (${info.autoThreads})`;
   const seconds = (info.loadMs / 1000).toFixed(1);
+  let folder = '';
+  if (info.folderClassifier) {
+    // A Hugging Face classifier folder: ready to classify, no training needed.
+    state.classifier = info.folderClassifier;
+    state.classifierSource = `${modelName}'s own classifier`;
+    const labels = info.folderClassifier.label_names;
+    folder =
+      ` It carries its own classifier (${labels.length} labels: ${labels.join(', ')}), now in use: ` +
+      'type a text or choose a CSV file to classify.';
+  } else if (info.folderClassifierError) {
+    folder =
+      ` Its classifier part could not be used (${sentence(info.folderClassifierError)}); ` +
+      'the encoder works: train a classifier on it.';
+  }
   if (info.fallback) {
     setStatus(
       `The model runs on the CPU because WebGPU is not available: ${sentence(info.fallback)} ` +
-        `Ready: ${modelName}, ${info.dim} dimensions, loaded in ${seconds} s.`,
+        `Ready: ${modelName}, ${info.dim} dimensions, loaded in ${seconds} s.${folder}`,
       'warn',
     );
   } else {
     setStatus(
       `Ready: ${modelName} on ${deviceName(info.device)}, ` +
-        `${info.dim} dimensions, loaded in ${seconds} s.`,
-      'ok',
+        `${info.dim} dimensions, loaded in ${seconds} s.${folder}`,
+      info.folderClassifierError ? 'warn' : 'ok',
     );
   }
   showClassifier();

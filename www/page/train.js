@@ -87,7 +87,7 @@ export async function onTrain() {
     showComparison('head');
     say(
       ui.trainStatus,
-      `Trained in ${seconds} s; kept epoch ${meta.best_epoch.epoch} of ${history.length}. ` +
+      `Trained in ${seconds} s; kept epoch ${meta.best_epoch?.epoch} of ${history.length}. ` +
         'This classifier is now in use above.',
       'ok',
     );

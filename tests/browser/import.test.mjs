@@ -1,0 +1,122 @@
+// A Hugging Face BertForSequenceClassification folder is a ready classifier in the page: picked
+// as model files, it loads its encoder and its own classifier (pooler, classifier.*, id2label,
+// problem_type), and classifies typed text and CSV files with no training, with transformers'
+// probabilities (tests/fixtures/tiny-cls/expected.json, from scripts/make_fixtures.py).
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { ROOT, classifyTyped, launch, openPage, prerequisites, waitReady } from './harness.mjs';
+
+const ready = await prerequisites();
+const { skip } = ready;
+
+const FIXTURE = join(ROOT, 'tests', 'fixtures', 'tiny-cls');
+const expected = JSON.parse(readFileSync(join(FIXTURE, 'expected.json'), 'utf8'));
+/** The page removes HTML from what it classifies; these texts have none to remove. */
+const cases = expected.cases.filter((c) => !/[<>&]/.test(c.text));
+
+/** Pick a fixture folder's files as the page's model files. */
+async function pickFolder(page, head) {
+  const file = (name) => ({
+    name,
+    mimeType: name.endsWith('.json') ? 'application/json' : 'application/octet-stream',
+    buffer: readFileSync(join(FIXTURE, head, name)),
+  });
+  await page.evaluate(() => {
+    document.getElementById('status').dataset.kind = 'info';
+  });
+  await page.setInputFiles('#model-files', [
+    file('config.json'),
+    file('model.safetensors'),
+    file('tokenizer.json'),
+  ]);
+  await page.waitForSelector('#status:not([data-kind="info"])', { timeout: 60_000 });
+  return { kind: await page.getAttribute('#status', 'data-kind'), text: await page.textContent('#status') };
+}
+
+/** The page's probabilities for the fixture's texts. */
+function classify(page) {
+  return page.evaluate(
+    async (texts) => (await window.bertweb.client.classify(texts)).map((p) => p.probabilities),
+    cases.map((c) => c.text),
+  );
+}
+
+function assertClose(got, want, what) {
+  assert.equal(got.length, want.length, what);
+  const diff = Math.max(...got.map((g, i) => Math.abs(g - want[i])));
+  assert.ok(diff < 1e-4, `${what}: ${JSON.stringify(got)} vs ${JSON.stringify(want)} (${diff})`);
+}
+
+describe('a Hugging Face classifier folder', () => {
+  let browser;
+  let page;
+  let log = [];
+  before(async () => {
+    if (skip) return;
+    ready.requireReady();
+    browser = await launch({ webgpu: false });
+    let openedAt;
+    ({ page, log, openedAt } = await openPage(browser.context, `${browser.url}?device=cpu`));
+    await waitReady(page, openedAt, 120_000);
+  });
+  after(async () => {
+    const errors = log.filter((l) => /^\[(pageerror|error|worker error)\]/.test(l));
+    if (errors.length) console.log(`# page errors:\n${errors.map((l) => `#   ${l}`).join('\n')}`);
+    await browser?.close();
+  });
+
+  test("single-label: ready to classify, with transformers' softmax", { skip }, async () => {
+    const status = await pickFolder(page, 'single');
+    console.log(`# single-label folder -> ${status.text}`);
+    assert.equal(status.kind, 'ok', status.text);
+    assert.match(
+      status.text,
+      /carries its own classifier \(3 labels: negative, neutral, positive\), now in use/,
+    );
+    assert.match(
+      await page.textContent('#classifier-name'),
+      /negative \/ neutral \/ positive, BertForSequenceClassification/,
+    );
+
+    const probabilities = await classify(page);
+    cases.forEach((c, i) => assertClose(probabilities[i], c.single.probs, c.text));
+    const typed = cases[1];
+    const verdict = await classifyTyped(page, typed.text);
+    const top = Math.max(...typed.single.probs);
+    assert.equal(verdict, `${typed.single.pred} ${Math.round(top * 100)} %`);
+  });
+
+  test('multi-label: a sigmoid per label', { skip }, async () => {
+    const status = await pickFolder(page, 'multi');
+    assert.equal(status.kind, 'ok', status.text);
+    assert.match(status.text, /4 labels: sports, politics, tech, food/);
+    const probabilities = await classify(page);
+    cases.forEach((c, i) => assertClose(probabilities[i], c.multi.probs, c.text));
+    assert.match(await page.textContent('#classifier-name'), /multi-label/);
+  });
+
+  test('an encoder-only folder keeps the classifier in use', { skip }, async () => {
+    const status = await pickFolder(page, 'single');
+    assert.equal(status.kind, 'ok', status.text);
+    const file = (name) => ({
+      name,
+      mimeType: 'application/octet-stream',
+      buffer: readFileSync(join(ROOT, 'tests', 'fixtures', 'tiny', name)),
+    });
+    await page.evaluate(() => {
+      document.getElementById('status').dataset.kind = 'info';
+    });
+    await page.setInputFiles('#model-files', [
+      file('config.json'),
+      file('model.safetensors'),
+      file('tokenizer.json'),
+    ]);
+    await page.waitForSelector('#status:not([data-kind="info"])', { timeout: 60_000 });
+    const text = await page.textContent('#status');
+    assert.doesNotMatch(text, /own classifier/);
+    assert.match(await page.textContent('#classifier-name'), /trained on another base model/);
+  });
+});
