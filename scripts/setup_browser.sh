@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make the browser tests and benchmark runnable: Debian's chromium at /usr/bin/chromium and the
-# npm devDependencies (playwright-core only; it never downloads a browser of its own).
-# Idempotent and quiet when everything is already there.
+# npm devDependencies (playwright-core, which never downloads a browser of its own; transformers.js
+# for the export's test). Idempotent and quiet when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,8 +27,11 @@ if ! command -v npm >/dev/null; then
 fi
 
 # node_modules is stale when package-lock.json is newer than npm's own record of the install.
+# --ignore-scripts: no package needs its install script here. transformers.js's onnxruntime-node
+# would download CUDA binaries from NuGet (the tests use onnxruntime-web, whose files are in the
+# package); protobufjs's only checks a version scheme. (.npmrc says the same for a bare npm ci.)
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json \
-      || ! -d node_modules/playwright-core ]]; then
-  echo "setup_browser: npm ci"
-  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+      || ! -d node_modules/playwright-core || ! -d node_modules/@huggingface/transformers ]]; then
+  echo "setup_browser: npm ci --ignore-scripts"
+  npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
 fi

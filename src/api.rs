@@ -820,6 +820,26 @@ impl WebClassifier {
         })
     }
 
+    /// A zip of the model folder other tools run (`export::export_folder`: `config.json`, the
+    /// tokenizer files, `onnx/model.onnx`, a model card) for this classifier on `encoder`, with
+    /// the base model's `config.json` bytes and a `ModelCard` (data set name, rows, base model
+    /// name, date) → Promise<Uint8Array>.
+    #[wasm_bindgen(js_name = exportForOtherTools)]
+    pub fn export_for_other_tools(
+        &self,
+        encoder: &WebEncoder,
+        config: Vec<u8>,
+        card: JsValue,
+    ) -> Result<Promise, JsValue> {
+        let card: crate::export::ModelCard = from_js(card, "model card")?;
+        let encoder = encoder.inner.clone();
+        Ok(self.inner.lend(async move |classifier| {
+            let files = crate::export::export_folder(&encoder, classifier, &config, &card).await?;
+            let zip = crate::export::zip::stored(&files)?;
+            Ok(js_sys::Uint8Array::from(zip.as_slice()).into())
+        }))
+    }
+
     /// Its metadata (`ClassifierMeta`): base model, label names, head shape, settings, metrics.
     pub fn meta(&self) -> Result<JsValue, JsValue> {
         self.inner.with(|c| to_js(&c.meta))

@@ -376,6 +376,16 @@ impl Classifier {
         }))
     }
 
+    /// The head.
+    pub(crate) fn head(&self) -> &Head {
+        &self.head
+    }
+
+    /// The fine-tuned top layers (and pooler), which replace the base model's own.
+    pub(crate) fn tuned(&self) -> Option<&TunedEncoder> {
+        self.tuned.as_ref()
+    }
+
     /// Whether encoder layers were fine-tuned (it then classifies texts, not features).
     pub fn is_fine_tuned(&self) -> bool {
         self.tuned.is_some()

@@ -11,6 +11,7 @@ pub mod encoder;
 pub mod epochs;
 pub mod error;
 pub mod evaluate;
+pub mod export;
 pub mod features;
 pub mod finetune;
 pub mod head;

@@ -10,6 +10,8 @@ use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
 use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::bert::BertNormalizer;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
+use tokenizers::processors::template::TemplateProcessing;
+use tokenizers::utils::truncation::TruncationParams;
 
 use serde_json::Value;
 
@@ -284,5 +286,33 @@ impl BertTokenizer {
     /// The padding id.
     pub fn pad_id(&self) -> u32 {
         self.pad
+    }
+
+    /// Whether the vocabulary has `token`.
+    pub fn has_token(&self, token: &str) -> bool {
+        self.inner.token_to_id(token).is_some()
+    }
+
+    /// This tokenizer as a Hugging Face `tokenizer.json` that encodes as [`BertTokenizer::encode`]
+    /// does: `[CLS] pieces… [SEP]`, truncated to `max_len` ids, for other tools (an export).
+    pub fn to_hugging_face_json(&self, max_len: usize) -> Result<String> {
+        let failed = |e: tokenizers::Error| BertError::Tokenizer(e.to_string());
+        let template = TemplateProcessing::builder()
+            .try_single("[CLS] $A [SEP]")
+            .and_then(|t| t.try_pair("[CLS] $A [SEP] $B:1 [SEP]:1"))
+            .map_err(|e| BertError::Tokenizer(e.to_string()))?
+            .special_tokens(vec![("[CLS]", self.cls), ("[SEP]", self.sep)])
+            .build()
+            .map_err(|e| BertError::Tokenizer(e.to_string()))?;
+        let mut tokenizer = self.inner.clone();
+        tokenizer
+            .with_post_processor(Some(template))
+            .with_decoder(Some(WordPieceDecoder::default()))
+            .with_truncation(Some(TruncationParams {
+                max_length: max_len,
+                ..TruncationParams::default()
+            }))
+            .map_err(failed)?;
+        tokenizer.to_string(false).map_err(failed)
     }
 }

@@ -334,6 +334,16 @@ export class BertClient {
   }
 
   /**
+   * The current classifier as a zip of a model folder other tools run (transformers.js,
+   * onnxruntime): ONNX graph, config, tokenizer files and a model card saying `card`.
+   * @param {import('./protocol.js').ModelCard} [card]
+   * @returns {Promise<ArrayBuffer>}
+   */
+  exportForOtherTools(card = {}) {
+    return this.#request({ type: 'exportForOtherTools', card }).promise;
+  }
+
+  /**
    * Keep the worker's current classifier in this browser for the next visit, with `source`
    * (where it came from, in words). A full or missing storage resolves with a warning that says
    * what to do; it does not reject.

@@ -15,7 +15,13 @@ import { drawHead } from './page/diagram.js';
 import { onEmbed } from './page/embed.js';
 import { onFineTune, scheduleEstimate } from './page/finetune.js';
 import { messageOf } from './page/format.js';
-import { loadClassifier, onClassifierDownload, onClassifierFile, onClassifierReset } from './page/keep.js';
+import {
+  loadClassifier,
+  onClassifierDownload,
+  onClassifierFile,
+  onClassifierReset,
+  onExportDownload,
+} from './page/keep.js';
 import {
   deviceChoice,
   loadDefault,
@@ -80,6 +86,7 @@ for (const input of [ui.ftLayers, ui.ftEpochs, ui.ftBatch, ui.ftEncoderLr, ui.ft
   });
 }
 ui.classifierDownload.addEventListener('click', onClassifierDownload);
+ui.exportDownload.addEventListener('click', onExportDownload);
 ui.classifierFile.addEventListener('change', onClassifierFile);
 ui.classifierReset.addEventListener('click', onClassifierReset);
 ui.form.addEventListener('submit', onEmbed);

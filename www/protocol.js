@@ -342,6 +342,8 @@
  * @property {(encoder: Encoder, texts: string[]) => Promise<Prediction[]>} classify
  * @property {(features: Features, dataset: Dataset) => Promise<Report>} evaluate
  * @property {boolean} fineTuned
+ * @property {(encoder: Encoder, config: Uint8Array, card: ModelCard) => Promise<Uint8Array<ArrayBuffer>>} exportForOtherTools
+ *   a zip of the model folder other tools run (onnx/model.onnx, config.json, tokenizer files, README.md)
  * @property {(scoring: Scoring) => Promise<number>} scoreStep   scores a batch: texts done so far
  * @property {(scoring: Scoring) => Report} scoreFinish           the test report (uses it up)
  * @property {() => void} free
@@ -471,6 +473,17 @@
  * @typedef {{id: number, type: 'classifierBytes'}} ClassifierBytesRequest
  */
 /**
+ * What an exported model card says that the classifier does not know (Rust
+ * `export::ModelCard`); every field may be left out.
+ * @typedef {{dataset?: string, rows?: number | null, base_model?: string, date?: string}} ModelCard
+ */
+/**
+ * The classifier in use, on the loaded model, as a zip of a model folder that transformers.js
+ * and onnxruntime run: `config.json`, `tokenizer.json`, `tokenizer_config.json`,
+ * `special_tokens_map.json`, `onnx/model.onnx` and a model card, `README.md`.
+ * @typedef {{id: number, type: 'exportForOtherTools', card: ModelCard}} ExportForOtherToolsRequest
+ */
+/**
  * Keep the current classifier in IndexedDB for the next visit, with where it came from; a
  * storage failure answers with a warning instead of failing.
  * @typedef {{id: number, type: 'keepClassifier', source: string}} KeepClassifierRequest
@@ -516,6 +529,7 @@
  * @property {Prediction[]} classify
  * @property {ClassifierSet} setClassifier
  * @property {ArrayBuffer} classifierBytes
+ * @property {ArrayBuffer} exportForOtherTools
  * @property {{warning: string | null}} keepClassifier
  * @property {KeptClassifier | null} loadKeptClassifier
  * @property {void} forgetKeptClassifier
@@ -527,7 +541,7 @@
  *   | TokenizeRequest | DefaultsRequest | CsvHeaderRequest | CsvColumnRequest
  *   | CsvPreviewRequest | DatasetRequest
  *   | ExtractRequest | TrainRequest | FineTunePlanRequest | FineTuneRequest | ClassifyRequest
- *   | SetClassifierRequest | ClassifierBytesRequest | KeepClassifierRequest
+ *   | SetClassifierRequest | ClassifierBytesRequest | ExportForOtherToolsRequest | KeepClassifierRequest
  *   | LoadKeptClassifierRequest | ForgetKeptClassifierRequest | CrashForTestRequest} Call
  */
 /** @typedef {Call | CancelRequest} Request  Every message UI → worker. */

@@ -1283,6 +1283,7 @@ const DOING = {
   setClassifier: 'loading a classifier',
   loadKeptClassifier: 'loading the kept classifier',
   classifierBytes: 'saving the classifier',
+  exportForOtherTools: 'exporting the classifier',
   keepClassifier: 'saving the classifier',
   crashForTest: 'running a crash test',
 };
@@ -1435,6 +1436,13 @@ async function handle(msg) {
       requireClassifier();
       // A copy of a kept file: the reply transfers the buffer it is given.
       return classifierBytes ? classifierBytes.slice().buffer : (await requireClassifier().toBytes()).buffer;
+    case 'exportForOtherTools': {
+      const clf = requireClassifier();
+      const enc = requireEncoder();
+      if (!currentFiles) throw new KindError('InternalError', 'no model is loaded yet: load one first');
+      const zip = await clf.exportForOtherTools(enc, new Uint8Array(currentFiles.config), msg.card);
+      return zip.buffer;
+    }
     case 'keepClassifier':
       return keepClassifier(msg.source);
     case 'loadKeptClassifier':

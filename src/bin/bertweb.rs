@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use bertweb::classifier::{self, Classifier};
 use bertweb::data::{self, Columns, LabelMode, Settings};
+use bertweb::export::{ModelCard, export_folder};
 use bertweb::features::{Extraction, FeatureSettings, Features};
 use bertweb::finetune::{FineTuneSettings, FineTuner, Phase};
 use bertweb::metrics::Report;
@@ -103,6 +104,20 @@ enum Command {
         /// Where to write the CSV with probabilities.
         #[arg(long, default_value = "predictions.csv")]
         out: PathBuf,
+    },
+    /// Write a classifier as a model folder other tools run: transformers.js
+    /// (`pipeline('text-classification', folder)`), onnxruntime (`onnx/model.onnx`), with its
+    /// tokenizer files and a model card.
+    Export {
+        /// The classifier file; left out, the model folder's own classifier.
+        #[arg(long)]
+        classifier: Option<PathBuf>,
+        /// The folder to write (created; files in it are replaced).
+        #[arg(long)]
+        out: PathBuf,
+        /// The data set's name, for the model card.
+        #[arg(long, default_value = "")]
+        dataset: String,
     },
 }
 
@@ -363,20 +378,19 @@ fn print_test(report: &Report) {
     println!("confusion [true][predicted]: {:?}", report.confusion);
 }
 
-fn classify(
+/// The classifier `file`, or the model folder's own one when there is no file; checked
+/// against `encoder`.
+fn load_classifier(
     model: &Path,
     file: Option<&Path>,
-    texts: Vec<String>,
-    csv: Option<(&Path, &str)>,
-    out: &Path,
-) -> Result<(), Failure> {
-    let encoder = load_encoder(model)?;
+    encoder: &Encoder,
+) -> Result<Classifier, Failure> {
     let classifier = match file {
         Some(file) => Classifier::from_bytes(&read_file(file)?, &Device::flex())?,
         None => Classifier::from_hugging_face(
             &read_file(&model.join("config.json"))?,
             &read_file(&model.join("model.safetensors"))?,
-            &encoder,
+            encoder,
             bertweb::tokenizer::DEFAULT_MAX_LEN,
         )?
         .ok_or_else(|| {
@@ -386,7 +400,45 @@ fn classify(
             )
         })?,
     };
-    classifier.check_fits(&encoder)?;
+    classifier.check_fits(encoder)?;
+    Ok(classifier)
+}
+
+/// Writes the export folder of a classifier (`bertweb::export`).
+fn export(model: &Path, file: Option<&Path>, out: &Path, dataset: String) -> Result<(), Failure> {
+    let encoder = load_encoder(model)?;
+    let classifier = load_classifier(model, file, &encoder)?;
+    let card = ModelCard {
+        dataset,
+        rows: None,
+        base_model: model
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        date: String::new(),
+    };
+    let config = read_file(&model.join("config.json"))?;
+    let files = pollster::block_on(export_folder(&encoder, &classifier, &config, &card))?;
+    for (path, bytes) in &files {
+        let path = out.join(path);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    println!("wrote {} files to {}", files.len(), out.display());
+    Ok(())
+}
+
+fn classify(
+    model: &Path,
+    file: Option<&Path>,
+    texts: Vec<String>,
+    csv: Option<(&Path, &str)>,
+    out: &Path,
+) -> Result<(), Failure> {
+    let encoder = load_encoder(model)?;
+    let classifier = load_classifier(model, file, &encoder)?;
     let texts = match csv {
         Some((path, column)) => {
             let bytes = read_file(path)?;
@@ -528,6 +580,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             csv.as_deref().map(|p| (p, text_column.as_str())),
             &out,
         ),
+        Command::Export {
+            classifier,
+            out,
+            dataset,
+        } => export(&cli.model, classifier.as_deref(), &out, dataset),
     }
 }
 

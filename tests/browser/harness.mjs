@@ -2,12 +2,13 @@
 // playwright-core (it never downloads a browser), the in-process static server, and checks for
 // what must exist before a browser run makes sense.
 
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
-import { startServer } from '../../scripts/serve.mjs';
+import { MIME_TYPES, resolveUnderRoot, startServer } from '../../scripts/serve.mjs';
 
 export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -38,11 +39,11 @@ export const CHROMIUM_ARGS_NO_WEBGPU = CHROMIUM_ARGS.filter(
 
 /**
  * Why a browser run cannot happen here, or null when everything is present.
- * @param {{fixture?: boolean, sample?: boolean}} [need] the reference fixture; the shared
- *   sample CSV
+ * @param {{fixture?: boolean, sample?: boolean, transformersJs?: boolean}} [need] the reference
+ *   fixture; the shared sample CSV; transformers.js and onnxruntime-web in node_modules
  * @returns {Promise<string | null>}
  */
-export async function missingPrerequisites({ fixture = false, sample = false } = {}) {
+export async function missingPrerequisites({ fixture = false, sample = false, transformersJs = false } = {}) {
   const missing = [];
   if (!existsSync(CHROMIUM)) missing.push(`${CHROMIUM} (run scripts/setup_browser.sh)`);
   for (const wasm of [WASM, WASM_CPU, WASM_CPU_BASELINE]) {
@@ -56,6 +57,8 @@ export async function missingPrerequisites({ fixture = false, sample = false } =
   }
   if (fixture && !existsSync(FIXTURE)) missing.push('tests/fixtures/minilm.json');
   if (sample && !existsSync(SAMPLE_CSV)) missing.push(`${SAMPLE_CSV} (the shared data)`);
+  const noTransformersJs = transformersJs && missingTransformersJs();
+  if (noTransformersJs) missing.push(noTransformersJs);
   try {
     await import('playwright-core');
   } catch {
@@ -110,7 +113,8 @@ export async function launch({ webgpu = true } = {}) {
 /**
  * What a file's browser tests need: `skip` (why they cannot run here, or false) for their
  * options, and `requireReady()` for their `before`, which fails under CI instead of skipping.
- * @param {{fixture?: boolean, sample?: boolean}} [need] as for missingPrerequisites
+ * @param {{fixture?: boolean, sample?: boolean, transformersJs?: boolean}} [need] as for
+ *   missingPrerequisites
  */
 export async function prerequisites(need) {
   const missing = await missingPrerequisites(need);
@@ -279,4 +283,133 @@ export async function watchSecurity(context) {
   context.on('serviceworker', (w) => w.on('console', onConsole));
   context.on('request', (r) => seen.requests.push(r.url()));
   return seen;
+}
+
+// ---- transformers.js, as another tool loads an exported classifier -------------------------
+
+/**
+ * transformers.js's browser build with onnxruntime-web bundled in (`dist/transformers.js`; the
+ * CDN serves its minified twin), and onnxruntime-web's wasm files, which that build loads from
+ * `env.backends.onnx.wasm.wasmPaths` (a CDN unless told otherwise).
+ */
+export const TRANSFORMERS_JS_DIST = join(ROOT, 'node_modules', '@huggingface', 'transformers', 'dist');
+export const ONNXRUNTIME_WEB_DIST = join(ROOT, 'node_modules', 'onnxruntime-web', 'dist');
+
+/** Why transformers.js cannot run here, or null. */
+export function missingTransformersJs() {
+  for (const f of [
+    join(TRANSFORMERS_JS_DIST, 'transformers.js'),
+    join(ONNXRUNTIME_WEB_DIST, 'ort.wasm.mjs'),
+  ]) {
+    if (!existsSync(f)) return `${f.slice(ROOT.length + 1)} (run scripts/setup_browser.sh or npm ci)`;
+  }
+  return null;
+}
+
+/**
+ * Serve, on 127.0.0.1 only, a blank page at `/`, transformers.js at `/transformers/`,
+ * onnxruntime-web at `/ort/` and `folder` at `/my-classifier/`: a plain site as a user's would
+ * be (no CSP, no cross-origin isolation, so onnxruntime-web runs single-threaded).
+ */
+async function serveTransformersJs(folder) {
+  const roots = {
+    transformers: TRANSFORMERS_JS_DIST,
+    ort: ONNXRUNTIME_WEB_DIST,
+    'my-classifier': resolve(folder),
+  };
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (path === '/') {
+      res.writeHead(200, { 'Content-Type': MIME_TYPES['.html'] });
+      return res.end('<!doctype html><meta charset="utf-8"><title>transformers.js</title>');
+    }
+    const [, top, ...rest] = path.split('/');
+    const file = top in roots ? resolveUnderRoot(roots[top], `/${rest.join('/')}`) : null;
+    const info = file === null ? null : statSync(file, { throwIfNoEntry: false });
+    if (!file || !info?.isFile()) {
+      res.writeHead(404, { 'Content-Type': MIME_TYPES['.txt'] });
+      return res.end(`not found: ${path}\n`);
+    }
+    res.writeHead(200, {
+      'Content-Type': MIME_TYPES[extname(file)] ?? 'application/octet-stream',
+      'Content-Length': info.size,
+    });
+    createReadStream(file)
+      .on('error', (err) => res.destroy(err))
+      .pipe(res);
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', () => ok(undefined)));
+  const { port } = /** @type {import('node:net').AddressInfo} */ (server.address());
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    close: () =>
+      new Promise((ok) => {
+        server.close(() => ok(undefined));
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/**
+ * Classify `texts` as a web page using transformers.js would: headless Chromium (no WebGPU, so
+ * onnxruntime-web on wasm), `pipeline('text-classification', './my-classifier')` with
+ * `top_k: null`, everything served from this machine. A request that would leave it (the Hugging
+ * Face Hub, a CDN) is refused and fails the run.
+ * @param {string} folder an exported classifier: config.json, tokenizer.json,
+ *   tokenizer_config.json, onnx/model.onnx
+ * @param {string[]} texts
+ * @param {{context?: import('playwright-core').BrowserContext, dtype?: string, model?: string}}
+ *   [options] `context`: a browser to open the page in (default: one launched and closed here);
+ *   `dtype`: passed to pipeline() (default: none, so config.json's `transformers.js_config`
+ *   decides); `model`: the name given to pipeline(), './my-classifier' (a path from the page)
+ *   or 'my-classifier' (a name under env.localModelPath, which is set to '/')
+ * @returns {Promise<{label: string, score: number}[][]>} per text, every label, best first
+ */
+export async function runTransformersJs(folder, texts, { context, dtype, model = './my-classifier' } = {}) {
+  const site = await serveTransformersJs(folder);
+  const own = context ? null : await launch({ webgpu: false });
+  const page = await (context ?? own.context).newPage();
+  const log = [];
+  page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => log.push(`[pageerror] ${e.message}`));
+  const offsite = [];
+  await page.route('**/*', (route) => {
+    const url = route.request().url();
+    if (url.startsWith(site.url)) return route.continue();
+    offsite.push(url);
+    return route.abort('blockedbyclient');
+  });
+  try {
+    await page.goto(site.url);
+    const results = await page.evaluate(
+      async ({ texts, dtype, model }) => {
+        const { env, pipeline } = await import('/transformers/transformers.js');
+        env.allowLocalModels = true; // off by default in a browser
+        env.allowRemoteModels = false; // never the Hugging Face Hub
+        env.localModelPath = '/'; // where a bare name ('my-classifier') is looked for
+        env.useBrowserCache = false; // each run is a new server: a cached copy would only cost time
+        const wasm = /** @type {any} */ (env.backends.onnx).wasm;
+        wasm.wasmPaths = '/ort/'; // onnxruntime-web's .mjs and .wasm from here, not a CDN
+        wasm.numThreads = 1;
+        const classify = await pipeline('text-classification', model, dtype ? { dtype } : {});
+        try {
+          return await classify(texts, { top_k: null });
+        } finally {
+          await classify.dispose();
+        }
+      },
+      { texts, dtype, model },
+    );
+    if (offsite.length) throw new Error(`requests that would leave this machine: ${offsite.join(', ')}`);
+    return /** @type {{label: string, score: number}[][]} */ (results);
+  } catch (err) {
+    const logged = log.length ? `\npage log:\n${log.join('\n')}` : '';
+    throw new Error(`transformers.js on ${folder}: ${/** @type {Error} */ (err).message}${logged}`, {
+      cause: err,
+    });
+  } finally {
+    await page.close().catch(() => {});
+    await own?.close();
+    await site.close();
+  }
 }

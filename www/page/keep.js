@@ -87,20 +87,63 @@ export async function keepClassifier() {
   else say(ui.keepStatus, 'Your classifier is kept in this browser. Download it to keep a copy.', 'ok');
 }
 
+/** The name the ONNX export is saved under. */
+const EXPORT_NAME = 'bertweb-classifier-onnx.zip';
+
+/**
+ * Have the browser save `bytes` as a file called `name`.
+ * @param {ArrayBuffer} bytes
+ * @param {string} name
+ * @param {string} type
+ */
+function save(bytes, name, type) {
+  const url = URL.createObjectURL(new Blob([bytes], { type }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
 export async function onClassifierDownload() {
   if (state.busy) return;
   try {
-    const bytes = await client.classifierBytes();
-    const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
-    const a = document.createElement('a');
-    a.href = url;
-    a.download = 'bertweb-classifier.safetensors';
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    save(await client.classifierBytes(), 'bertweb-classifier.safetensors', 'application/octet-stream');
   } catch (err) {
     say(ui.keepStatus, `could not save the classifier: ${sentence(messageOf(err))}`, 'error');
+  }
+}
+
+/**
+ * Save the classifier in use, base model included, as a zip of a Hugging Face folder that other
+ * tools load: config.json, the tokenizer and onnx/model.onnx.
+ */
+export async function onExportDownload() {
+  if (state.busy) return;
+  setBusy(true);
+  say(ui.keepStatus, 'Exporting the model and classifier as one ONNX model…');
+  try {
+    // The data set the classifier was trained on, when it is the one loaded now.
+    const trainedHere = state.csv && state.summary && !state.classifier?.imported;
+    const card = {
+      dataset: trainedHere ? state.csv?.name : '',
+      rows: trainedHere && state.summary ? state.summary.counts.train + state.summary.counts.test : null,
+      base_model: ui.modelName.textContent ?? '',
+      date: new Date().toISOString().slice(0, 10),
+    };
+    save(await client.exportForOtherTools(card), EXPORT_NAME, 'application/zip');
+    say(
+      ui.keepStatus,
+      `Saved ${EXPORT_NAME}: unzipped, a folder (config.json, the tokenizer, onnx/model.onnx) that ` +
+        "transformers.js loads with pipeline('text-classification', …) and onnxruntime runs; the README shows how.",
+      'ok',
+    );
+  } catch (err) {
+    say(ui.keepStatus, `could not export the classifier: ${sentence(messageOf(err))}`, 'error');
+  } finally {
+    setBusy(false);
   }
 }
 

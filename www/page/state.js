@@ -137,6 +137,7 @@ export const ui = {
   perClass: $('per-class', Table),
   // keep
   classifierDownload: $('classifier-download', Button),
+  exportDownload: $('export-download', Button),
   classifierFile: $('classifier-file', Input),
   classifierReset: $('classifier-reset', Button),
   keepStatus: $('keep-status', E),
@@ -309,6 +310,7 @@ export function refreshControls() {
     input.disabled = busy;
   for (const radio of trainModeRadios()) radio.disabled = busy;
   ui.classifierDownload.disabled = busy || !state.classifier;
+  ui.exportDownload.disabled = ui.classifierDownload.disabled;
   ui.classifierFile.disabled = busy;
   ui.classifierReset.disabled = busy;
   document.body.setAttribute('aria-busy', String(busy));
