@@ -1,30 +1,40 @@
 #!/usr/bin/env node
-// Fine-tuning in headless Debian chromium: for each K (top layers trained) and device, one
-// epoch of fine-tuning on a sample of the shared reviews, driving the wasm API (the same
-// FineTuner the page uses) on an empty page of the app's origin.
+// Fine-tuning in headless Debian chromium, through the page's own worker (window.bertweb.client,
+// as the page's Fine-tune button drives it): for each K (top layers trained) and device, the
+// estimate the page shows before the start (`fineTunePlan`: real steps timed on a short run),
+// then the run itself, timed, with its test.
 //
-//   node bench/browser_finetune.mjs [--texts=N] [--layers=1,2,6] [--devices=cpu,webgpu]
-//                                   [--webgpu-texts=N]
+//   node bench/browser_finetune.mjs [--texts=N] [--epochs=E] [--layers=1,2,6]
+//                                   [--devices=cpu,webgpu] [--webgpu-texts=N]
 //
-// Measures per K and device: the caching pass (frozen lower layers, once), the seconds of one
-// epoch (training steps + validation) on N training texts (the last 20 % validate), the
-// rate in texts/s over the epoch, and the peak size of the wasm memory.
+// Measures per K and device: the estimate and the whole run's seconds (caching, every epoch,
+// the test) and how far apart they are, the caching pass, the seconds of one epoch (training
+// steps + validation) on N training texts (the last 20 % validate), the rate in texts/s over
+// an epoch, the final training loss (finite on WebGPU too) and the test AUROC.
 // Prints a table and writes bench/results/browser_finetune.json. Never fails a build.
 
 import { gunzipSync } from 'node:zlib';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, launch, missingPrerequisites, withTimeout } from '../tests/browser/harness.mjs';
+import {
+  ROOT,
+  launch,
+  missingPrerequisites,
+  openPage,
+  waitReady,
+  withTimeout,
+} from '../tests/browser/harness.mjs';
 
 const DATA = join(ROOT, '..', 'shared', 'data', 'amazon-fine-food', 'Reviews.partial.csv.gz');
 const RESULTS = join(ROOT, 'bench', 'results', 'browser_finetune.json');
 
 function parseArgs(argv) {
-  const opts = { texts: 200, webgpuTexts: 20, layers: [1, 2, 6], devices: ['cpu', 'webgpu'] };
+  const opts = { texts: 200, webgpuTexts: 20, epochs: 1, layers: [1, 2, 6], devices: ['cpu', 'webgpu'] };
   for (const arg of argv) {
     const [key, value] = arg.split('=');
     if (key === '--texts') opts.texts = Number(value);
     else if (key === '--webgpu-texts') opts.webgpuTexts = Number(value);
+    else if (key === '--epochs') opts.epochs = Number(value);
     else if (key === '--layers') opts.layers = value.split(',').map(Number);
     else if (key === '--devices') opts.devices = value.split(',');
     else {
@@ -35,55 +45,54 @@ function parseArgs(argv) {
   return opts;
 }
 
-/** One epoch of fine-tuning K layers on `texts` reviews, in the page. */
-async function runInPage(page, { device, layers, texts, csv }) {
+/** The estimate, then a run of fine-tuning K layers on `texts` reviews, in the page's worker. */
+async function runInPage(page, { layers, texts, epochs, csv }) {
   return page.evaluate(
-    async ({ device, layers, texts, csv }) => {
-      const m = await import('/pkg/bertweb.js');
-      const wasm = await m.default();
-      const bytes = async (path) => new Uint8Array(await (await fetch(path)).arrayBuffer());
-      const dir = '/models/all-MiniLM-L6-v2/';
-      const encoder = await m.Encoder.load(
-        await bytes(`${dir}config.json`),
-        await bytes(`${dir}model.safetensors`),
-        await bytes(`${dir}tokenizer.json`),
-        device,
-      );
+    async ({ layers, texts, epochs, csv }) => {
+      const { client } = window.bertweb;
       // A small test part, so nearly all sampled rows train, yet large enough for the split to
       // put both classes in it; the sample is the count of rows before the split.
       const testFraction = Math.max(0.05, 8 / texts);
-      const dataset = m.Dataset.load(new TextEncoder().encode(csv), {
+      const summary = await client.dataset(new TextEncoder().encode(csv).buffer, {
         sample_size: Math.ceil(texts / (1 - testFraction)),
         test_fraction: testFraction,
       });
-      const tuner = new m.FineTuner(encoder, dataset, { layers, epochs: 1 });
-      const t0 = performance.now();
+      const settings = { layers, epochs };
+      const p0 = performance.now();
+      const plan = await client.fineTunePlan(settings);
+      const planS = (performance.now() - p0) / 1000;
+      /** When each phase first ended: caching, then each epoch's validation. */
       let cachedAt = null;
-      let report = null;
-      while (!tuner.finished) {
-        const step = await tuner.step();
-        if (step.phase !== 'caching' && cachedAt === null) cachedAt = performance.now();
-        if (step.epoch_report) report = step.epoch_report;
-      }
+      const epochEnds = [];
+      let lastLoss = null;
+      const t0 = performance.now();
+      const { report } = await client.fineTune(settings, {
+        onProgress: (p) => {
+          if (p.stage !== 'finetune' || !p.step) return;
+          const now = performance.now();
+          if (p.step.worked === 'caching' && p.step.phase !== 'caching') cachedAt = now;
+          if (p.step.epoch_report) {
+            epochEnds.push(now);
+            lastLoss = p.step.epoch_report.train_loss;
+          }
+        },
+      });
       const end = performance.now();
-      const trainTexts = dataset.summary().counts.train;
-      const ran = encoder.device;
-      tuner.free();
-      dataset.free();
-      // Wasm memory only grows, so its size at the end is the run's peak.
-      const wasmMiB = wasm.memory.buffer.byteLength / 2 ** 20;
-      encoder.free();
+      const trainStart = cachedAt ?? t0;
       return {
-        device: ran,
-        trainTexts,
-        cachingS: ((cachedAt ?? end) - t0) / 1000,
-        epochS: (end - (cachedAt ?? t0)) / 1000,
-        trainLoss: report?.train_loss ?? null,
-        valAuroc: report?.val_auroc ?? null,
-        wasmMiB,
+        device: client.info.device,
+        trainTexts: summary.counts.train,
+        estimateS: plan.seconds,
+        planS,
+        probeSteps: plan.rates.steps,
+        actualS: (end - t0) / 1000,
+        cachingS: (trainStart - t0) / 1000,
+        epochS: epochEnds.length ? (epochEnds[0] - trainStart) / 1000 : null,
+        trainLoss: lastLoss,
+        testAuroc: report.auroc,
       };
     },
-    { device, layers, texts, csv },
+    { layers, texts, epochs, csv },
   );
 }
 
@@ -97,27 +106,31 @@ async function main() {
   const csv = gunzipSync(readFileSync(DATA)).toString('utf8');
   const rows = [];
   console.log(
-    '| device | K | texts (80 % train, 20 % val) | caching s | s / epoch | texts/s | peak wasm MiB |',
+    '| device | K | train texts | epochs | estimate s | actual s | estimate off by | probe s | caching s | s / epoch | train texts/s | train loss | test AUROC |',
   );
-  console.log('|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const device of opts.devices) {
     const texts = device === 'webgpu' ? opts.webgpuTexts : opts.texts;
-    const { context, url, close } = await launch({ webgpu: device === 'webgpu' });
+    const browser = await launch({ webgpu: device === 'webgpu' });
     try {
       for (const layers of opts.layers) {
-        const page = await context.newPage();
-        await page.goto(`${url}/bench/blank.html`);
+        const { page, openedAt } = await openPage(browser.context, `${browser.url}?device=${device}`);
         try {
+          await waitReady(page, openedAt, 600_000);
           const r = await withTimeout(
-            runInPage(page, { device, layers, texts, csv }),
-            1_800_000,
+            runInPage(page, { layers, texts, epochs: opts.epochs, csv }),
+            3_600_000,
             `fine-tuning ${layers} layers on ${device}`,
           );
-          // The epoch trains on 80 % of the texts and validates the other 20 %.
-          const rate = r.trainTexts / r.epochS;
-          rows.push({ device, layers, ...r, trainTextsPerS: rate });
+          // An epoch trains on 80 % of the texts and validates the other 20 %.
+          const rate = r.epochS ? (0.8 * r.trainTexts) / r.epochS : null;
+          const off = (r.estimateS - r.actualS) / r.actualS;
+          rows.push({ device, layers, epochs: opts.epochs, ...r, trainTextsPerS: rate, estimateOff: off });
+          const f = (v, d = 1) => (v === null || v === undefined ? '–' : v.toFixed(d));
           console.log(
-            `| ${device} | ${layers} | ${r.trainTexts} | ${r.cachingS.toFixed(1)} | ${r.epochS.toFixed(1)} | ${rate.toFixed(2)} | ${r.wasmMiB.toFixed(0)} |`,
+            `| ${r.device} | ${layers} | ${r.trainTexts} | ${opts.epochs} | ${f(r.estimateS)} | ${f(r.actualS)} | ` +
+              `${off >= 0 ? '+' : ''}${(off * 100).toFixed(0)} % | ${f(r.planS)} | ${f(r.cachingS)} | ${f(r.epochS)} | ` +
+              `${f(rate, 2)} | ${f(r.trainLoss, 4)} | ${f(r.testAuroc, 3)} |`,
           );
         } catch (err) {
           console.log(`| ${device} | ${layers} | failed: ${err.message.split('\n')[0]} |`);
@@ -127,7 +140,7 @@ async function main() {
         }
       }
     } finally {
-      await close();
+      await browser.close();
     }
   }
   mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });

@@ -892,6 +892,24 @@ pub fn fine_tune_settings() -> Result<JsValue, JsValue> {
     to_js(&FineTuneSettings::default())
 }
 
+/// Fine-tuning settings from JS (missing fields take the defaults), checked, with the
+/// dataset's own validation part when it has one.
+fn settings_for_fine_tuning(
+    settings: JsValue,
+    dataset: &WebDataset,
+) -> Result<FineTuneSettings, JsValue> {
+    let mut settings: FineTuneSettings = if settings.is_undefined() || settings.is_null() {
+        FineTuneSettings::default()
+    } else {
+        from_js(settings, "fine-tuning settings")?
+    };
+    settings.validate()?;
+    settings.validation_fraction = dataset
+        .inner
+        .validation_fraction(settings.validation_fraction);
+    Ok(settings)
+}
+
 /// A fine-tuning run of the encoder's top layers on a dataset's training part: one caching
 /// batch, optimizer step or validation batch per `step`, on the encoder's device.
 #[wasm_bindgen(js_name = FineTuner)]
@@ -911,14 +929,8 @@ impl WebFineTuner {
         dataset: &WebDataset,
         settings: JsValue,
     ) -> Result<WebFineTuner, JsValue> {
-        let mut settings: FineTuneSettings = if settings.is_undefined() || settings.is_null() {
-            FineTuneSettings::default()
-        } else {
-            from_js(settings, "fine-tuning settings")?
-        };
-        settings.validate()?;
+        let settings = settings_for_fine_tuning(settings, dataset)?;
         let d = &dataset.inner;
-        settings.validation_fraction = d.validation_fraction(settings.validation_fraction);
         let texts: Vec<String> = d.train.iter().map(|e| e.text.clone()).collect();
         let labels: Vec<usize> = d.train.iter().map(|e| e.label).collect();
         let tuner = FineTuner::new(
@@ -935,12 +947,36 @@ impl WebFineTuner {
         })
     }
 
-    /// Seconds the run should take where the full encoder embeds `textsPerSecond` texts a
-    /// second (e.g. as measured during feature extraction).
-    #[wasm_bindgen(js_name = estimateSeconds)]
-    pub fn estimate_seconds(&self, texts_per_second: f64) -> Result<f64, JsValue> {
-        self.inner
-            .with(|tuner| Ok(tuner.estimate_seconds(texts_per_second)))
+    /// A short run of these settings on a few of the training texts (`FineTuner::probe`), to
+    /// time its steps: seconds per unit of each phase's work (`work_done`) on this device.
+    pub fn probe(
+        encoder: &WebEncoder,
+        dataset: &WebDataset,
+        settings: JsValue,
+    ) -> Result<WebFineTuner, JsValue> {
+        let settings = settings_for_fine_tuning(settings, dataset)?;
+        let d = &dataset.inner;
+        let texts: Vec<String> = d.train.iter().map(|e| e.text.clone()).collect();
+        let labels: Vec<usize> = d.train.iter().map(|e| e.label).collect();
+        let tuner = FineTuner::probe(
+            &encoder.inner,
+            &texts,
+            &labels,
+            d.label_names.len(),
+            &settings,
+        )?;
+        Ok(WebFineTuner {
+            encoder: Rc::clone(&encoder.inner),
+            inner: Slot::new(tuner, "fine-tuning"),
+            label_names: d.label_names.clone(),
+        })
+    }
+
+    /// The run's work in each phase (`{caching, training, validating}`), in passes of the full
+    /// encoder over one text, the unit of a step's `work_done`.
+    #[wasm_bindgen(js_name = workByPhase)]
+    pub fn work_by_phase(&self) -> Result<JsValue, JsValue> {
+        self.inner.with(|tuner| to_js(&tuner.work_by_phase()))
     }
 
     /// Does the next unit of work → Promise<StepReport> (`phase`, `worked`, `epoch`, `done`,

@@ -24,6 +24,21 @@ use crate::model::{Pooling, TokenBatch};
 use crate::params::to_device_async;
 use crate::train::{EpochReport, loss, probabilities, report, targets};
 
+/// Optimizer steps a [`FineTuner::probe`] times: the first pays for warm-up, so a clock keeps
+/// the others.
+const PROBE_STEPS: usize = 3;
+
+/// A run's work in each phase, in passes of the full encoder over one text.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PhaseWork {
+    /// The frozen layers' pass over every text (0 without the cache).
+    pub caching: f64,
+    /// Every epoch's optimizer steps.
+    pub training: f64,
+    /// Every epoch's validation.
+    pub validating: f64,
+}
+
 /// A head step's work when no encoder layer is trained, in passes of the full encoder over one
 /// text: the head's arithmetic is nothing, its dispatches and readbacks are not.
 const HEAD_COST: f64 = 0.02;
@@ -504,23 +519,54 @@ impl FineTuner {
         self.labels.len() - self.n_fit
     }
 
-    /// Seconds the whole run should take on a device that runs the full encoder forward over
-    /// `texts_per_s` texts a second at these settings (e.g. measured during feature
-    /// extraction).
-    pub fn estimate_seconds(&self, texts_per_s: f64) -> f64 {
-        self.work_total() / texts_per_s.max(1e-9)
-    }
-
     /// The whole run's work, in passes of the full encoder over one text.
     pub fn work_total(&self) -> f64 {
+        let work = self.work_by_phase();
+        work.caching + work.training + work.validating
+    }
+
+    /// The whole run's work in each phase, in passes of the full encoder over one text: what
+    /// a clock multiplies by each phase's measured seconds per unit (see [`FineTuner::probe`]).
+    pub fn work_by_phase(&self) -> PhaseWork {
         let (n_fit, n_val) = (self.n_fit as f64, self.validation_size() as f64);
-        let caching = if self.cache.is_some() {
-            self.labels.len() as f64 * self.cost(Phase::Caching)
-        } else {
-            0.0
+        let epochs = self.settings.epochs as f64;
+        PhaseWork {
+            caching: if self.cache.is_some() {
+                self.labels.len() as f64 * self.cost(Phase::Caching)
+            } else {
+                0.0
+            },
+            training: epochs * n_fit * self.cost(Phase::Training),
+            validating: epochs * n_val * self.cost(Phase::Validating),
+        }
+    }
+
+    /// A short run of the same settings on a few of `texts` (drawn at random from the seed), to
+    /// time real steps on this device before the real run: the caching pass over them, three
+    /// optimizer steps and one validation batch, one epoch. A clock divides each phase's
+    /// seconds by its work (`StepReport::work_done`) and multiplies by the real run's
+    /// [`FineTuner::work_by_phase`].
+    pub fn probe(
+        encoder: &Encoder,
+        texts: &[String],
+        labels: &[usize],
+        classes: usize,
+        settings: &FineTuneSettings,
+    ) -> Result<Self> {
+        let batch = settings.batch_size.max(1);
+        let (train, validation) = (PROBE_STEPS * batch, 2 * batch);
+        let mut rows: Vec<usize> = (0..labels.len().min(texts.len())).collect();
+        crate::data::SeededRng::new(settings.seed).shuffle(&mut rows);
+        rows.truncate(train + validation);
+        let sample: Vec<String> = rows.iter().map(|&r| texts[r].clone()).collect();
+        let sample_labels: Vec<usize> = rows.iter().map(|&r| labels[r]).collect();
+        let probe = FineTuneSettings {
+            epochs: 1,
+            early_stopping: None,
+            validation_fraction: validation as f64 / (train + validation) as f64,
+            ..settings.clone()
         };
-        let epoch = n_fit * self.cost(Phase::Training) + n_val * self.cost(Phase::Validating);
-        caching + self.settings.epochs as f64 * epoch
+        Self::new(encoder, &sample, &sample_labels, classes, probe)
     }
 
     /// The work of one text in `phase`, in passes of the full encoder. A training step's
@@ -1014,21 +1060,54 @@ mod tests {
     }
 
     #[test]
-    fn the_estimate_counts_frozen_and_trained_work() {
+    fn the_work_counts_frozen_and_trained_layers_by_phase() {
         let _rng = crate::test_rng();
         let encoder = tiny_encoder();
         let (texts, labels) = reviews(50);
         let plan = |settings| FineTuner::new(&encoder, &texts, &labels, 2, settings).unwrap();
         // Tiny model: 2 layers. K = 1, cached: 50 texts × ½ once, then per epoch 40 × 3 × ½
-        // plus 10 × ½ → (25 + 3 × 65) / 10 texts/s = 22 s.
+        // and 10 × ½.
         let cached = plan(small());
-        assert!((cached.estimate_seconds(10.0) - 22.0).abs() < 1e-9);
-        // Without the cache the frozen half runs at every pass: 3 × (40 × 2 + 10 × 1) / 10.
+        let expected = PhaseWork {
+            caching: 25.0,
+            training: 180.0,
+            validating: 15.0,
+        };
+        assert_eq!(cached.work_by_phase(), expected);
+        assert!((cached.work_total() - 220.0).abs() < 1e-9);
+        // Without the cache the frozen half runs at every pass: 3 × (40 × 2 + 10 × 1).
         let uncached = plan(FineTuneSettings {
             cache_budget_mb: 0,
             ..small()
         });
-        assert!((uncached.estimate_seconds(10.0) - 27.0).abs() < 1e-9);
+        let expected = PhaseWork {
+            caching: 0.0,
+            training: 240.0,
+            validating: 30.0,
+        };
+        assert_eq!(uncached.work_by_phase(), expected);
+    }
+
+    /// A probe is a short run of the same settings on a sample: three optimizer steps and one
+    /// validation batch, one epoch.
+    #[test]
+    fn a_probe_takes_three_steps_and_one_validation_batch() {
+        let _rng = crate::test_rng();
+        let encoder = tiny_encoder();
+        let (texts, labels) = reviews(200);
+        let settings = FineTuneSettings {
+            batch_size: 8,
+            ..small()
+        };
+        let mut probe = FineTuner::probe(&encoder, &texts, &labels, 2, &settings).unwrap();
+        let mut worked = Vec::new();
+        while !probe.is_finished() {
+            worked.push(pollster::block_on(probe.step(&encoder)).unwrap().worked);
+        }
+        let count = |phase| worked.iter().filter(|&&w| w == phase).count();
+        assert_eq!(count(Phase::Caching), 3, "{worked:?}");
+        assert_eq!(count(Phase::Training), 3, "{worked:?}");
+        assert_eq!(count(Phase::Validating), 1, "{worked:?}");
     }
 
     #[test]

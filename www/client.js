@@ -295,10 +295,9 @@ export class BertClient {
   /**
    * The expected time of fine-tuning the current dataset with `settings` on this device.
    * @param {Partial<FineTuneSettings>} settings
-   * @param {{textsPerSecond?: number}} [options] the full encoder's measured rate, when known
    */
-  fineTunePlan(settings, { textsPerSecond } = {}) {
-    return this.#request({ type: 'fineTunePlan', settings, textsPerSecond }).promise;
+  fineTunePlan(settings) {
+    return this.#request({ type: 'fineTunePlan', settings }).promise;
   }
 
   /**

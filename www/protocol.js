@@ -249,10 +249,18 @@
  *   running_loss: number | null, epoch_report: EpochReport | null}} StepReport
  */
 /**
- * The expected time of a fine-tuning run on this device. `measured` says how the rate was
- * timed when the worker timed it (null: the rate was given).
- * @typedef {{seconds: number, textsPerSecond: number, measured: {texts: number, seconds: number} | null,
- *   device: Device, layers: number | null, testTexts: number}} FineTunePlan
+ * Seconds per unit of work (a full-encoder pass over one text) of each phase of a fine-tuning
+ * run, timed on real steps of a short run (`FineTuner.probe`) on this device and thread count;
+ * `inference` is what scoring test texts costs. `steps` and `seconds`: the probe's.
+ * @typedef {{caching: number | null, training: number | null, validating: number | null,
+ *   inference: number | null, steps: number, seconds: number}} StepRates
+ */
+/**
+ * The expected time of a fine-tuning run on this device: each phase's work at the seconds per
+ * unit `rates` timed (`fresh`: timed for this request, else earlier for the same model, device,
+ * layers, pooling, length and batch).
+ * @typedef {{seconds: number, rates: StepRates, fresh: boolean, device: Device, layers: number | null,
+ *   testTexts: number}} FineTunePlan
  */
 
 /**
@@ -359,7 +367,7 @@
 /**
  * A fine-tuning run, one unit of work per step.
  * @typedef {object} FineTuner
- * @property {(textsPerSecond: number) => number} estimateSeconds
+ * @property {() => {caching: number, training: number, validating: number}} workByPhase  in full-encoder passes over one text
  * @property {() => Promise<StepReport>} step
  * @property {boolean} finished
  * @property {() => Promise<Classifier>} finish
@@ -376,7 +384,9 @@
  * @property {{fromBytes: (bytes: Uint8Array) => Features}} Features
  * @property {new (features: Features, dataset: Dataset, settings: TrainSettings) => Trainer} Trainer
  * @property {{fromBytes: (bytes: Uint8Array) => Classifier}} Classifier
- * @property {new (encoder: Encoder, dataset: Dataset, settings: FineTuneSettings) => FineTuner} FineTuner
+ * @property {{new (encoder: Encoder, dataset: Dataset, settings: FineTuneSettings): FineTuner,
+ *   probe: (encoder: Encoder, dataset: Dataset, settings: FineTuneSettings) => FineTuner}} FineTuner
+ *   a run, or a short one that times its steps (`probe`)
  * @property {new (classifier: Classifier, encoder: Encoder, dataset: Dataset, batchSize: number) => Scoring} Scoring
  * @property {(texts: string[]) => string[]} cleanTexts   texts as a classifier sees them (HTML removed)
  * @property {(csv: Uint8Array, delimiter?: DelimiterChoice) => string[]} csvHeader
@@ -454,7 +464,7 @@
 /**
  * What a fine-tuning run would take on this device, before starting it. The rate of the full
  * encoder is `textsPerSecond` when given (measured by the page), else timed on 32 training texts.
- * @typedef {{id: number, type: 'fineTunePlan', settings: Partial<FineTuneSettings>, textsPerSecond?: number}} FineTunePlanRequest
+ * @typedef {{id: number, type: 'fineTunePlan', settings: Partial<FineTuneSettings>}} FineTunePlanRequest
  */
 /**
  * Fine-tune the encoder's top layers and a head on the current dataset's training part

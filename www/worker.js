@@ -31,6 +31,8 @@ import {
 /** @typedef {import('./protocol.js').ErrorMessage} ErrorMessage */
 /** @typedef {import('./protocol.js').Features} Features */
 /** @typedef {import('./protocol.js').FineTunePlan} FineTunePlan */
+/** @typedef {import('./protocol.js').StepRates} StepRates */
+/** @typedef {import('./protocol.js').FineTunePhase} FineTunePhase */
 /** @typedef {import('./protocol.js').FineTuneSettings} FineTuneSettings */
 /** @typedef {import('./protocol.js').KeptClassifier} KeptClassifier */
 /** @typedef {import('./protocol.js').KeptClassifierRecord} KeptClassifierRecord */
@@ -864,65 +866,150 @@ async function train(id, { settings }) {
 const TEST_BATCH = 32;
 
 /**
- * Texts per second of the full encoder on this device: `given` (measured by the page, e.g.
- * during feature extraction), else timed here on 32 training texts at the run's max length.
- * @param {Encoder} enc
- * @param {Dataset} data
- * @param {FineTuneSettings} settings
- * @param {number | undefined} given
- * @returns {Promise<Pick<FineTunePlan, 'textsPerSecond' | 'measured'>>}
+ * Seconds per unit of each phase's work, as a probe timed them, by what they depend on: the
+ * model, the device, the thread count and the settings that shape a step. Timed once for each.
+ * @type {Map<string, StepRates>}
  */
-async function embedRate(enc, data, settings, given) {
-  if (typeof given === 'number' && Number.isFinite(given) && given > 0) {
-    return { textsPerSecond: given, measured: null };
-  }
-  const texts = data.texts().slice(0, 32);
-  if (!texts.length) throw new KindError('DataError', 'the data has no training texts');
-  const started = performance.now();
-  await enc.embed(texts, settings.pooling, settings.max_len);
-  const seconds = (performance.now() - started) / 1000;
-  return {
-    textsPerSecond: texts.length / Math.max(seconds, 1e-3),
-    measured: { texts: texts.length, seconds },
-  };
+const stepRates = new Map();
+
+/**
+ * What the seconds of a fine-tuning step's unit of work depend on.
+ * @param {Encoder} enc
+ * @param {FineTuneSettings} settings
+ */
+function stepKey(enc, settings) {
+  const { layers, pooling, max_len: maxLen, batch_size: batch, cache_budget_mb: budget } = settings;
+  return JSON.stringify([enc.modelId, enc.device, threadCount(), layers, pooling, maxLen, batch, budget]);
 }
 
 /**
- * What a fine-tuning run with `settings` would do and take on this device, before starting it.
+ * Time real fine-tuning steps of `settings` on this device (`FineTuner.probe`: a short run on a
+ * few training texts), or give the rates timed earlier for the same kind of step.
+ * @param {number} id
+ * @param {Encoder} enc
+ * @param {Dataset} data
+ * @param {FineTuneSettings} settings
+ * @returns {Promise<{rates: StepRates, fresh: boolean}>}
+ */
+async function timeSteps(id, enc, data, settings) {
+  const key = stepKey(enc, settings);
+  const known = stepRates.get(key);
+  if (known) return { rates: known, fresh: false };
+  const probe = running().api.FineTuner.probe(enc, data, settings);
+  /** @type {Record<FineTunePhase, {units: number, seconds: number}[]>} */
+  const seen = { caching: [], training: [], validating: [], finished: [] };
+  const started = performance.now();
+  let steps = 0;
+  try {
+    for (let before = 0; !probe.finished; steps++) {
+      await yieldToEvents();
+      checkCancelled(id);
+      const t0 = performance.now();
+      const r = await probe.step();
+      seen[/** @type {FineTunePhase} */ (r.worked)].push({
+        units: r.work_done - before,
+        seconds: (performance.now() - t0) / 1000,
+      });
+      before = r.work_done;
+    }
+  } finally {
+    release(probe);
+  }
+  /** Seconds per unit of a phase's steps, the first (which pays for warm-up) left out. */
+  const rate = (/** @type {{units: number, seconds: number}[]} */ timed) => {
+    const kept = timed.length > 1 ? timed.slice(1) : timed;
+    const units = kept.reduce((sum, t) => sum + t.units, 0);
+    return units > 0 ? kept.reduce((sum, t) => sum + t.seconds, 0) / units : null;
+  };
+  const caching = rate(seen.caching);
+  const validating = rate(seen.validating);
+  /** @type {StepRates} */
+  const rates = {
+    caching,
+    training: rate(seen.training),
+    validating,
+    // Scoring a test text runs the whole encoder forward, as caching runs its frozen part.
+    inference: caching ?? validating,
+    steps,
+    seconds: (performance.now() - started) / 1000,
+  };
+  stepRates.set(key, rates);
+  return { rates, fresh: true };
+}
+
+/**
+ * Seconds of `work` (units by phase) and `testTexts` test texts at `rates`; null when a phase
+ * with work has no rate.
+ * @param {{caching: number, training: number, validating: number}} work
+ * @param {number} testTexts
+ * @param {StepRates} rates
+ */
+function secondsAt(work, testTexts, rates) {
+  /** @type {[number, number | null][]} */
+  const parts = [
+    [work.caching, rates.caching],
+    [work.training, rates.training],
+    [work.validating, rates.validating],
+    [testTexts, rates.inference],
+  ];
+  let seconds = 0;
+  for (const [units, perUnit] of parts) {
+    if (units <= 0) continue;
+    if (perUnit === null) return null;
+    seconds += units * perUnit;
+  }
+  return seconds;
+}
+
+/**
+ * What a fine-tuning run with `settings` would take on this device, before starting it: its
+ * work in each phase at the seconds per unit that real steps took here (`timeSteps`).
  * @param {number} id
  * @param {import('./protocol.js').FineTunePlanRequest} request
  * @returns {Promise<FineTunePlan>}
  */
-async function fineTunePlan(id, { settings, textsPerSecond }) {
+async function fineTunePlan(id, { settings }) {
   const data = requireDataset();
   const enc = requireEncoder();
   const { api } = running();
   const full = { ...api.fineTuneSettings(), ...settings };
   const tuner = new api.FineTuner(enc, data, full);
   try {
-    const rate = await embedRate(enc, data, full, textsPerSecond);
+    const { rates, fresh } = await timeSteps(id, enc, data, full);
     const testTexts = data.summary().counts.test;
-    const seconds = tuner.estimateSeconds(rate.textsPerSecond) + testTexts / rate.textsPerSecond;
-    return { seconds, ...rate, device: enc.device, layers: encoderLayers(enc), testTexts };
+    const seconds = secondsAt(tuner.workByPhase(), testTexts, rates);
+    if (seconds === null) throw new KindError('InternalError', 'the timed steps did not cover every phase');
+    return { seconds, rates, fresh, device: enc.device, layers: encoderLayers(enc), testTexts };
   } finally {
     release(tuner);
   }
 }
 
 /**
- * Times a run from the work its steps report (in full-encoder passes over one text, the unit of
- * `estimateSeconds`), so progress can say texts/s and the time left from what it did so far.
+ * Times a run from the work its steps report (in full-encoder passes over one text) and the
+ * seconds per unit each phase takes: as the run measured them once a phase has run a step past
+ * its first, else as a probe timed them before (`timeSteps`). Time left is the work left in
+ * each phase at its rate, so it is right from the start and follows the run as it goes.
  */
 class FineTuneClock {
-  /** @param {number} totalUnits the run's work and the test texts' (one unit each) */
-  constructor(totalUnits) {
-    this.totalUnits = totalUnits;
+  /**
+   * @param {{caching: number, training: number, validating: number}} work the run's, by phase
+   * @param {number} testTexts
+   * @param {StepRates | null} timed a probe's rates for these settings, when there is one
+   */
+  constructor(work, testTexts, timed) {
+    /** @type {Record<'caching' | 'training' | 'validating' | 'test', number>} work left */
+    this.left = { ...work, test: testTexts };
+    this.totalUnits = work.caching + work.training + work.validating + testTexts;
     this.doneUnits = 0;
+    this.timed = timed;
+    /** Measured in this run: seconds and units of each phase's steps but its first. */
+    /** @type {Record<string, {seconds: number, units: number, steps: number}>} */
+    this.measured = {};
     this.started = performance.now();
+    this.lastStep = this.started;
     this.phaseTexts = 0;
     this.phaseStarted = this.started;
-    /** @type {number | undefined} */
-    this.lastStep = undefined;
     /** @type {number | null} */
     this.lastRate = null;
   }
@@ -933,8 +1020,10 @@ class FineTuneClock {
    * @returns {RunRates}
    */
   step(r) {
+    const units = r.work_done - this.doneUnits;
     this.doneUnits = r.work_done;
-    return this.#rates(r.texts, r.worked !== r.phase);
+    const phase = r.worked === 'finished' ? 'validating' : r.worked;
+    return this.#account(phase, units, r.texts, r.worked !== r.phase);
   }
 
   /**
@@ -945,37 +1034,63 @@ class FineTuneClock {
    */
   test(texts, first) {
     this.doneUnits += texts;
-    return this.#rates(texts, first);
+    return this.#account('test', texts, texts, first);
+  }
+
+  /** Seconds per unit of `phase`: this run's, else the probe's, else the run's overall. */
+  #perUnit(/** @type {'caching' | 'training' | 'validating' | 'test'} */ phase) {
+    const own = this.measured[phase];
+    if (own && own.units > 0) return own.seconds / own.units;
+    const timed = this.timed && (phase === 'test' ? this.timed.inference : this.timed[phase]);
+    if (timed) return timed;
+    const elapsed = (performance.now() - this.started) / 1000;
+    return this.doneUnits > 0 ? elapsed / this.doneUnits : null;
   }
 
   /**
+   * @param {'caching' | 'training' | 'validating' | 'test'} phase
+   * @param {number} units
    * @param {number} texts
-   * @param {boolean} newPhase
+   * @param {boolean} newPhase the step ended its phase (or began the test)
    * @returns {RunRates}
    */
-  #rates(texts, newPhase) {
+  #account(phase, units, texts, newPhase) {
     const now = performance.now();
-    const stepSeconds = (now - (this.lastStep ?? this.started)) / 1000;
+    const stepSeconds = (now - this.lastStep) / 1000;
+    this.lastStep = now;
+    this.left[phase] = Math.max(0, this.left[phase] - units);
+    const m = (this.measured[`${phase}:all`] ??= { seconds: 0, units: 0, steps: 0 });
+    m.steps += 1;
+    // A phase's first step pays for warm-up (kernels, allocations): its rate starts at the second.
+    if (m.steps > 1) {
+      const own = (this.measured[phase] ??= { seconds: 0, units: 0, steps: 0 });
+      own.seconds += stepSeconds;
+      own.units += units;
+    }
     if (newPhase) {
-      // The step that ended a phase: its rate stands until the new phase has texts of its own.
       this.lastRate = stepSeconds > 0 ? texts / stepSeconds : null;
       this.phaseTexts = 0;
       this.phaseStarted = now;
     } else {
       this.phaseTexts += texts;
     }
-    this.lastStep = now;
     const phaseSeconds = (now - this.phaseStarted) / 1000;
-    const elapsed = (now - this.started) / 1000;
-    const perUnit = this.doneUnits > 0 ? elapsed / this.doneUnits : NaN;
+    let secondsLeft = 0;
+    for (const p of /** @type {const} */ (['caching', 'training', 'validating', 'test'])) {
+      if (this.left[p] <= 0) continue;
+      const perUnit = this.#perUnit(p);
+      if (perUnit === null) {
+        secondsLeft = NaN;
+        break;
+      }
+      secondsLeft += this.left[p] * perUnit;
+    }
     return {
       fraction: this.totalUnits > 0 ? Math.min(1, this.doneUnits / this.totalUnits) : 0,
       textsPerSecond:
         this.phaseTexts > 0 && phaseSeconds > 0 ? this.phaseTexts / phaseSeconds : (this.lastRate ?? null),
-      secondsLeft: Number.isFinite(perUnit)
-        ? Math.max(0, (this.totalUnits - this.doneUnits) * perUnit)
-        : null,
-      elapsed,
+      secondsLeft: Number.isFinite(secondsLeft) ? secondsLeft : null,
+      elapsed: (now - this.started) / 1000,
     };
   }
 }
@@ -1001,7 +1116,12 @@ async function fineTune(id, { settings }) {
   let scoring = null;
   try {
     const testCount = data.summary().counts.test;
-    const clock = new FineTuneClock(tuner.estimateSeconds(1) + testCount);
+    // The rates of the estimate the page showed, when it asked for one.
+    const clock = new FineTuneClock(
+      tuner.workByPhase(),
+      testCount,
+      stepRates.get(stepKey(enc, full)) ?? null,
+    );
     progress(id, {
       stage: 'finetune',
       message: 'Starting fine-tuning…',

@@ -141,14 +141,14 @@ describe('fine-tune BERT on the CPU', () => {
       );
       assert.equal(await page.textContent('#diagram-caption'), 'The fine-tuned layers and the head');
 
-      // The estimate is shown before starting, from the rate measured during extraction.
+      // The estimate is shown before starting, from real fine-tuning steps timed here.
       await page.waitForFunction(() => document.getElementById('ft-estimate').dataset.seconds, null, {
         timeout: 30_000,
       });
       const estimate = await page.textContent('#ft-estimate');
       assert.match(
         estimate,
-        /^Estimated time on CPU \(WebAssembly\): about \d+ s for 1 epoch and the test \(the whole model runs [\d.]+ texts\/s here, measured while extracting the features of 120 texts\)\.$/,
+        /^Estimated time on CPU \(WebAssembly\): about \d+ s for 1 epoch and the test \(from 7 real steps timed here just now, in [\d.]+ s\)\.$/,
       );
       const estimated = Number(await page.getAttribute('#ft-estimate', 'data-seconds'));
 
@@ -260,8 +260,7 @@ describe('fine-tune BERT on the CPU', () => {
       );
       assert.deepEqual(await probabilities(page), before, 'the same probabilities after a reload');
 
-      // With the features from this browser's cache there is no measured rate: the estimate
-      // times the model on a few training texts instead, and says so.
+      // After the reload the steps are timed again (a page's rates are its own).
       await page.setInputFiles('#csv-file', SAMPLE_CSV);
       await page.waitForSelector('#data-result:not([hidden])', { timeout: 60_000 });
       await page.fill('#sample-size', String(SAMPLE_ROWS));
@@ -276,7 +275,7 @@ describe('fine-tune BERT on the CPU', () => {
       });
       assert.match(
         await page.textContent('#ft-estimate'),
-        /^Estimated time on CPU \(WebAssembly\): about .* texts\/s here, timed on 32 training texts\)\.$/,
+        /^Estimated time on CPU \(WebAssembly\): about \d+ s for \d+ epochs? and the test \(from \d+ real steps timed here just now, in [\d.]+ s\)\.$/,
       );
 
       await page.click('#classifier-reset');

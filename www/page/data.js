@@ -434,14 +434,6 @@ export async function onExtract() {
     } else {
       const seconds = result.ms / 1000;
       const extracted = result.rows - result.resumed;
-      if (seconds > 0 && extracted > 0 && client.device && client.info) {
-        state.rate = {
-          textsPerSecond: extracted / seconds,
-          device: client.device,
-          modelId: client.info.modelId,
-          how: `measured while extracting the features of ${extracted} texts`,
-        };
-      }
       const stored = result.storeError
         ? ` They could not be kept for next time: ${result.storeError}`
         : ' They are kept in this browser for next time.';

@@ -16,12 +16,6 @@ import { client, deviceName, endJob, say, setBusy, startJob, state, ui } from '.
  * @typedef {Extract<import('../protocol.js').ProgressMessage, {stage: 'finetune' | 'test'}>} RunProgress
  */
 
-/** The measured rate when it is for the model and device in use now. */
-function currentRate() {
-  const r = state.rate;
-  return r && r.device === client.device && r.modelId === client.info?.modelId ? r : null;
-}
-
 let estimateTimer = 0;
 let estimateGeneration = 0;
 
@@ -39,27 +33,20 @@ async function updateEstimate() {
   }
   const generation = ++estimateGeneration;
   const settings = readFineTuneSettings();
-  const known = currentRate();
   const device = deviceName(client.device);
-  if (!known)
-    ui.ftEstimate.textContent = `Estimating the time on ${device} (timing the model on 32 training texts)…`;
+  ui.ftEstimate.textContent = `Estimating the time on ${device} (timing a few fine-tuning steps)…`;
   ui.ftEstimate.dataset.seconds = '';
   try {
-    const plan = await client.fineTunePlan(settings, { textsPerSecond: known?.textsPerSecond });
+    const plan = await client.fineTunePlan(settings);
     if (generation !== estimateGeneration) return;
-    if (plan.measured) {
-      state.rate = {
-        textsPerSecond: plan.textsPerSecond,
-        device: plan.device,
-        modelId: client.info.modelId,
-        how: `timed on ${plan.measured.texts} training texts`,
-      };
-    }
-    const how = state.rate?.how ?? 'measured here';
+    const { steps, seconds } = plan.rates;
+    const how = plan.fresh
+      ? `from ${steps} real steps timed here just now, in ${seconds.toFixed(1)} s`
+      : `from ${steps} real steps of these settings timed here earlier`;
     ui.ftEstimate.textContent =
       `Estimated time on ${deviceName(plan.device)}: about ` +
       `${formatSeconds(plan.seconds)} for ${settings.epochs} epoch${settings.epochs === 1 ? '' : 's'} and the test ` +
-      `(the whole model runs ${plan.textsPerSecond.toFixed(1)} texts/s here, ${how}).`;
+      `(${how}).`;
     ui.ftEstimate.dataset.seconds = String(plan.seconds);
   } catch (err) {
     if (generation !== estimateGeneration) return;

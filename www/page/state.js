@@ -180,11 +180,6 @@ export const state = {
   /** @type {AbortController | null} the long job that a Cancel button stops */
   job: null,
   /**
-   * The full encoder's measured rate on this device, for fine-tuning estimates.
-   * @type {{textsPerSecond: number, how: string, device: string, modelId: string} | null}
-   */
-  rate: null,
-  /**
    * This session's test reports, by what made them, with the data they were made on (`key`),
    * for the side-by-side comparison.
    * @type {{head?: {key: string, report: Report, label: string},

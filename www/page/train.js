@@ -5,7 +5,7 @@
 import { showClassifier } from './classify.js';
 import { drawHead } from './diagram.js';
 import { scheduleEstimate } from './finetune.js';
-import { isCancelled, messageOf, sentence } from './format.js';
+import { formatSeconds, isCancelled, messageOf, sentence } from './format.js';
 import { keepClassifier } from './keep.js';
 import { dataKey, epochCharts, epochText, plotHistory, showComparison, showReport } from './report.js';
 import { presetSettings, trainMode } from './settings.js';
@@ -76,7 +76,15 @@ export async function onTrain() {
         const r = p.report;
         history.push(r);
         plotHistory(charts, history);
-        say(ui.trainStatus, epochText(r, epochs));
+        // Epochs take about as long as each other; early stopping may end the run sooner.
+        const perEpoch = (performance.now() - started) / 1000 / history.length;
+        const left = epochs - r.epoch;
+        say(
+          ui.trainStatus,
+          left > 0
+            ? `${epochText(r, epochs)} · at most ${formatSeconds(left * perEpoch)} left`
+            : epochText(r, epochs),
+        );
       },
     });
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
