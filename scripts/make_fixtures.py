@@ -263,7 +263,12 @@ def write_expected(path: Path, model_name: str, texts, ids, vocab_ids, mean, poo
         "max_len": MAX_LEN,
         "cases": cases,
     }
-    # One case per line: small, but still diffable.
+    write_cases_json(path, doc)
+
+
+def write_cases_json(path: Path, doc: dict):
+    """Write a fixture with one case per line: small, but still diffable."""
+    cases = doc["cases"]
     body = ",\n".join(json.dumps(c, ensure_ascii=False, separators=(",", ":")) for c in cases)
     head = json.dumps({k: v for k, v in doc.items() if k != "cases"}, ensure_ascii=False)[:-1]
     text = head + ',\n "cases": [\n' + body + "\n]}\n"
@@ -636,13 +641,7 @@ def write_cls_expected(path: Path, heads, texts, ids, truncated, results):
         "heads": heads,
         "cases": cases,
     }
-    body = ",\n".join(json.dumps(c, ensure_ascii=False, separators=(",", ":")) for c in cases)
-    head = json.dumps({k: v for k, v in doc.items() if k != "cases"}, ensure_ascii=False)[:-1]
-    text = head + ',\n "cases": [\n' + body + "\n]}\n"
-    assert json.loads(text) == doc
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_cases_json(path, doc)
 
 
 def make_tiny_cls():

@@ -929,22 +929,7 @@ impl WebFineTuner {
         dataset: &WebDataset,
         settings: JsValue,
     ) -> Result<WebFineTuner, JsValue> {
-        let settings = settings_for_fine_tuning(settings, dataset)?;
-        let d = &dataset.inner;
-        let texts: Vec<String> = d.train.iter().map(|e| e.text.clone()).collect();
-        let labels: Vec<usize> = d.train.iter().map(|e| e.label).collect();
-        let tuner = FineTuner::new(
-            &encoder.inner,
-            &texts,
-            &labels,
-            d.label_names.len(),
-            settings,
-        )?;
-        Ok(WebFineTuner {
-            encoder: Rc::clone(&encoder.inner),
-            inner: Slot::new(tuner, "fine-tuning"),
-            label_names: d.label_names.clone(),
-        })
+        Self::on_training_part(encoder, dataset, settings, FineTuner::new)
     }
 
     /// A short run of these settings on a few of the training texts (`FineTuner::probe`), to
@@ -954,16 +939,37 @@ impl WebFineTuner {
         dataset: &WebDataset,
         settings: JsValue,
     ) -> Result<WebFineTuner, JsValue> {
+        Self::on_training_part(
+            encoder,
+            dataset,
+            settings,
+            |e, texts, labels, classes, s| FineTuner::probe(e, texts, labels, classes, &s),
+        )
+    }
+
+    /// `make`'s fine-tuner on the dataset's training texts and labels, with checked settings.
+    fn on_training_part(
+        encoder: &WebEncoder,
+        dataset: &WebDataset,
+        settings: JsValue,
+        make: impl FnOnce(
+            &Encoder,
+            &[String],
+            &[usize],
+            usize,
+            FineTuneSettings,
+        ) -> Result<FineTuner, BertError>,
+    ) -> Result<WebFineTuner, JsValue> {
         let settings = settings_for_fine_tuning(settings, dataset)?;
         let d = &dataset.inner;
         let texts: Vec<String> = d.train.iter().map(|e| e.text.clone()).collect();
         let labels: Vec<usize> = d.train.iter().map(|e| e.label).collect();
-        let tuner = FineTuner::probe(
+        let tuner = make(
             &encoder.inner,
             &texts,
             &labels,
             d.label_names.len(),
-            &settings,
+            settings,
         )?;
         Ok(WebFineTuner {
             encoder: Rc::clone(&encoder.inner),

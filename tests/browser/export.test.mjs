@@ -16,6 +16,7 @@ import {
   launch,
   missingTransformersJs,
   openPage,
+  pickModelFolder,
   prerequisites,
   runTransformersJs,
   waitClassifier,
@@ -248,20 +249,8 @@ describe('a classifier exported for other tools', () => {
       // off the end, transformers and bertweb keep it.
       const cases = expected.cases.filter((c) => !c.truncated);
       for (const head of ['single', 'multi']) {
-        const file = (name) => ({
-          name,
-          mimeType: 'application/octet-stream',
-          buffer: readFileSync(join(fixture, head, name)),
-        });
-        await page.evaluate(() => {
-          document.getElementById('status').dataset.kind = 'info';
-        });
-        await page.setInputFiles('#model-files', [
-          file('config.json'),
-          file('model.safetensors'),
-          file('tokenizer.json'),
-        ]);
-        await page.waitForSelector('#status[data-kind="ok"]', { timeout: 60_000 });
+        const loaded = await pickModelFolder(page, join(fixture, head));
+        assert.equal(loaded.kind, 'ok', loaded.text);
         const [download] = await Promise.all([
           page.waitForEvent('download', { timeout: 300_000 }),
           page.click('#export-download'),

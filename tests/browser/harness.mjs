@@ -2,7 +2,15 @@
 // playwright-core (it never downloads a browser), the in-process static server, and checks for
 // what must exist before a browser run makes sense.
 
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
@@ -412,4 +420,29 @@ export async function runTransformersJs(folder, texts, { context, dtype, model =
     await own?.close();
     await site.close();
   }
+}
+
+/**
+ * Pick a model folder's `config.json`, `model.safetensors` and `tokenizer.json` as the page's
+ * model files, as a user would; resolves once the load has ended, to the status line.
+ * @param {import('playwright-core').Page} page
+ * @param {string} dir
+ * @returns {Promise<{kind: string | null, text: string | null}>}
+ */
+export async function pickModelFolder(page, dir) {
+  const file = (name) => ({
+    name,
+    mimeType: name.endsWith('.json') ? 'application/json' : 'application/octet-stream',
+    buffer: readFileSync(join(dir, name)),
+  });
+  await page.evaluate(() => {
+    document.getElementById('status').dataset.kind = 'info';
+  });
+  await page.setInputFiles('#model-files', [
+    file('config.json'),
+    file('model.safetensors'),
+    file('tokenizer.json'),
+  ]);
+  await page.waitForSelector('#status:not([data-kind="info"])', { timeout: 60_000 });
+  return { kind: await page.getAttribute('#status', 'data-kind'), text: await page.textContent('#status') };
 }

@@ -7,7 +7,15 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ROOT, classifyTyped, launch, openPage, prerequisites, waitReady } from './harness.mjs';
+import {
+  ROOT,
+  classifyTyped,
+  launch,
+  openPage,
+  pickModelFolder,
+  prerequisites,
+  waitReady,
+} from './harness.mjs';
 
 const ready = await prerequisites();
 const { skip } = ready;
@@ -18,23 +26,7 @@ const expected = JSON.parse(readFileSync(join(FIXTURE, 'expected.json'), 'utf8')
 const cases = expected.cases.filter((c) => !/[<>&]/.test(c.text));
 
 /** Pick a fixture folder's files as the page's model files. */
-async function pickFolder(page, head) {
-  const file = (name) => ({
-    name,
-    mimeType: name.endsWith('.json') ? 'application/json' : 'application/octet-stream',
-    buffer: readFileSync(join(FIXTURE, head, name)),
-  });
-  await page.evaluate(() => {
-    document.getElementById('status').dataset.kind = 'info';
-  });
-  await page.setInputFiles('#model-files', [
-    file('config.json'),
-    file('model.safetensors'),
-    file('tokenizer.json'),
-  ]);
-  await page.waitForSelector('#status:not([data-kind="info"])', { timeout: 60_000 });
-  return { kind: await page.getAttribute('#status', 'data-kind'), text: await page.textContent('#status') };
-}
+const pickFolder = (page, head) => pickModelFolder(page, join(FIXTURE, head));
 
 /** The page's probabilities for the fixture's texts. */
 function classify(page) {
@@ -101,22 +93,9 @@ describe('a Hugging Face classifier folder', () => {
   test('an encoder-only folder keeps the classifier in use', { skip }, async () => {
     const status = await pickFolder(page, 'single');
     assert.equal(status.kind, 'ok', status.text);
-    const file = (name) => ({
-      name,
-      mimeType: 'application/octet-stream',
-      buffer: readFileSync(join(ROOT, 'tests', 'fixtures', 'tiny', name)),
-    });
-    await page.evaluate(() => {
-      document.getElementById('status').dataset.kind = 'info';
-    });
-    await page.setInputFiles('#model-files', [
-      file('config.json'),
-      file('model.safetensors'),
-      file('tokenizer.json'),
-    ]);
-    await page.waitForSelector('#status:not([data-kind="info"])', { timeout: 60_000 });
-    const text = await page.textContent('#status');
-    assert.doesNotMatch(text, /own classifier/);
+    const encoderOnly = await pickModelFolder(page, join(ROOT, 'tests', 'fixtures', 'tiny'));
+    assert.equal(encoderOnly.kind, 'ok', encoderOnly.text);
+    assert.doesNotMatch(encoderOnly.text ?? '', /own classifier/);
     assert.match(await page.textContent('#classifier-name'), /trained on another base model/);
   });
 });
