@@ -1003,8 +1003,8 @@ class FineTuneClock {
     this.totalUnits = work.caching + work.training + work.validating + testTexts;
     this.doneUnits = 0;
     this.timed = timed;
-    /** Measured in this run: seconds and units of each phase's steps but its first. */
-    /** @type {Record<string, {seconds: number, units: number, steps: number}>} */
+    /** Measured in this run: each phase's steps, and the seconds and units of all but its first. */
+    /** @type {Record<string, {steps: number, seconds: number, units: number}>} */
     this.measured = {};
     this.started = performance.now();
     this.lastStep = this.started;
@@ -1059,11 +1059,9 @@ class FineTuneClock {
     const stepSeconds = (now - this.lastStep) / 1000;
     this.lastStep = now;
     this.left[phase] = Math.max(0, this.left[phase] - units);
-    const m = (this.measured[`${phase}:all`] ??= { seconds: 0, units: 0, steps: 0 });
-    m.steps += 1;
+    const own = (this.measured[phase] ??= { steps: 0, seconds: 0, units: 0 });
     // A phase's first step pays for warm-up (kernels, allocations): its rate starts at the second.
-    if (m.steps > 1) {
-      const own = (this.measured[phase] ??= { seconds: 0, units: 0, steps: 0 });
+    if (++own.steps > 1) {
       own.seconds += stepSeconds;
       own.units += units;
     }

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ROOT, launch, openPage, prerequisites, waitReady } from './harness.mjs';
+import { ROOT, closeApp, openApp, prerequisites } from './harness.mjs';
 
 const ready = await prerequisites();
 const { skip } = ready;
@@ -63,19 +63,14 @@ describe('crafted files in the page', () => {
   before(async () => {
     if (skip) return;
     ready.requireReady();
-    browser = await launch({ webgpu: false });
-    let openedAt;
-    ({ page, log, openedAt } = await openPage(browser.context, `${browser.url}?device=cpu`));
-    await waitReady(page, openedAt, 120_000);
+    ({ browser, page, log } = await openApp());
   });
   after(async () => {
     if (rows.length) {
       console.log('# | file | in the page |');
       for (const [file, outcome] of rows) console.log(`# | ${file} | ${outcome.replaceAll('|', '\\|')} |`);
     }
-    const errors = log.filter((l) => /^\[(pageerror|worker error)\]/.test(l));
-    if (errors.length) console.log(`# page errors:\n${errors.map((l) => `#   ${l}`).join('\n')}`);
-    await browser?.close();
+    await closeApp(browser, log, /^\[(pageerror|worker error)\]/);
   });
 
   /**

@@ -15,12 +15,11 @@ import {
   ROOT,
   SAMPLE_CSV,
   classifyTyped,
-  launch,
-  openPage,
+  closeApp,
+  openApp,
+  prerequisites,
   screenshot,
   waitClassifier,
-  waitReady,
-  prerequisites,
 } from './harness.mjs';
 
 const ready = await prerequisites({ sample: true });
@@ -86,16 +85,11 @@ describe('mistakes and hostile data leave the page usable', () => {
   before(async () => {
     if (skip) return;
     ready.requireReady();
-    browser = await launch({ webgpu: false });
-    let openedAt;
-    ({ page, log, openedAt } = await openPage(browser.context, `${browser.url}?device=cpu`));
-    await waitReady(page, openedAt, 120_000);
+    ({ browser, page, log } = await openApp());
     await waitClassifier(page);
   });
   after(async () => {
-    const errors = log.filter((l) => /^\[(pageerror|error|worker error)\]/.test(l));
-    if (errors.length) console.log(`# page errors:\n${errors.map((l) => `#   ${l}`).join('\n')}`);
-    await browser?.close();
+    await closeApp(browser, log);
   });
 
   test('a broken CSV says what is wrong and where', { skip }, async () => {

@@ -13,14 +13,13 @@ import { after, before, describe, test } from 'node:test';
 import {
   CHROMIUM,
   ROOT,
-  launch,
+  closeApp,
   missingTransformersJs,
-  openPage,
+  openApp,
   pickModelFolder,
   prerequisites,
   runTransformersJs,
   waitClassifier,
-  waitReady,
 } from './harness.mjs';
 
 /** Largest difference allowed between two tools' probabilities of one label. */
@@ -95,16 +94,11 @@ describe('a classifier exported for other tools', () => {
     if (exportSkip) return;
     ready.requireReady();
     tmp = mkdtempSync(join(tmpdir(), 'bertweb-export-'));
-    browser = await launch({ webgpu: false });
-    let openedAt;
-    ({ page, log, openedAt } = await openPage(browser.context, `${browser.url}?device=cpu`));
-    await waitReady(page, openedAt, 120_000);
+    ({ browser, page, log } = await openApp());
     await waitClassifier(page);
   });
   after(async () => {
-    const errors = log.filter((l) => /^\[(pageerror|error|worker error)\]/.test(l));
-    if (errors.length) console.log(`# page errors:\n${errors.map((l) => `#   ${l}`).join('\n')}`);
-    await browser?.close();
+    await closeApp(browser, log);
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 

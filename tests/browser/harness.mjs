@@ -446,3 +446,28 @@ export async function pickModelFolder(page, dir) {
   await page.waitForSelector('#status:not([data-kind="info"])', { timeout: 60_000 });
   return { kind: await page.getAttribute('#status', 'data-kind'), text: await page.textContent('#status') };
 }
+
+/**
+ * Launch Chromium (no WebGPU) on the page, on the CPU, and wait until its model is loaded: the
+ * start of most page tests. Close it with `closeApp`.
+ * @returns {Promise<{browser: Awaited<ReturnType<typeof launch>>, page: import('playwright-core').Page, log: string[]}>}
+ */
+export async function openApp() {
+  const browser = await launch({ webgpu: false });
+  const { page, log, openedAt } = await openPage(browser.context, `${browser.url}?device=cpu`);
+  await waitReady(page, openedAt, 120_000);
+  return { browser, page, log };
+}
+
+/**
+ * Print the lines of the page's `log` that `errors` matches (what a failing test needs), then
+ * close its browser.
+ * @param {{close: () => Promise<void>} | undefined} browser
+ * @param {string[]} log
+ * @param {RegExp} [errors]
+ */
+export async function closeApp(browser, log, errors = /^\[(pageerror|error|worker error)\]/) {
+  const seen = log.filter((l) => errors.test(l));
+  if (seen.length) console.log(`# page errors:\n${seen.map((l) => `#   ${l}`).join('\n')}`);
+  await browser?.close();
+}

@@ -7,15 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  ROOT,
-  classifyTyped,
-  launch,
-  openPage,
-  pickModelFolder,
-  prerequisites,
-  waitReady,
-} from './harness.mjs';
+import { ROOT, classifyTyped, closeApp, openApp, pickModelFolder, prerequisites } from './harness.mjs';
 
 const ready = await prerequisites();
 const { skip } = ready;
@@ -49,15 +41,10 @@ describe('a Hugging Face classifier folder', () => {
   before(async () => {
     if (skip) return;
     ready.requireReady();
-    browser = await launch({ webgpu: false });
-    let openedAt;
-    ({ page, log, openedAt } = await openPage(browser.context, `${browser.url}?device=cpu`));
-    await waitReady(page, openedAt, 120_000);
+    ({ browser, page, log } = await openApp());
   });
   after(async () => {
-    const errors = log.filter((l) => /^\[(pageerror|error|worker error)\]/.test(l));
-    if (errors.length) console.log(`# page errors:\n${errors.map((l) => `#   ${l}`).join('\n')}`);
-    await browser?.close();
+    await closeApp(browser, log);
   });
 
   test("single-label: ready to classify, with transformers' softmax", { skip }, async () => {

@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { classifyTyped, launch, openPage, prerequisites, waitClassifier, waitReady } from './harness.mjs';
+import { classifyTyped, closeApp, openApp, prerequisites, waitClassifier } from './harness.mjs';
 
 const ready = await prerequisites();
 const { skip } = ready;
@@ -49,10 +49,7 @@ describe('a crash of the wasm instance', () => {
   before(async () => {
     if (skip) return;
     ready.requireReady();
-    browser = await launch({ webgpu: false });
-    let openedAt;
-    ({ page, log, openedAt } = await openPage(browser.context, `${browser.url}?device=cpu`));
-    await waitReady(page, openedAt, 120_000);
+    ({ browser, page, log } = await openApp());
     await waitClassifier(page);
     // The SHA-256 of the classifier kept in IndexedDB.
     await page.evaluate(() => {
@@ -72,9 +69,7 @@ describe('a crash of the wasm instance', () => {
     });
   });
   after(async () => {
-    const errors = log.filter((l) => /^\[(pageerror|error|worker error)\]/.test(l));
-    if (errors.length) console.log(`# page errors:\n${errors.map((l) => `#   ${l}`).join('\n')}`);
-    await browser?.close();
+    await closeApp(browser, log);
   });
 
   test('restores the model, data, features and classifier; the page says so', { skip }, async () => {
