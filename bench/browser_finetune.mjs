@@ -53,7 +53,7 @@ async function runInPage(page, { layers, texts, epochs, csv }) {
       // A small test part, so nearly all sampled rows train, yet large enough for the split to
       // put both classes in it; the sample is the count of rows before the split.
       const testFraction = Math.max(0.05, 8 / texts);
-      const summary = await client.dataset(new TextEncoder().encode(csv).buffer, {
+      const summary = await client.dataset(new Blob([csv]), {
         sample_size: Math.ceil(texts / (1 - testFraction)),
         test_fraction: testFraction,
       });

@@ -72,7 +72,7 @@ async function runJob(page, { csvText, reviews, threads, preset }) {
       const newline = csvText.indexOf('\n') + 1;
       const header = csvText.slice(0, newline);
       const body = csvText.endsWith('\n') ? csvText.slice(newline) : `${csvText.slice(newline)}\n`;
-      const once = await client.dataset(new TextEncoder().encode(csvText).buffer, {
+      const once = await client.dataset(new Blob([csvText]), {
         ...settings,
         sample_size: null,
       });
@@ -84,7 +84,7 @@ async function runJob(page, { csvText, reviews, threads, preset }) {
       );
 
       const t0 = performance.now();
-      const summary = await client.dataset(csv, settings);
+      const summary = await client.dataset(new Blob([csv]), settings);
       const t1 = performance.now();
       let lastLog = 0;
       const extracted = await client.extract({

@@ -383,14 +383,33 @@ fn delimiter_of(name: Option<String>) -> Result<data::Delimiter, JsValue> {
 /// What a CSV file holds before preprocessing (`data::Preview`: the delimiter, the columns it
 /// would use, the labels and their counts, a given split), read with `settings`
 /// (`data::Settings`: its delimiter and named columns).
+///
+/// `start`: the bytes are only the start of a larger file, so the preview stops at their last
+/// whole record.
 #[wasm_bindgen(js_name = csvPreview)]
-pub fn csv_preview(csv: &[u8], settings: JsValue) -> Result<JsValue, JsValue> {
-    let settings: Settings = if settings.is_undefined() || settings.is_null() {
-        Settings::default()
+pub fn csv_preview(csv: &[u8], settings: JsValue, start: bool) -> Result<JsValue, JsValue> {
+    let settings = data_settings(settings)?;
+    let csv = if start {
+        let bom = if csv.starts_with(b"\xEF\xBB\xBF") {
+            3
+        } else {
+            0
+        };
+        let records = crate::stream::whole_records(&csv[bom..], settings.delimiter).len();
+        &csv[..bom + records]
     } else {
-        from_js(settings, "preprocessing settings")?
+        csv
     };
     to_js(&data::preview(csv, &settings)?)
+}
+
+/// `data::Settings` from a plain object; missing fields take the tutorial's values.
+fn data_settings(settings: JsValue) -> Result<Settings, JsValue> {
+    if settings.is_undefined() || settings.is_null() {
+        Ok(Settings::default())
+    } else {
+        from_js(settings, "preprocessing settings")
+    }
 }
 
 /// Every cell of one column of a CSV file (e.g. the texts to classify).
@@ -430,6 +449,17 @@ struct Defaults {
     fine_tune: FineTuneSettings,
     /// The `name`s errors from this module carry.
     error_kinds: Vec<&'static str>,
+    /// CSV files larger than `above_bytes` are read as a stream, `chunk_bytes` at a time, and
+    /// previewed from their first `preview_bytes`.
+    stream: StreamDefaults,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StreamDefaults {
+    above_bytes: u64,
+    preview_bytes: u64,
+    chunk_bytes: u64,
 }
 
 /// Every default the page uses: max length, pooling, label modes, preprocessing, each preset's
@@ -449,6 +479,11 @@ pub fn defaults() -> Result<JsValue, JsValue> {
             .collect(),
         fine_tune: FineTuneSettings::default(),
         error_kinds: ErrorKind::ALL.iter().map(|k| k.name()).collect(),
+        stream: StreamDefaults {
+            above_bytes: crate::stream::STREAM_ABOVE_BYTES,
+            preview_bytes: crate::stream::PREVIEW_BYTES,
+            chunk_bytes: crate::stream::CHUNK_BYTES,
+        },
     })
 }
 
@@ -483,13 +518,8 @@ impl WebDataset {
     /// Reads and preprocesses CSV bytes. `settings` is a `data::Settings` object; missing
     /// fields take the tutorial's values.
     pub fn load(csv: &[u8], settings: JsValue) -> Result<WebDataset, JsValue> {
-        let settings: Settings = if settings.is_undefined() || settings.is_null() {
-            Settings::default()
-        } else {
-            from_js(settings, "preprocessing settings")?
-        };
         Ok(WebDataset {
-            inner: data::load(csv, &settings)?,
+            inner: data::load(csv, &data_settings(settings)?)?,
         })
     }
 
@@ -526,6 +556,46 @@ impl WebDataset {
     pub fn examples(&self, n: usize) -> Result<JsValue, JsValue> {
         to_js(&self.inner.train.iter().take(n).collect::<Vec<_>>())
     }
+}
+
+/// A CSV file too large to read whole, read a chunk at a time into a sample of its rows
+/// (`stream::CsvStream`).
+#[wasm_bindgen(js_name = CsvStream)]
+pub struct WebCsvStream {
+    /// `None` once finished or failed.
+    inner: Option<crate::stream::CsvStream>,
+}
+
+#[wasm_bindgen(js_class = CsvStream)]
+impl WebCsvStream {
+    /// A stream preprocessed with `settings` (a `data::Settings` object; it needs a sample size).
+    #[wasm_bindgen(constructor)]
+    pub fn new(settings: JsValue) -> Result<WebCsvStream, JsValue> {
+        Ok(WebCsvStream {
+            inner: Some(crate::stream::CsvStream::new(&data_settings(settings)?)?),
+        })
+    }
+
+    /// Reads the next chunk of the file.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), JsValue> {
+        let stream = self.inner.as_mut().ok_or_else(stream_used)?;
+        stream.push(chunk).map_err(|e| {
+            self.inner = None;
+            JsValue::from(e)
+        })
+    }
+
+    /// The end of the file: the dataset of its sample. The stream is used up.
+    pub fn finish(&mut self) -> Result<WebDataset, JsValue> {
+        let stream = self.inner.take().ok_or_else(stream_used)?;
+        Ok(WebDataset {
+            inner: stream.finish()?,
+        })
+    }
+}
+
+fn stream_used() -> JsValue {
+    BertError::Internal("this CSV stream has ended: read the file again".into()).into()
 }
 
 /// A feature extraction in progress, cut into batches that any encoder with the same weights

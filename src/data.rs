@@ -542,6 +542,53 @@ pub struct Counts {
     pub validation_given: Option<usize>,
 }
 
+impl Counts {
+    /// A row dropped for its label: counted, and kept as an example if it is one of the first
+    /// three different ones.
+    pub(crate) fn note_unusable(&mut self, label: &str) {
+        self.dropped_unusable_label += 1;
+        let shown = label.trim().to_string();
+        if self.unusable_label_examples.len() < 3 && !self.unusable_label_examples.contains(&shown)
+        {
+            self.unusable_label_examples.push(shown);
+        }
+    }
+}
+
+/// What steps 2 to 4 of [`preprocess`] do with one row: the first step that drops it, or kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RowStep {
+    /// Step 2: an empty text or label.
+    Empty,
+    /// Step 3: not a whole score 1..=5 in a score mode.
+    UnusableLabel,
+    /// Step 3: the score the mode drops (binary: 3).
+    Neutral,
+    /// Step 4: `max_words` words or more.
+    Long,
+    /// Kept.
+    Kept,
+}
+
+/// [`RowStep`] of a row's text and label cells under `settings`.
+pub(crate) fn row_step(text: &str, label: &str, settings: &Settings) -> RowStep {
+    if is_blank(text) || is_blank(label) {
+        return RowStep::Empty;
+    }
+    let mode = settings.label_mode;
+    if mode != LabelMode::Named {
+        match parse_score(label) {
+            None => return RowStep::UnusableLabel,
+            Some(score) if mode.class_of_score(score).is_none() => return RowStep::Neutral,
+            Some(_) => {}
+        }
+    }
+    match settings.max_words {
+        Some(max) if word_count(text) >= max => RowStep::Long,
+        _ => RowStep::Kept,
+    }
+}
+
 /// The result of preprocessing: the split, the class names and the counts.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Dataset {
@@ -915,7 +962,6 @@ pub fn read_csv(bytes: &[u8], columns: &Columns) -> Result<Table, DataError> {
 /// line breaks, and empty cells. Every record must have as many fields as the header. The
 /// cells read must be UTF-8 (other cells are not looked at).
 pub fn read_table(bytes: &[u8], settings: &Settings) -> Result<Table, DataError> {
-    let columns = &settings.columns;
     if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
         return Err(DataError::Utf16);
     }
@@ -950,45 +996,12 @@ pub fn read_table(bytes: &[u8], settings: &Settings) -> Result<Table, DataError>
         break header;
     };
 
-    let (layout, wanted) = match columns {
-        Columns::Amazon => (Layout::Amazon, [AMAZON_TEXT, AMAZON_LABEL]),
-        Columns::Named { text, label } => (Layout::Named, [text.as_str(), label.as_str()]),
-    };
-    let found: Vec<Option<usize>> = wanted.iter().map(|w| find_column(&header, w)).collect();
-    let (text_index, label_index) = match (found[0], found[1]) {
-        (Some(t), Some(l)) => (t, l),
-        _ => {
-            let expected: Vec<String> = wanted.iter().map(|w| w.trim().to_string()).collect();
-            if header.iter().any(|cell| cell.parse::<f64>().is_ok()) {
-                return Err(DataError::NoHeader {
-                    first_line: header,
-                    expected,
-                });
-            }
-            let missing = expected
-                .into_iter()
-                .zip(&found)
-                .filter(|(_, f)| f.is_none())
-                .map(|(w, _)| w)
-                .collect();
-            return Err(DataError::MissingColumn {
-                missing,
-                found: header,
-            });
-        }
-    };
-    if text_index == label_index {
-        return Err(DataError::SameColumn(header[text_index].clone()));
-    }
-    let split_index = match &settings.split_column {
-        None => None,
-        Some(name) => Some(
-            find_column(&header, name).ok_or_else(|| DataError::MissingColumn {
-                missing: vec![name.trim().to_string()],
-                found: header.clone(),
-            })?,
-        ),
-    };
+    let ColumnIndexes {
+        layout,
+        text: text_index,
+        label: label_index,
+        split: split_index,
+    } = locate_columns(&header, settings)?;
 
     let mut rows = Vec::new();
     while next_record(&mut reader, &mut record)? {
@@ -1037,6 +1050,71 @@ pub fn read_table(bytes: &[u8], settings: &Settings) -> Result<Table, DataError>
         split_column: split_index.map(|i| header[i].clone()),
         rows,
         blank_lines,
+    })
+}
+
+/// Where the text, label and split columns of `settings` are in a header.
+pub(crate) struct ColumnIndexes {
+    /// How the columns were found.
+    pub layout: Layout,
+    /// The text column.
+    pub text: usize,
+    /// The label column.
+    pub label: usize,
+    /// The split column, when `settings` names one.
+    pub split: Option<usize>,
+}
+
+/// Finds `settings`' columns in `header`: the Amazon layout's, or the named ones.
+pub(crate) fn locate_columns(
+    header: &[String],
+    settings: &Settings,
+) -> Result<ColumnIndexes, DataError> {
+    let columns = &settings.columns;
+    let (layout, wanted) = match columns {
+        Columns::Amazon => (Layout::Amazon, [AMAZON_TEXT, AMAZON_LABEL]),
+        Columns::Named { text, label } => (Layout::Named, [text.as_str(), label.as_str()]),
+    };
+    let found: Vec<Option<usize>> = wanted.iter().map(|w| find_column(header, w)).collect();
+    let (text_index, label_index) = match (found[0], found[1]) {
+        (Some(t), Some(l)) => (t, l),
+        _ => {
+            let expected: Vec<String> = wanted.iter().map(|w| w.trim().to_string()).collect();
+            if header.iter().any(|cell| cell.parse::<f64>().is_ok()) {
+                return Err(DataError::NoHeader {
+                    first_line: header.to_vec(),
+                    expected,
+                });
+            }
+            let missing = expected
+                .into_iter()
+                .zip(&found)
+                .filter(|(_, f)| f.is_none())
+                .map(|(w, _)| w)
+                .collect();
+            return Err(DataError::MissingColumn {
+                missing,
+                found: header.to_vec(),
+            });
+        }
+    };
+    if text_index == label_index {
+        return Err(DataError::SameColumn(header[text_index].clone()));
+    }
+    let split_index = match &settings.split_column {
+        None => None,
+        Some(name) => Some(
+            find_column(header, name).ok_or_else(|| DataError::MissingColumn {
+                missing: vec![name.trim().to_string()],
+                found: header.to_vec(),
+            })?,
+        ),
+    };
+    Ok(ColumnIndexes {
+        layout,
+        text: text_index,
+        label: label_index,
+        split: split_index,
     })
 }
 
@@ -1104,34 +1182,64 @@ fn find_column(header: &[String], wanted: &str) -> Option<usize> {
 }
 
 /// Finds a quoted field that is still open at the end of the file, which the `csv` crate
-/// would silently read to the end. Follows the crate's own states (RFC 4180, `""` escapes).
+/// would silently read to the end.
 fn check_quotes(bytes: &[u8], delimiter: Delimiter) -> Result<(), DataError> {
-    let delimiter = delimiter.byte().unwrap_or(b',');
-    enum State {
-        FieldStart,
-        Unquoted,
-        Quoted(u64),
-        QuoteInQuoted(u64),
-    }
-    let mut state = State::FieldStart;
-    let mut line = 1u64;
-    for &b in bytes {
-        state = match (state, b) {
-            (State::Quoted(start), b'"') => State::QuoteInQuoted(start),
-            (State::Quoted(start), _) => State::Quoted(start),
-            (State::QuoteInQuoted(start), b'"') => State::Quoted(start),
-            (State::FieldStart, b'"') => State::Quoted(line),
-            (_, b'\n' | b'\r') => State::FieldStart,
-            (_, b) if b == delimiter => State::FieldStart,
-            (_, _) => State::Unquoted,
-        };
-        if b == b'\n' {
-            line += 1;
+    let mut quotes = QuoteCheck::new(delimiter);
+    quotes.feed(bytes);
+    quotes.finish()
+}
+
+/// [`check_quotes`] a chunk at a time. Follows the `csv` crate's own states (RFC 4180, `""`
+/// escapes).
+#[derive(Clone, Debug)]
+pub(crate) struct QuoteCheck {
+    delimiter: u8,
+    state: QuoteState,
+    line: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum QuoteState {
+    FieldStart,
+    Unquoted,
+    /// In a quoted field that opened on this line.
+    Quoted(u64),
+    QuoteInQuoted(u64),
+}
+
+impl QuoteCheck {
+    pub(crate) fn new(delimiter: Delimiter) -> Self {
+        QuoteCheck {
+            delimiter: delimiter.byte().unwrap_or(b','),
+            state: QuoteState::FieldStart,
+            line: 1,
         }
     }
-    match state {
-        State::Quoted(line) => Err(DataError::UnclosedQuote { line }),
-        _ => Ok(()),
+
+    pub(crate) fn feed(&mut self, bytes: &[u8]) {
+        let delimiter = self.delimiter;
+        for &b in bytes {
+            self.state = match (self.state, b) {
+                (QuoteState::Quoted(start), b'"') => QuoteState::QuoteInQuoted(start),
+                (QuoteState::Quoted(start), _) => QuoteState::Quoted(start),
+                (QuoteState::QuoteInQuoted(start), b'"') => QuoteState::Quoted(start),
+                (QuoteState::FieldStart, b'"') => QuoteState::Quoted(self.line),
+                (_, b'\n' | b'\r') => QuoteState::FieldStart,
+                (_, b) if b == delimiter => QuoteState::FieldStart,
+                (_, _) => QuoteState::Unquoted,
+            };
+            if b == b'\n' {
+                self.line += 1;
+            }
+        }
+    }
+
+    /// The error of a quote still open at the end.
+    pub(crate) fn finish(&self) -> Result<(), DataError> {
+        match self.state {
+            QuoteState::Quoted(line) => Err(DataError::UnclosedQuote { line }),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -1213,15 +1321,7 @@ pub fn preprocess(table: &Table, settings: &Settings) -> Result<Dataset, DataErr
         };
         match class {
             Some(class) => labelled.push((row, class)),
-            None => {
-                counts.dropped_unusable_label += 1;
-                let shown = row.label.trim().to_string();
-                if counts.unusable_label_examples.len() < 3
-                    && !counts.unusable_label_examples.contains(&shown)
-                {
-                    counts.unusable_label_examples.push(shown);
-                }
-            }
+            None => counts.note_unusable(&row.label),
         }
     }
     counts.after_labels = labelled.len();
@@ -1426,7 +1526,7 @@ fn check_settings(s: &Settings) -> Result<(), DataError> {
     Ok(())
 }
 
-fn no_rows_detail(c: &Counts, s: &Settings) -> String {
+pub(crate) fn no_rows_detail(c: &Counts, s: &Settings) -> String {
     let mut parts = vec![format!("{} rows read", c.rows_read)];
     if c.dropped_empty > 0 {
         parts.push(format!("{} with an empty text or label", c.dropped_empty));

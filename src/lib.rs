@@ -18,6 +18,7 @@ pub mod head;
 pub mod metrics;
 pub mod model;
 pub mod params;
+pub mod stream;
 pub mod tokenizer;
 pub mod train;
 pub mod weights;

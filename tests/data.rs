@@ -10,6 +10,7 @@ use bertweb::data::{
     self, Columns, DataError, Dataset, LabelMode, Layout, SeededRng, Settings, read_csv,
     split_validation, strip_html, word_count,
 };
+use bertweb::stream::{CsvStream, whole_records};
 
 // ---------------------------------------------------------------- the shared data
 
@@ -917,4 +918,213 @@ fn a_given_split_column_is_used_as_given() {
     let bad = csv.replace("dev", "holdout");
     let err = data::load(bad.as_bytes(), &settings).unwrap_err();
     assert!(matches!(err, DataError::SplitValue { .. }), "{err}");
+}
+
+// ---------------------------------------------------------------- files read as a stream
+
+/// `csv` preprocessed by a [`CsvStream`] fed `chunk` bytes at a time.
+fn streamed(csv: &[u8], settings: &Settings, chunk: usize) -> Result<Dataset, DataError> {
+    let mut stream = CsvStream::new(settings)?;
+    for part in csv.chunks(chunk) {
+        stream.push(part)?;
+    }
+    assert_eq!(stream.bytes_read(), csv.len() as u64);
+    stream.finish()
+}
+
+fn assert_same_dataset(a: &Dataset, b: &Dataset, what: &str) {
+    assert_eq!(a.counts, b.counts, "{what}: counts");
+    assert_eq!(a.label_names, b.label_names, "{what}: classes");
+    assert_eq!(a.train, b.train, "{what}: training part");
+    assert_eq!(a.test, b.test, "{what}: test part");
+    assert_eq!(
+        (&a.text_column, &a.label_column, a.layout),
+        (&b.text_column, &b.label_column, b.layout),
+        "{what}: columns"
+    );
+}
+
+/// When the sample holds every kept row, reading a file as a stream, in chunks of any size
+/// (records cut anywhere, a CRLF cut between its two bytes), gives exactly what reading it
+/// whole gives; and every bad file gets the same error with the same line.
+#[test]
+fn a_stream_in_chunks_of_any_size_gives_what_the_whole_file_gives() {
+    let tricky: &[u8] = b"\xEF\xBB\xBFtext,label\r\n\r\n\"one, two\",pos\r\n\"line one\r\nline two\",neg\r\n   \r\n\"she said \"\"hi\"\"\",pos\r\nplain,neg\r\n<b>bold</b> words,pos\r\nlast,neg";
+    let named_settings = Settings {
+        columns: named("text", "label"),
+        label_mode: LabelMode::Named,
+        ..Settings::default()
+    };
+    let tabbed = "review\tstars\n".to_string()
+        + &(0..300)
+            .map(|i| format!("review {i} with \"quotes\"\t{}\n", [1, 2, 3, 4, 5][i % 5]))
+            .collect::<String>();
+    let tab_settings = Settings {
+        columns: named("review", "stars"),
+        ..Settings::default()
+    };
+    let mut split = String::from("text;label;split\n");
+    for i in 0..120 {
+        let part = ["train", "train", "dev", "test"][i % 4];
+        split.push_str(&format!("text {i};{};{part}\n", ["a", "b", "c"][i % 3]));
+    }
+    let split_settings = Settings {
+        split_column: Some("split".into()),
+        ..named_settings.clone()
+    };
+    let mut cases: Vec<(&str, Vec<u8>, Settings)> = vec![
+        ("tricky", tricky.to_vec(), named_settings.clone()),
+        ("tab, scores", tabbed.into_bytes(), tab_settings),
+        (
+            "semicolons, a given split",
+            split.into_bytes(),
+            split_settings,
+        ),
+    ];
+    if let Some(csv) = shared("sample-2k.csv") {
+        cases.push(("sample-2k", csv, Settings::default()));
+    }
+    for (what, csv, settings) in &cases {
+        let whole = data::load(csv, settings).unwrap();
+        for chunk in [1, 2, 7, 4096, csv.len()] {
+            let got = streamed(csv, settings, chunk).unwrap();
+            assert_same_dataset(&got, &whole, &format!("{what}, chunks of {chunk}"));
+        }
+    }
+
+    let bad: [(&str, &[u8]); 8] = [
+        ("empty", b" \n \n"),
+        ("utf-16", b"\xFF\xFEt\0e\0"),
+        ("unclosed quote", b"text,label\na,pos\n\"b,neg\nc,pos\n"),
+        ("field count", b"text,label\na,pos\nb,neg,extra\n"),
+        ("not utf-8", b"text,label\na,pos\nb\xFF,neg\n"),
+        ("missing column", b"words,label\na,pos\n"),
+        ("one class", b"text,label\na,pos\nb,pos\n"),
+        (
+            "a bad split value",
+            b"text,label,split\na,pos,train\nb,neg,holdout\n",
+        ),
+    ];
+    for (what, csv) in bad {
+        let settings = if what == "a bad split value" {
+            split_settings_named()
+        } else {
+            named_settings.clone()
+        };
+        let whole = data::load(csv, &settings).unwrap_err();
+        for chunk in [1, 3, csv.len().max(1)] {
+            let got = streamed(csv, &settings, chunk).unwrap_err();
+            assert_eq!(got, whole, "{what}, chunks of {chunk}");
+        }
+    }
+}
+
+fn split_settings_named() -> Settings {
+    Settings {
+        columns: named("text", "label"),
+        label_mode: LabelMode::Named,
+        split_column: Some("split".into()),
+        ..Settings::default()
+    }
+}
+
+/// A file larger than the sample: the sample has exactly the sample size, drawn uniformly from
+/// the whole file (early and late rows alike) with the seed, and the counts are the file's.
+#[test]
+fn a_stream_keeps_a_uniform_sample_of_the_sample_size() {
+    let n = 20_000;
+    let csv = synthetic(n);
+    let settings = Settings {
+        sample_size: Some(1_000),
+        max_words: None,
+        ..Settings::default()
+    };
+    let data = streamed(&csv, &settings, 64 << 10).unwrap();
+    let c = &data.counts;
+    assert_eq!((c.rows_read, c.after_words), (n, n));
+    assert_eq!(
+        (c.after_sampling, c.dropped_by_sampling),
+        (1_000, n - 1_000)
+    );
+    assert_eq!(data.train.len() + data.test.len(), 1_000);
+    let index = |e: &bertweb::data::Example| -> usize { e.text[14..].parse().unwrap() };
+    let rows: Vec<usize> = data.train.iter().chain(&data.test).map(index).collect();
+    assert_eq!(
+        rows.iter().collect::<std::collections::BTreeSet<_>>().len(),
+        1_000,
+        "no row twice"
+    );
+    // Uniform: the mean position is the file's middle, and each tenth of the file gives about a
+    // tenth of the sample (binomial, 1,000 draws: 100 ± 9.5; 5 standard deviations).
+    let mean = rows.iter().sum::<usize>() as f64 / rows.len() as f64;
+    assert!(
+        (mean - n as f64 / 2.0).abs() < 0.05 * n as f64,
+        "mean {mean}"
+    );
+    for tenth in 0..10 {
+        let k = rows.iter().filter(|&&r| r * 10 / n == tenth).count();
+        assert!((53..=147).contains(&k), "tenth {tenth}: {k} rows");
+    }
+    // One negative in five, as in the file.
+    let negative = rows.iter().filter(|&&r| r % 5 == 0).count();
+    assert!((140..=260).contains(&negative), "{negative} negatives");
+    // The same seed, another chunk size: the same sample; another seed: another one.
+    let again = streamed(&csv, &settings, 333).unwrap();
+    assert_same_dataset(&again, &data, "same seed");
+    let other = streamed(
+        &csv,
+        &Settings {
+            seed: 7,
+            ..settings.clone()
+        },
+        333,
+    )
+    .unwrap();
+    assert_ne!(other.train, data.train);
+
+    // A stream needs a sample size: it is what stays in memory.
+    let unbounded = Settings {
+        sample_size: None,
+        ..settings
+    };
+    assert!(matches!(
+        CsvStream::new(&unbounded),
+        Err(DataError::Setting(_))
+    ));
+}
+
+/// A quote that is never closed would read the rest of a large file into one field: the
+/// stream stops at a bounded record length and names the line.
+#[test]
+fn a_record_that_never_ends_is_refused_at_its_line() {
+    let mut csv = b"text,label\na,pos\nb,neg\n\"never closed,pos\n".to_vec();
+    let filler = "more text, on and on\n".repeat(1 << 20);
+    csv.extend_from_slice(filler.as_bytes());
+    let settings = Settings {
+        columns: named("text", "label"),
+        label_mode: LabelMode::Named,
+        ..Settings::default()
+    };
+    match streamed(&csv, &settings, 1 << 20) {
+        Err(DataError::Csv { line: 4, message }) => {
+            assert!(message.contains("never closed"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The first megabytes of a large file are previewed up to their last whole record.
+#[test]
+fn a_preview_of_a_files_start_ends_at_a_whole_record() {
+    let csv = b"text,label\n\"one\nstill one\",pos\ntwo,neg\n\"three\nstill";
+    for cut in 1..csv.len() {
+        let whole = whole_records(&csv[..cut], data::Delimiter::Comma);
+        assert!(
+            [0, 11, 31, 39].contains(&whole.len()),
+            "cut at {cut}: {:?}",
+            String::from_utf8_lossy(whole)
+        );
+        assert!(whole.len() <= cut);
+    }
+    assert_eq!(whole_records(&csv[..40], data::Delimiter::Auto).len(), 39);
 }

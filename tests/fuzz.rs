@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use bertweb::classifier::Classifier;
 use bertweb::data::{self, SeededRng};
 use bertweb::features::{Extraction, FeatureSettings, Features};
+use bertweb::stream::CsvStream;
 use bertweb::train::{Preset, TrainSettings};
 use bertweb::{BertTokenizer, Encoder, Pooling};
 use burn::tensor::Device;
@@ -1221,7 +1222,22 @@ fn fuzz_csv_files_and_preprocessing() {
     fuzz(4, "data", Vec::new(), mutate_data, &mut |input, _, _| {
         let (line, csv) = split_data_input(input);
         let settings = data_settings(line);
+        // The same file read as a stream, in chunks cut somewhere in the file: never a panic,
+        // and when the sample holds every row, what reading it whole gives.
+        let streamed = CsvStream::new(&settings).and_then(|mut stream| {
+            for chunk in csv.chunks(1 + csv.len() % 97) {
+                stream.push(chunk)?;
+            }
+            stream.finish()
+        });
         let dataset = data::load(csv, &settings).map_err(|e| e.to_string())?;
+        if settings.sample_size.is_some() && dataset.counts.dropped_by_sampling == 0 {
+            let streamed = streamed.expect("the whole file was read, so the stream must be too");
+            assert_eq!(
+                (&streamed.train, &streamed.test, &streamed.counts),
+                (&dataset.train, &dataset.test, &dataset.counts)
+            );
+        }
         let classes = dataset.label_names.len();
         for example in dataset.train.iter().chain(&dataset.test) {
             assert!(

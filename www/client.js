@@ -246,18 +246,21 @@ export class BertClient {
    * columns, labels and split column, read with `settings`' delimiter and columns.
    * @param {ArrayBuffer} csv (copied, not taken)
    * @param {Partial<DataSettings>} settings
+   * @param {boolean} [start] `csv` is only the start of a larger file
    */
-  csvPreview(csv, settings) {
-    return this.#request({ type: 'csvPreview', csv, settings }).promise;
+  csvPreview(csv, settings, start = false) {
+    return this.#request({ type: 'csvPreview', csv, settings, start }).promise;
   }
 
   /**
-   * Read, preprocess and split a CSV file in the worker.
-   * @param {ArrayBuffer} csv (copied, not taken)
+   * Read, preprocess and split a CSV file in the worker. A file larger than
+   * `defaults().stream.aboveBytes` is read a chunk at a time into a sample (progress 'read').
+   * @param {Blob} csv
    * @param {Partial<DataSettings>} settings
+   * @param {RunOptions} [options]
    */
-  dataset(csv, settings) {
-    return this.#request({ type: 'dataset', csv, settings }).promise;
+  dataset(csv, settings, { onProgress, signal } = {}) {
+    return this.#cancellable({ type: 'dataset', csv, settings }, onProgress, signal);
   }
 
   /**

@@ -277,6 +277,9 @@
  * @property {Record<string, TrainSettings>} presets by name
  * @property {FineTuneSettings} fineTune
  * @property {ErrorKind[]} errorKinds
+ * @property {{aboveBytes: number, previewBytes: number, chunkBytes: number}} stream  CSV files
+ *   larger than `aboveBytes` are read as a stream, `chunkBytes` at a time, into a sample, and
+ *   previewed from their first `previewBytes`
  */
 
 /** @typedef {{threads: number, wanted: number, lastRun: number[]}} ThreadsResult  Threads in use (1 on WebGPU), wanted, and the batches each computed in the last extraction. */
@@ -306,6 +309,14 @@
  * @property {() => DataSummary} summary
  * @property {() => string[]} texts          every text, in feature order
  * @property {(n: number) => Example[]} examples
+ * @property {() => void} free
+ */
+/**
+ * A CSV file too large to read whole, given a chunk at a time; `finish` makes the dataset of its
+ * sample and uses the stream up.
+ * @typedef {object} CsvStream
+ * @property {(chunk: Uint8Array) => void} push
+ * @property {() => Dataset} finish
  * @property {() => void} free
  */
 /**
@@ -380,6 +391,7 @@
  * @property {{load: (config: Uint8Array, weights: Uint8Array, tokenizer: Uint8Array, device: Device,
  *   weightsSha256?: Uint8Array) => Promise<Encoder>}} Encoder
  * @property {{load: (csv: Uint8Array, settings: Partial<DataSettings>) => Dataset}} Dataset
+ * @property {new (settings: Partial<DataSettings>) => CsvStream} CsvStream
  * @property {new (encoder: Encoder, texts: string[], pooling: Pooling, maxLen: number, batchSize: number) => Extraction} Extraction
  * @property {{fromBytes: (bytes: Uint8Array) => Features}} Features
  * @property {new (features: Features, dataset: Dataset, settings: TrainSettings) => Trainer} Trainer
@@ -391,7 +403,8 @@
  * @property {(texts: string[]) => string[]} cleanTexts   texts as a classifier sees them (HTML removed)
  * @property {(csv: Uint8Array, delimiter?: DelimiterChoice) => string[]} csvHeader
  * @property {(csv: Uint8Array, column: string, delimiter?: DelimiterChoice) => string[]} csvColumn
- * @property {(csv: Uint8Array, settings: Partial<DataSettings>) => Preview} csvPreview
+ * @property {(csv: Uint8Array, settings: Partial<DataSettings>, start: boolean) => Preview} csvPreview
+ *   `start`: the bytes are the start of a larger file (the preview stops at their last whole record)
  * @property {() => Defaults} defaults
  * @property {() => DataSettings} defaultDataSettings
  * @property {(preset: string) => TrainSettings} trainSettings
@@ -443,11 +456,13 @@
  */
 /**
  * What a CSV file holds, read with these settings' delimiter and columns, before preprocessing.
- * @typedef {{id: number, type: 'csvPreview', csv: ArrayBuffer, settings: Partial<DataSettings>}} CsvPreviewRequest
+ * `start`: `csv` is only the start of a larger file.
+ * @typedef {{id: number, type: 'csvPreview', csv: ArrayBuffer, settings: Partial<DataSettings>, start?: boolean}} CsvPreviewRequest
  */
 /**
- * Read, preprocess and split a CSV file; it becomes the current dataset.
- * @typedef {{id: number, type: 'dataset', csv: ArrayBuffer, settings: Partial<DataSettings>}} DatasetRequest
+ * Read, preprocess and split a CSV file; it becomes the current dataset. A file larger than
+ * `defaults().stream.aboveBytes` is read as a stream into a sample (progress 'read', cancellable).
+ * @typedef {{id: number, type: 'dataset', csv: Blob, settings: Partial<DataSettings>}} DatasetRequest
  */
 /**
  * Features of the current dataset's texts, from IndexedDB under `key` or extracted (progress
@@ -567,6 +582,7 @@
  * A step of request `id`: `message` is for the user; the rest depends on `stage`.
  * - 'wasm', 'encoder': starting the wasm module, loading the model;
  * - 'embed', 'extract', 'classify': texts `done` of `total`;
+ * - 'read': a large CSV file read as a stream, bytes `done` of `total`;
  * - 'epoch': one epoch's `report`;
  * - 'finetune': a step of fine-tuning (`step` null before the first; `done`/`total` are optimizer
  *   steps), 'test': test texts scored; both with `textsPerSecond` of the current phase and
@@ -580,6 +596,7 @@
 /**
  * @typedef {{stage: 'wasm'} | {stage: 'encoder'}
  *   | {stage: 'embed' | 'classify', done: number, total: number}
+ *   | {stage: 'read', done: number, total: number, bytesPerSecond: number, secondsLeft: number}
  *   | {stage: 'extract', done: number, total: number, resumed: number}
  *   | {stage: 'epoch', report: EpochReport}
  *   | FineTuneStart | FineTuneProgress | TestProgress

@@ -370,9 +370,7 @@ async function moveTo(next) {
     movedClassifier = file && api.Classifier.fromBytes(file);
     movedFeatures = features && api.Features.fromBytes(features.toBytes());
     movedDataset =
-      dataset &&
-      datasetSource &&
-      api.Dataset.load(new Uint8Array(await datasetSource.csv.arrayBuffer()), datasetSource.settings);
+      dataset && datasetSource && (await readDataset(api, datasetSource.csv, datasetSource.settings, null));
   } catch (err) {
     // Everything stays where it was.
     for (const copy of [movedClassifier, movedFeatures, movedDataset]) release(copy);
@@ -704,20 +702,60 @@ function requireClassifier() {
 }
 
 /**
- * Preprocess CSV bytes; the previous dataset (and its features) are replaced only on success.
+ * Preprocess a CSV file; the previous dataset (and its features) are replaced only on success.
  * @param {number} id
  * @param {import('./protocol.js').DatasetRequest} request
  */
 async function loadDataset(id, { csv, settings }) {
   const api = await startWasm(id);
-  const next = api.Dataset.load(new Uint8Array(csv), settings);
+  const next = await readDataset(api, csv, settings, id);
   dataset?.free();
   features?.free();
   features = null;
   featuresStored = null;
   dataset = next;
-  datasetSource = { csv: new Blob([csv]), settings };
+  datasetSource = { csv, settings };
   return { ...next.summary(), examples: next.examples(5) };
+}
+
+/**
+ * A CSV file as a dataset: read whole, or, when it is larger than `defaults().stream.aboveBytes`,
+ * a chunk at a time into a sample, so that wasm memory holds the sample, not the file. With an
+ * `id`, reading a stream reports progress ('read') and can be cancelled between chunks.
+ * @param {Wasm} api
+ * @param {Blob} csv
+ * @param {Partial<import('./protocol.js').DataSettings>} settings
+ * @param {number | null} id
+ * @returns {Promise<Dataset>}
+ */
+async function readDataset(api, csv, settings, id) {
+  const { aboveBytes, chunkBytes } = api.defaults().stream;
+  if (csv.size <= aboveBytes) return api.Dataset.load(new Uint8Array(await csv.arrayBuffer()), settings);
+  const stream = new api.CsvStream(settings);
+  const started = performance.now();
+  const megabytes = (/** @type {number} */ bytes) => (bytes / 1e6).toFixed(0);
+  try {
+    for (let at = 0; at < csv.size; at += chunkBytes) {
+      const chunk = new Uint8Array(await csv.slice(at, at + chunkBytes).arrayBuffer());
+      if (id !== null) checkCancelled(id);
+      stream.push(chunk);
+      if (id === null) continue;
+      const done = Math.min(at + chunkBytes, csv.size);
+      const bytesPerSecond = done / ((performance.now() - started) / 1000);
+      const secondsLeft = (csv.size - done) / bytesPerSecond;
+      progress(id, {
+        stage: 'read',
+        message: `Read ${megabytes(done)} of ${megabytes(csv.size)} MB`,
+        done,
+        total: csv.size,
+        bytesPerSecond,
+        secondsLeft,
+      });
+    }
+    return stream.finish();
+  } finally {
+    stream.free();
+  }
 }
 
 /**
@@ -1456,10 +1494,7 @@ async function recover(id, type, trap, device = encoder?.device) {
     }
     const { api } = running();
     if (had.data && datasetSource) {
-      dataset = api.Dataset.load(
-        new Uint8Array(await datasetSource.csv.arrayBuffer()),
-        datasetSource.settings,
-      );
+      dataset = await readDataset(api, datasetSource.csv, datasetSource.settings, null);
       restored.push('data');
     }
     if (had.features && dataset && encoder && featuresStored) {
@@ -1535,7 +1570,7 @@ async function handle(msg) {
     case 'csvColumn':
       return (await startWasm(id)).csvColumn(new Uint8Array(msg.csv), msg.column, msg.delimiter);
     case 'csvPreview':
-      return (await startWasm(id)).csvPreview(new Uint8Array(msg.csv), msg.settings);
+      return (await startWasm(id)).csvPreview(new Uint8Array(msg.csv), msg.settings, msg.start ?? false);
     case 'dataset':
       return loadDataset(id, msg);
     case 'extract':

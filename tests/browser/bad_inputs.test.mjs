@@ -102,7 +102,7 @@ describe('crafted files in the page', () => {
             const [p] = await client.classify(['great coffee']);
             return { ok: `classifies (${p.name})`, crashes };
           }
-          const summary = await client.dataset(buffer(args.csv), args.settings);
+          const summary = await client.dataset(new Blob([buffer(args.csv)]), args.settings);
           return { ok: `preprocessed: ${summary.counts.train} train, ${summary.counts.test} test`, crashes };
         } catch (err) {
           return { name: err.name, message: err.message, crashes };

@@ -2,6 +2,9 @@
 // page's preview and preprocessing of CSV files a user has (below).
 
 import assert from 'node:assert/strict';
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { csvField, csvLine, spreadsheetText } from '../../www/csv.js';
 import { launch, openPage, prerequisites, screenshot, waitReady } from './harness.mjs';
@@ -245,4 +248,93 @@ describe('the CSV upload in the page', () => {
     const again = await upload(page, 'good.csv', csvText(['text', 'label'], binaryRows(40)));
     assert.equal(again.kind, 'ok', again.text);
   });
+
+  test(
+    'a file larger than the stream threshold is read as a stream into a sample: memory bounded, cancellable',
+    { skip: ready.skip },
+    async () => {
+      const { aboveBytes, previewBytes } = await page.evaluate(() =>
+        window.bertweb.client.defaults().then((d) => d.stream),
+      );
+      // The Amazon layout, scores 1 to 5, rows numbered so that none repeats: well over the
+      // threshold, and several times what fits in wasm memory if read whole with the model.
+      const dir = mkdtempSync(join(tmpdir(), 'bertweb-stream-'));
+      const path = join(dir, 'large.csv');
+      const target = Math.max(300e6, 4 * aboveBytes);
+      const out = createWriteStream(path);
+      out.write('Id,ProductId,Score,Summary,Text\n');
+      let size = 0;
+      let rows = 0;
+      while (size < target) {
+        let block = '';
+        for (let i = 0; i < 10_000; i++, rows++) {
+          const score = (rows % 5) + 1;
+          block += `${rows},B00${rows % 997},${score},"summary ${rows}","Review number ${rows}: ${
+            score > 3 ? 'good, tasty, would buy again' : 'stale and not worth it'
+          } and a few more words to make it a review of usual length"\n`;
+        }
+        size += Buffer.byteLength(block);
+        if (!out.write(block)) await new Promise((resolve) => out.once('drain', resolve));
+      }
+      await new Promise((resolve) => out.end(resolve));
+      try {
+        const before = await page.evaluate(() => window.bertweb.client.memory());
+        await page.evaluate(() => {
+          document.getElementById('data-status').dataset.kind = 'info';
+        });
+        await page.setInputFiles('#csv-file', path);
+        await page.waitForSelector('#data-layout:not(:empty)');
+        // The preview reads only the start of the file, and says so.
+        assert.match(
+          await page.textContent('#data-layout'),
+          new RegExp(
+            `in its first ${Math.round(previewBytes / 1e6)} MB \\(of ${Math.round((size + 32) / 1e6)} MB`,
+          ),
+        );
+        // Preprocessing starts at once (the Amazon layout); cancel it after the first chunks.
+        await page.waitForSelector('#preprocess-cancel:not([hidden])');
+        await page.waitForFunction(() =>
+          /MB\/s/.test(document.getElementById('read-rate').textContent ?? ''),
+        );
+        await page.click('#preprocess-cancel');
+        const cancelled = await waitStatus(page, 'data-status');
+        assert.equal(cancelled.kind, 'warn', cancelled.text);
+        assert.match(cancelled.text, /cancelled/);
+
+        const t0 = Date.now();
+        const status = await pressPreprocess(page);
+        const seconds = (Date.now() - t0) / 1000;
+        assert.equal(status.kind, 'ok', status.text);
+        const sample = 100_000;
+        assert.match(status.text, new RegExp(`a random sample of 100,000 of its [\\d,]+ usable rows`));
+        // The counts are the whole file's; the parts are the sample's.
+        const counts = await tableRows(page, '#counts');
+        const cell = (step) => counts.find((r) => r[0].startsWith(step)) ?? [];
+        assert.equal(cell('Rows read')[1], String(rows), JSON.stringify(counts));
+        assert.equal(cell('Labels')[2], `${rows / 5} neutral (score 3)`, JSON.stringify(counts));
+        assert.deepEqual(cell('Sample of at most'), [
+          `Sample of at most ${sample}`,
+          String(sample),
+          String((rows * 4) / 5 - sample),
+        ]);
+        const parts = Number(cell('Training part')[1]) + Number(cell('Test part')[1]);
+        assert.equal(parts, sample);
+
+        const after = await page.evaluate(() => window.bertweb.client.memory());
+        const grown = after.worker - before.worker;
+        console.log(
+          `streamed ${(size / 1e6).toFixed(0)} MB (${rows} rows) in ${seconds.toFixed(1)} s; ` +
+            `worker wasm memory ${(before.worker / 2 ** 20).toFixed(0)} → ${(after.worker / 2 ** 20).toFixed(0)} MiB`,
+        );
+        // The sample (100,000 rows of ~150 bytes, held as cells, then as texts) and a chunk,
+        // not the file.
+        assert.ok(grown < 128 * 2 ** 20, `wasm memory grew by ${(grown / 2 ** 20).toFixed(0)} MiB`);
+        // Wasm memory never shrinks: the worker's whole peak, the model's included, is less
+        // than the file it read.
+        assert.ok(after.worker < size, `${after.worker} bytes of wasm memory for a ${size}-byte file`);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });

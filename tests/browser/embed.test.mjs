@@ -359,7 +359,7 @@ describe('page on WebGPU (SwiftShader)', () => {
         async ({ csv, review }) => {
           const client = window.bertweb.client;
           const defaults = await client.defaults();
-          const data = await client.dataset(new TextEncoder().encode(csv).buffer, {
+          const data = await client.dataset(new Blob([csv]), {
             ...defaults.data,
             sample_size: 40,
           });

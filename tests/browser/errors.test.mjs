@@ -240,7 +240,7 @@ describe('mistakes and hostile data leave the page usable', () => {
       'a CSV without the label column asked for': [
         'DataError',
         await failure(page, (client) =>
-          client.dataset(new TextEncoder().encode('review,stars\ngood,5\nbad,1\n').buffer, {
+          client.dataset(new Blob(['review,stars\ngood,5\nbad,1\n']), {
             columns: { named: { text: 'review', label: 'rating' } },
             label_mode: 'named',
           }),
@@ -274,7 +274,7 @@ describe('mistakes and hostile data leave the page usable', () => {
     // Training settings with an unknown preset, on a small data set of its own.
     const preset = await failure(page, async (client) => {
       const csv = ['review,stars', 'good,5', 'nice,4', 'fine,5', 'bad,1', 'awful,2', 'poor,1'].join('\n');
-      await client.dataset(new TextEncoder().encode(csv).buffer, {
+      await client.dataset(new Blob([csv]), {
         columns: { named: { text: 'review', label: 'stars' } },
         label_mode: 'binary',
       });

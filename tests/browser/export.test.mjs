@@ -115,7 +115,7 @@ describe('a classifier exported for other tools', () => {
         async ({ csv, settings, how, key, texts }) => {
           const { client } = window.bertweb;
           const t0 = performance.now();
-          await client.dataset(new TextEncoder().encode(csv).buffer, settings);
+          await client.dataset(new Blob([csv]), settings);
           await client.extract({ key });
           const { presets } = await client.defaults();
           const { meta } = how.fineTune

@@ -76,7 +76,7 @@ describe('a crash of the wasm instance', () => {
     const setUp = await page.evaluate(
       async ({ csv, text }) => {
         const { client } = window.bertweb;
-        await client.dataset(new TextEncoder().encode(csv).buffer, {});
+        await client.dataset(new Blob([csv]), {});
         await client.extract({ key: 'recovery-test' });
         const { presets, presetNames } = await client.defaults();
         await client.train(presets[presetNames[0]]);
@@ -150,7 +150,7 @@ describe('a crash of the wasm instance', () => {
         page.evaluate(
           async ({ csv, stopAt }) => {
             const { client } = window.bertweb;
-            await client.dataset(new TextEncoder().encode(csv).buffer, {});
+            await client.dataset(new Blob([csv]), {});
             const stop = new AbortController();
             const seen = [];
             const result = await client

@@ -37,6 +37,11 @@ let previewSeq = 0;
 /** @type {DelimiterChoice} */
 let previewDelimiter = 'auto';
 
+/** @param {number} bytes @returns {string} whole megabytes */
+function megabytes(bytes) {
+  return (bytes / 1e6).toFixed(0);
+}
+
 /** @param {ArrayBuffer} bytes */
 async function sha256(bytes) {
   const digest = await crypto.subtle.digest('SHA-256', bytes);
@@ -135,14 +140,17 @@ export async function onCsvFile(file) {
   const seq = previewSeq;
   let columnsKnown = false;
   try {
-    const bytes = await file.arrayBuffer();
     const all = await loadDefaults();
+    // A large file is previewed from its start and read as a stream when preprocessed: it is
+    // never held whole, here or in the worker.
+    const large = file.size > all.stream.aboveBytes;
+    const bytes = await (large ? file.slice(0, all.stream.previewBytes) : file).arrayBuffer();
     const [preview, hash] = await Promise.all([
-      client.csvPreview(bytes, freshPreviewSettings()),
-      sha256(bytes),
+      client.csvPreview(bytes, freshPreviewSettings(), large),
+      large ? `${file.name}|${file.size}|${file.lastModified}` : sha256(bytes),
     ]);
     if (seq !== previewSeq) return;
-    state.csv = { name: file.name, bytes, hash, preview };
+    state.csv = { name: file.name, file, bytes, large, hash, preview };
     if (!settingsFilled) fillSettings(all.data);
     settingsFilled = true;
     columnsKnown = showPreview(file.name, preview);
@@ -172,7 +180,13 @@ function showPreview(name, p) {
     p.label_column ?? p.header.find((h) => h !== ui.textColumn.value) ?? p.header[0] ?? '';
   ui.labelMode.value = p.label_mode;
   const found = p.text_column !== null && p.label_column !== null;
-  const rows = `${count(p.rows)} row${p.rows === 1 ? '' : 's'}`;
+  const large = state.csv?.large ? state.csv : null;
+  const rows =
+    `${count(p.rows)} row${p.rows === 1 ? '' : 's'}` +
+    (large
+      ? ` in its first ${megabytes(large.bytes.byteLength)} MB (of ${megabytes(large.file.size)} MB: ` +
+        'the labels below are from those rows; Preprocess reads the whole file as a stream and keeps a random sample of the sample size)'
+      : '');
   ui.dataLayout.textContent = p.amazon
     ? `${name}: the Amazon Fine Food Reviews layout (Text and Score columns) was found; ${rows}.`
     : `${name}: ${p.header.length} columns. Choose the text and the label column` +
@@ -241,7 +255,7 @@ async function onDelimiterChanged() {
   setBusy(true);
   const seq = ++previewSeq;
   try {
-    const preview = await client.csvPreview(csv.bytes, freshPreviewSettings());
+    const preview = await client.csvPreview(csv.bytes, freshPreviewSettings(), csv.large);
     if (seq !== previewSeq || state.csv !== csv) return;
     csv.preview = preview;
     const found = showPreview(csv.name, preview);
@@ -273,7 +287,7 @@ async function onLabelColumnChanged() {
   const seq = ++previewSeq;
   const column = ui.labelColumn.value;
   try {
-    const preview = await client.csvPreview(csv.bytes, readSettings());
+    const preview = await client.csvPreview(csv.bytes, readSettings(), csv.large);
     if (seq !== previewSeq || state.csv !== csv) return;
     csv.preview = preview;
     showLabels(preview);
@@ -293,8 +307,24 @@ export async function preprocess() {
   if (!state.csv || state.busy) return;
   const csv = state.csv;
   setBusy(true);
+  const job = csv.large ? startJob(ui.preprocessCancel) : null;
+  if (csv.large) {
+    ui.readProgressLine.hidden = false;
+    ui.readProgress.value = 0;
+    ui.readRate.textContent = '';
+    say(ui.dataStatus, `Reading ${csv.name} (${megabytes(csv.file.size)} MB) as a stream, keeping a sample…`);
+  }
   try {
-    const summary = await client.dataset(csv.bytes, readSettings());
+    const summary = await client.dataset(csv.file, readSettings(), {
+      signal: job?.signal,
+      onProgress: (p) => {
+        if (p.stage !== 'read') return;
+        ui.readProgress.value = p.done / p.total;
+        ui.readRate.textContent =
+          `${megabytes(p.done)} of ${megabytes(p.total)} MB · ${megabytes(p.bytesPerSecond)} MB/s · ` +
+          `${formatSeconds(p.secondsLeft)} left`;
+      },
+    });
     state.summary = summary;
     state.outputs = summary.outputs;
     state.extracted = false;
@@ -306,8 +336,14 @@ export async function preprocess() {
     ui.extractStatus.hidden = true;
   } catch (err) {
     // The previous dataset of this file stays loaded in the worker; only this attempt failed.
-    say(ui.dataStatus, `cannot use ${csv.name}: ${sentence(messageOf(err))}`, 'error');
+    if (isCancelled(err)) {
+      say(ui.dataStatus, `Reading ${csv.name} cancelled: press Preprocess to read it again.`, 'warn');
+    } else {
+      say(ui.dataStatus, `cannot use ${csv.name}: ${sentence(messageOf(err))}`, 'error');
+    }
   } finally {
+    if (job) endJob(ui.preprocessCancel);
+    ui.readProgressLine.hidden = true;
     setBusy(false);
   }
 }
@@ -323,10 +359,14 @@ function summaryText(name, s) {
   const text =
     `${name}: ${count(c.train)} training and ${count(c.test)} test ${noun}, ` +
     `classes ${s.label_names.join(', ')}.`;
-  if (s.split !== 'given') return text;
+  const streamed = state.csv?.large
+    ? ` The file was read as a stream: a random sample of ${count(c.after_sampling)} of its ` +
+      `${count(c.after_words)} usable rows.`
+    : '';
+  if (s.split !== 'given') return text + streamed;
   const validation = c.validation_given ?? null;
   const part = validation === null ? '' : `, validation: its ${count(validation)} validation rows`;
-  return `${text} Parts from the split column \`${s.settings.split_column}\`: test part: the file's ${count(c.test)} test rows${part}.`;
+  return `${text} Parts from the split column \`${s.settings.split_column}\`: test part: the file's ${count(c.test)} test rows${part}.${streamed}`;
 }
 
 /** @param {DatasetSummary} s */

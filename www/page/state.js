@@ -92,6 +92,10 @@ export const ui = {
   examples: $('examples', E),
   extract: $('extract', Button),
   extractCancel: $('extract-cancel', Button),
+  preprocessCancel: $('preprocess-cancel', Button),
+  readProgressLine: $('read-progress-line', E),
+  readProgress: $('read-progress', Progress),
+  readRate: $('read-rate', E),
   extractProgressLine: $('extract-progress-line', E),
   extractProgress: $('extract-progress', Progress),
   extractRate: $('extract-rate', E),
@@ -162,8 +166,10 @@ export const state = {
   defaults: null,
   /**
    * The CSV file chosen in section 3 and what its preview found (null while none is, and after
-   * one that could not be read: nothing of an earlier file is kept).
-   * @type {{name: string, bytes: ArrayBuffer, hash: string, preview: Preview} | null}
+   * one that could not be read: nothing of an earlier file is kept). `bytes` are the whole file,
+   * or its start when it is `large` (read as a stream into a sample: `defaults().stream`);
+   * `hash` names its contents for the feature cache (a large file's: name, size and date).
+   * @type {{name: string, file: File, bytes: ArrayBuffer, large: boolean, hash: string, preview: Preview} | null}
    */
   csv: null,
   /** @type {DatasetSummary | null} */
