@@ -21,6 +21,7 @@ use crate::evaluate::Scoring;
 use crate::features::{Extraction, FeatureSettings, Features};
 use crate::finetune::{FineTuneSettings, FineTuner};
 use crate::model::Pooling;
+use crate::targets::Targets;
 use crate::train::{Preset, TrainSettings, Trainer};
 
 /// A JS `Error` with the message shown to the user and the kind as its `name`: the page
@@ -505,8 +506,10 @@ struct DatasetSummary<'a> {
     text_column: &'a str,
     label_column: &'a str,
     label_names: &'a [String],
-    /// Outputs a head has for these classes ([`crate::head::outputs_for`]).
+    /// Outputs a head has for these classes ([`crate::head::outputs_for`]), or one per label.
     outputs: usize,
+    /// Whether texts have any number of labels.
+    multi_label: bool,
     counts: &'a data::Counts,
     settings: &'a Settings,
     /// `given` when the file's split column made the parts, else `random`.
@@ -531,7 +534,12 @@ impl WebDataset {
             text_column: &d.text_column,
             label_column: &d.label_column,
             label_names: &d.label_names,
-            outputs: crate::head::outputs_for(d.label_names.len()),
+            outputs: if d.multi_label {
+                d.label_names.len()
+            } else {
+                crate::head::outputs_for(d.label_names.len())
+            },
+            multi_label: d.multi_label,
             counts: &d.counts,
             settings: &d.settings,
             split: if d.counts.validation_given.is_some() {
@@ -814,15 +822,8 @@ impl WebTrainer {
         let (f, d) = (&features.inner, &dataset.inner);
         settings.validation_fraction = d.validation_fraction(settings.validation_fraction);
         let x = training_part(f, d)?;
-        let labels: Vec<usize> = d.train.iter().map(|e| e.label).collect();
-        let trainer = Trainer::new(
-            x,
-            f.dim,
-            &labels,
-            d.label_names.len(),
-            settings,
-            &head_device()?,
-        )?;
+        let trainer =
+            Trainer::with_targets(x, f.dim, d.train_targets()?, settings, &head_device()?)?;
         Ok(WebTrainer {
             inner: Slot::new(trainer, "trainer"),
             model_id: f.model_id.clone(),
@@ -946,12 +947,16 @@ impl WebClassifier {
     pub fn evaluate(&self, features: &WebFeatures, dataset: &WebDataset) -> Promise {
         let features = Rc::clone(&features.inner);
         let rows = check_rows(&features, &dataset.inner);
-        let labels: Vec<usize> = dataset.inner.test.iter().map(|e| e.label).collect();
+        let targets = dataset.inner.test_targets();
         let test_start = dataset.inner.train.len() * features.dim;
         self.inner.lend(async move |classifier| {
             rows?;
             let test = &features.values[test_start..];
-            to_js(&classifier.evaluate(test, &labels, &head_device()?).await?)
+            to_js(
+                &classifier
+                    .evaluate_targets(test, &targets?, &head_device()?)
+                    .await?,
+            )
         })
     }
 }
@@ -999,7 +1004,7 @@ impl WebFineTuner {
         dataset: &WebDataset,
         settings: JsValue,
     ) -> Result<WebFineTuner, JsValue> {
-        Self::on_training_part(encoder, dataset, settings, FineTuner::new)
+        Self::on_training_part(encoder, dataset, settings, FineTuner::with_targets)
     }
 
     /// A short run of these settings on a few of the training texts (`FineTuner::probe`), to
@@ -1009,12 +1014,9 @@ impl WebFineTuner {
         dataset: &WebDataset,
         settings: JsValue,
     ) -> Result<WebFineTuner, JsValue> {
-        Self::on_training_part(
-            encoder,
-            dataset,
-            settings,
-            |e, texts, labels, classes, s| FineTuner::probe(e, texts, labels, classes, &s),
-        )
+        Self::on_training_part(encoder, dataset, settings, |e, texts, targets, s| {
+            FineTuner::probe(e, texts, &targets, &s)
+        })
     }
 
     /// `make`'s fine-tuner on the dataset's training texts and labels, with checked settings.
@@ -1025,22 +1027,14 @@ impl WebFineTuner {
         make: impl FnOnce(
             &Encoder,
             &[String],
-            &[usize],
-            usize,
+            Targets,
             FineTuneSettings,
         ) -> Result<FineTuner, BertError>,
     ) -> Result<WebFineTuner, JsValue> {
         let settings = settings_for_fine_tuning(settings, dataset)?;
         let d = &dataset.inner;
         let texts: Vec<String> = d.train.iter().map(|e| e.text.clone()).collect();
-        let labels: Vec<usize> = d.train.iter().map(|e| e.label).collect();
-        let tuner = make(
-            &encoder.inner,
-            &texts,
-            &labels,
-            d.label_names.len(),
-            settings,
-        )?;
+        let tuner = make(&encoder.inner, &texts, d.train_targets()?, settings)?;
         Ok(WebFineTuner {
             encoder: Rc::clone(&encoder.inner),
             inner: Slot::new(tuner, "fine-tuning"),
@@ -1095,7 +1089,7 @@ impl WebClassifier {
 pub struct WebScoring {
     inner: Slot<Scoring>,
     encoder: Rc<Encoder>,
-    labels: Vec<usize>,
+    targets: Targets,
 }
 
 #[wasm_bindgen(js_class = Scoring)]
@@ -1115,7 +1109,7 @@ impl WebScoring {
         Ok(WebScoring {
             inner: Slot::new(scoring, "scoring"),
             encoder: Rc::clone(&encoder.inner),
-            labels: dataset.inner.test.iter().map(|e| e.label).collect(),
+            targets: dataset.inner.test_targets()?,
         })
     }
 
@@ -1158,6 +1152,6 @@ impl WebClassifier {
     pub fn score_finish(&self, scoring: &WebScoring) -> Result<JsValue, JsValue> {
         let s = scoring.inner.take()?;
         self.inner
-            .with(|classifier| to_js(&s.report(classifier, &scoring.labels)?))
+            .with(|classifier| to_js(&s.report(classifier, &scoring.targets)?))
     }
 }

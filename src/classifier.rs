@@ -16,7 +16,9 @@ use crate::finetune::{FineTuneSettings, FineTuned, TunedEncoder, TunedTop};
 use crate::head::{Head, HeadShape, Init};
 use crate::metrics::Report;
 use crate::model::bert::LayerShape;
+use crate::multilabel::MultiLabelReport;
 use crate::params::safetensors_bytes;
+use crate::targets::Targets;
 use crate::train::{EpochReport, Standardizer, TrainSettings, Trained};
 use crate::weights::{MAX_LAYERS, MAX_POSITIONS, layer_problem};
 
@@ -50,6 +52,11 @@ pub struct ClassifierMeta {
     pub imported: Option<Imported>,
     /// Test-split metrics, when evaluated.
     pub test: Option<TestSummary>,
+    /// Multi-label: each label's threshold (a text has the label when its probability is at
+    /// least this), chosen on validation; `None` for classes, and 0.5 each for an imported
+    /// multi-label classifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<Vec<f32>>,
 }
 
 /// The error for a classifier file whose contents cannot work.
@@ -89,6 +96,25 @@ impl ClassifierMeta {
             return Err(invalid(
                 "its standardizer holds a NaN, infinite or non-positive value".into(),
             ));
+        }
+        if let Some(thresholds) = &self.thresholds {
+            if !shape.multi_label || thresholds.len() != shape.classes {
+                return Err(invalid(format!(
+                    "it has {} thresholds for {} {}",
+                    thresholds.len(),
+                    shape.classes,
+                    if shape.multi_label {
+                        "labels"
+                    } else {
+                        "classes (one label per text)"
+                    }
+                )));
+            }
+            if !thresholds.iter().all(|t| (0.0..=1.0).contains(t)) {
+                return Err(invalid(
+                    "a threshold is not a probability between 0 and 1".into(),
+                ));
+            }
         }
         let max_len = self.features.max_len;
         if !(2..=MAX_POSITIONS).contains(&max_len) {
@@ -187,12 +213,15 @@ pub struct FineTuneMeta {
 pub struct TestSummary {
     /// Test examples.
     pub n: usize,
-    /// Accuracy.
+    /// Accuracy (multi-label: exact match, every label of a text right).
     pub accuracy: f64,
-    /// AUROC (one-vs-rest macro for N classes).
+    /// AUROC (one-vs-rest macro for N classes; multi-label: the mean over labels).
     pub auroc: Option<f64>,
     /// Macro-F1.
     pub macro_f1: f64,
+    /// Multi-label: micro-F1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub micro_f1: Option<f64>,
 }
 
 impl From<&Report> for TestSummary {
@@ -202,19 +231,61 @@ impl From<&Report> for TestSummary {
             accuracy: r.accuracy,
             auroc: r.auroc,
             macro_f1: r.macro_f1,
+            micro_f1: None,
         }
     }
+}
+
+impl From<&MultiLabelReport> for TestSummary {
+    fn from(r: &MultiLabelReport) -> Self {
+        Self {
+            n: r.n,
+            accuracy: r.subset_accuracy,
+            auroc: r.auroc,
+            macro_f1: r.macro_avg.f1,
+            micro_f1: Some(r.micro.f1),
+        }
+    }
+}
+
+/// A test report: of classes, or of labels.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Evaluation {
+    /// One class per text.
+    Classes(Report),
+    /// Any number of labels per text, at the classifier's thresholds.
+    Labels(MultiLabelReport),
 }
 
 /// One text's prediction.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Prediction {
-    /// Index of the most probable class.
+    /// Index of the most probable class (multi-label: label).
     pub label: usize,
     /// Its name.
     pub name: String,
-    /// Probability of every class, in label order (binary: both, summing to 1).
+    /// Probability of every class, in label order (binary: both, summing to 1; multi-label:
+    /// each label's own).
     pub probabilities: Vec<f32>,
+    /// Multi-label: the labels at or over their thresholds, in label order (possibly none);
+    /// `None` for classes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<usize>>,
+}
+
+impl Prediction {
+    /// What was decided, in words: the class's name, or the labels' names joined by `; `.
+    pub fn verdict(&self, names: &[String]) -> String {
+        match &self.labels {
+            None => self.name.clone(),
+            Some(labels) => labels
+                .iter()
+                .filter_map(|&j| names.get(j).map(String::as_str))
+                .collect::<Vec<_>>()
+                .join("; "),
+        }
+    }
 }
 
 /// A text as every classifier sees it: HTML tags removed, as preprocessing removes them from
@@ -250,6 +321,7 @@ impl Classifier {
                 settings: Some(trained.settings),
                 fine_tune: None,
                 standardizer: trained.standardizer,
+                thresholds: trained.best.thresholds.clone(),
                 best_epoch: Some(trained.best),
                 imported: None,
                 test: None,
@@ -280,6 +352,7 @@ impl Classifier {
                     layer_shape: tuned.layer_shape,
                     history: tuned.history,
                 }),
+                thresholds: tuned.best.thresholds.clone(),
                 best_epoch: Some(tuned.best),
                 imported: None,
                 test: None,
@@ -365,6 +438,7 @@ impl Classifier {
                         .unwrap_or_else(|| "BertForSequenceClassification".into()),
                 }),
                 test: None,
+                thresholds: None,
             },
             head: Head {
                 hidden: vec![],
@@ -484,10 +558,17 @@ impl Classifier {
                 let label = (0..probabilities.len())
                     .max_by(|&a, &b| probabilities[a].total_cmp(&probabilities[b]))
                     .unwrap_or(0);
+                let labels = self.meta.shape.multi_label.then(|| {
+                    let thresholds = self.thresholds();
+                    (0..probabilities.len())
+                        .filter(|&j| probabilities[j] >= thresholds[j])
+                        .collect()
+                });
                 Prediction {
                     label,
                     name: names.get(label).cloned().unwrap_or_default(),
                     probabilities,
+                    labels,
                 }
             })
             .collect()
@@ -551,6 +632,17 @@ impl Classifier {
         crate::encoder::read_f32(self.meta.shape.probabilities(logits)).await
     }
 
+    /// [`Classifier::evaluate`] for either kind of targets.
+    pub async fn evaluate_targets(
+        &mut self,
+        features: &[f32],
+        targets: &Targets,
+        device: &Device,
+    ) -> Result<Evaluation> {
+        let probs = self.predict(features, device).await?;
+        self.score_targets(&probs, targets)
+    }
+
     /// Evaluates on labelled features (e.g. the test split) and keeps the headline numbers in
     /// the metadata, so the saved file carries them.
     pub async fn evaluate(
@@ -571,6 +663,45 @@ impl Classifier {
             .map_err(|e| BertError::Internal(e.to_string()))?;
         self.meta.test = Some(TestSummary::from(&report));
         Ok(report)
+    }
+
+    /// [`Classifier::score`] for either kind of targets: multi-label ones are scored at the
+    /// classifier's thresholds.
+    pub fn score_targets(&mut self, probs: &[f32], targets: &Targets) -> Result<Evaluation> {
+        match targets {
+            Targets::Classes { labels, .. } if !self.meta.shape.multi_label => {
+                Ok(Evaluation::Classes(self.score(probs, labels)?))
+            }
+            Targets::Classes { .. } => Err(BertError::Incompatible(
+                "this classifier gives each text any number of labels, the data one class per text: choose the label separator, or train a classifier on these classes"
+                    .into(),
+            )),
+            Targets::Sets { flags, labels } => {
+                if !self.meta.shape.multi_label || *labels != self.meta.shape.classes {
+                    return Err(BertError::Incompatible(format!(
+                        "this classifier has {} {}, the data {labels} labels per text",
+                        self.meta.shape.classes,
+                        if self.meta.shape.multi_label {
+                            "labels"
+                        } else {
+                            "classes"
+                        }
+                    )));
+                }
+                let report = MultiLabelReport::new(probs, flags, *labels, &self.thresholds())
+                    .map_err(|e| BertError::Internal(e.to_string()))?;
+                self.meta.test = Some(TestSummary::from(&report));
+                Ok(Evaluation::Labels(report))
+            }
+        }
+    }
+
+    /// Multi-label: each label's threshold (0.5 where the file gives none).
+    pub fn thresholds(&self) -> Vec<f32> {
+        self.meta
+            .thresholds
+            .clone()
+            .unwrap_or_else(|| vec![crate::multilabel::DEFAULT_THRESHOLD; self.meta.shape.classes])
     }
 
     /// The file: safetensors with the metadata as JSON under the `bertweb` key. Asynchronous:
@@ -764,5 +895,102 @@ mod tests {
         assert_eq!(loaded.meta, classifier.meta);
         let predict = |c: &Classifier| pollster::block_on(c.predict(&features, &Device::flex()));
         assert_eq!(predict(&loaded).unwrap(), predict(&classifier).unwrap());
+    }
+
+    /// Several labels per text: a sigmoid per label, a threshold per label chosen on
+    /// validation and kept in the file, every label at or over its threshold predicted, and
+    /// the test report of labels.
+    #[test]
+    fn a_multi_label_head_learns_each_label_and_keeps_its_thresholds() {
+        let _rng = crate::test_rng();
+        let (dim, labels, rows) = (6, 3, 240);
+        let mut rng = crate::data::SeededRng::new(11);
+        let mut features = Vec::new();
+        let mut sets = Vec::new();
+        for _ in 0..rows {
+            let x: Vec<f32> = (0..dim)
+                .map(|_| 2.0 * rng.next_f64() as f32 - 1.0)
+                .collect();
+            // Label j when feature j is positive: any number of labels, none included.
+            sets.push((0..labels).filter(|&j| x[j] > 0.0).collect::<Vec<usize>>());
+            features.extend(x);
+        }
+        let targets = Targets::sets(&sets, labels).unwrap();
+        let split = 200;
+        let (train_t, test_t) = targets.split_at(split);
+        let mut settings = TrainSettings::preset(Preset::Linear);
+        settings.epochs = 30;
+        settings.learning_rate = 0.05;
+        settings.l2 = vec![0.0];
+        let device = Device::flex();
+        let mut trainer =
+            Trainer::with_targets(&features[..split * dim], dim, train_t, settings, &device)
+                .unwrap();
+        while !trainer.is_finished() {
+            let report = pollster::block_on(trainer.step()).unwrap();
+            assert!(report.train_loss.is_finite());
+            assert_eq!(report.thresholds.as_ref().map(Vec::len), Some(labels));
+        }
+        let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let mut classifier = Classifier::new(
+            trainer.finish().unwrap(),
+            "m",
+            FeatureSettings::default(),
+            names.clone(),
+        );
+        assert!(classifier.meta.shape.multi_label);
+        assert_eq!(classifier.meta.shape.outputs(), labels);
+        let thresholds = classifier.meta.thresholds.clone().expect("thresholds");
+        assert!(thresholds.iter().all(|t| (0.0..=1.0).contains(t)));
+        let test_x = &features[split * dim..];
+        let Evaluation::Labels(report) =
+            pollster::block_on(classifier.evaluate_targets(test_x, &test_t, &device)).unwrap()
+        else {
+            panic!("a report of labels")
+        };
+        assert!(report.micro.f1 > 0.9, "micro-F1 {}", report.micro.f1);
+        assert!(
+            report.macro_avg.f1 > 0.9,
+            "macro-F1 {}",
+            report.macro_avg.f1
+        );
+        assert_eq!(report.thresholds, thresholds);
+        assert_eq!(
+            classifier.meta.test.as_ref().and_then(|t| t.micro_f1),
+            Some(report.micro.f1)
+        );
+
+        // Predictions: each label at or over its threshold, independently.
+        let probs = pollster::block_on(classifier.predict(test_x, &device)).unwrap();
+        for (p, row) in classifier
+            .predictions(&probs)
+            .iter()
+            .zip(probs.chunks(labels))
+        {
+            let want: Vec<usize> = (0..labels).filter(|&j| row[j] >= thresholds[j]).collect();
+            assert_eq!(p.labels.as_ref(), Some(&want));
+            assert_eq!(p.probabilities, row);
+            let verdict = want
+                .iter()
+                .map(|&j| names[j].as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            assert_eq!(p.verdict(&names), verdict);
+        }
+        // The file keeps the thresholds; one of another length is refused.
+        let bytes = pollster::block_on(classifier.to_bytes()).unwrap();
+        let loaded = Classifier::from_bytes(&bytes, &device).unwrap();
+        assert_eq!(loaded.meta, classifier.meta);
+        let mut bad = classifier.meta.clone();
+        bad.thresholds = Some(vec![0.5; 2]);
+        assert!(bad.validate().is_err());
+        bad.thresholds = Some(vec![0.5, 1.5, 0.5]);
+        assert!(bad.validate().is_err());
+        // Single-label targets cannot score it.
+        let classes = Targets::classes(&[0, 1, 2], 3).unwrap();
+        assert!(
+            classifier.score_targets(&[0.5; 9], &classes).is_err()
+                || !classifier.meta.shape.multi_label
+        );
     }
 }

@@ -122,6 +122,18 @@ pub enum DataError {
     /// A setting out of its range.
     #[error("invalid setting: {0}")]
     Setting(String),
+    /// A cell of a 0/1 label column that is neither.
+    #[error(
+        "line {line}: the label column `{column}` holds `{value}`; label columns hold 1 when a text has the label and 0 (or nothing) when not"
+    )]
+    FlagValue {
+        /// 1-based line of the record.
+        line: u64,
+        /// The column's header.
+        column: String,
+        /// The cell as written.
+        value: String,
+    },
     /// A cell of the split column that is not a part's name.
     #[error(
         "line {line}: the split column `{column}` holds `{value}`; use train, validation (or dev, val) or test, or split the rows at random instead"
@@ -395,8 +407,16 @@ pub struct Settings {
     /// A column that says which rows are training, validation and test rows (`train`,
     /// `validation`/`dev`/`val`, `test`): the parts are then the file's, not a random split.
     pub split_column: Option<String>,
-    /// How labels become classes (default: binary).
+    /// How labels become classes (default: binary). Ignored with a `label_separator`.
     pub label_mode: LabelMode,
+    /// Several labels per text: each label cell is split at this separator (e.g. `;` or `|`)
+    /// into labels, and a text may have any number of them (a sigmoid per label, thresholds
+    /// chosen on validation). `None` (the default): one class per text.
+    pub label_separator: Option<String>,
+    /// Several labels per text as 0/1 columns, one per label, named by its header: a text has
+    /// each label whose cell is 1 (or true, yes, x), and may have none. Given, they are the
+    /// labels, and the label column and separator are not used.
+    pub label_columns: Vec<String>,
     /// Keep texts with fewer words than this (default 50); `None` keeps all.
     pub max_words: Option<usize>,
     /// Sample at most this many rows (default 100,000); `None` keeps all.
@@ -409,6 +429,35 @@ pub struct Settings {
     pub strip_html: bool,
 }
 
+/// Joins a row's labels from 0/1 columns into one label cell; no header holds it.
+const FLAG_SEPARATOR: &str = "\u{1f}";
+
+impl Settings {
+    /// Where several labels per text come from: the separator the label cells are split at;
+    /// `None` for one class per text.
+    pub fn multi_label_separator(&self) -> Option<&str> {
+        if !self.label_columns.is_empty() {
+            Some(FLAG_SEPARATOR)
+        } else {
+            self.label_separator.as_deref()
+        }
+    }
+
+    /// Whether a text may have no label: 0 in every label column.
+    fn allows_no_label(&self) -> bool {
+        !self.label_columns.is_empty()
+    }
+}
+
+/// A 0/1 label cell: 1, true, yes, y or x; 0, false, no, n or nothing; `None` for anything else.
+pub(crate) fn parse_flag(cell: &str) -> Option<bool> {
+    match cell.trim().to_lowercase().as_str() {
+        "1" | "1.0" | "true" | "yes" | "y" | "x" => Some(true),
+        "0" | "0.0" | "false" | "no" | "n" | "" => Some(false),
+        _ => None,
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -416,6 +465,8 @@ impl Default for Settings {
             columns: Columns::Amazon,
             split_column: None,
             label_mode: LabelMode::Binary,
+            label_separator: None,
+            label_columns: Vec::new(),
             max_words: Some(50),
             sample_size: Some(100_000),
             seed: 42,
@@ -490,13 +541,18 @@ pub struct Table {
     pub blank_lines: usize,
 }
 
-/// One example: a (preprocessed) text and its class index.
+/// One example: a (preprocessed) text and its class index, or its labels.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Example {
     /// The text after HTML stripping.
     pub text: String,
-    /// Index into [`Dataset::label_names`].
+    /// Index into [`Dataset::label_names`]; 0 in a multi-label dataset, whose rows have
+    /// `labels` instead.
     pub label: usize,
+    /// Multi-label: indices into [`Dataset::label_names`], ascending; at least one, unless
+    /// the labels come from 0/1 columns ([`Settings::label_columns`]).
+    #[serde(default)]
+    pub labels: Vec<usize>,
 }
 
 /// How many rows each step kept and why the others were dropped.
@@ -528,7 +584,7 @@ pub struct Counts {
     pub after_sampling: usize,
     /// Texts (kept) that are blank once their HTML tags are removed.
     pub blank_after_html: usize,
-    /// Rows per class after sampling.
+    /// Rows per class after sampling (multi-label: rows with each label).
     pub per_class: Vec<usize>,
     /// Training rows (the trainer holds out the last part of them for validation).
     pub train: usize,
@@ -570,13 +626,32 @@ pub(crate) enum RowStep {
     Kept,
 }
 
+/// Whether a label cell gives the row its labels: not blank (with a separator, some label in
+/// it); from 0/1 columns always, as a text may have none.
+fn has_label(label: &str, settings: &Settings) -> bool {
+    if settings.allows_no_label() {
+        return true;
+    }
+    match settings.multi_label_separator() {
+        Some(sep) => split_labels(label, sep).next().is_some(),
+        None => !is_blank(label),
+    }
+}
+
+/// The labels of a multi-label cell: split at `separator`, trimmed, empty ones left out.
+pub(crate) fn split_labels<'a>(cell: &'a str, separator: &'a str) -> impl Iterator<Item = &'a str> {
+    cell.split(separator)
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+}
+
 /// [`RowStep`] of a row's text and label cells under `settings`.
 pub(crate) fn row_step(text: &str, label: &str, settings: &Settings) -> RowStep {
-    if is_blank(text) || is_blank(label) {
+    if is_blank(text) || !has_label(label, settings) {
         return RowStep::Empty;
     }
     let mode = settings.label_mode;
-    if mode != LabelMode::Named {
+    if settings.multi_label_separator().is_none() && mode != LabelMode::Named {
         match parse_score(label) {
             None => return RowStep::UnusableLabel,
             Some(score) if mode.class_of_score(score).is_none() => return RowStep::Neutral,
@@ -598,8 +673,12 @@ pub struct Dataset {
     pub text_column: String,
     /// The label column's header.
     pub label_column: String,
-    /// Class names, indexed by [`Example::label`].
+    /// Class names, indexed by [`Example::label`] (multi-label: label names, indexed by
+    /// [`Example::labels`]).
     pub label_names: Vec<String>,
+    /// Whether texts have any number of labels ([`Settings::label_separator`]).
+    #[serde(default)]
+    pub multi_label: bool,
     /// Training rows in random order (validation = their last part, see [`split_validation`]).
     pub train: Vec<Example>,
     /// Test rows in random order.
@@ -611,6 +690,27 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// The labels of the training rows, as training takes them.
+    pub fn train_targets(&self) -> crate::error::Result<crate::targets::Targets> {
+        self.targets(&self.train)
+    }
+
+    /// The labels of the test rows.
+    pub fn test_targets(&self) -> crate::error::Result<crate::targets::Targets> {
+        self.targets(&self.test)
+    }
+
+    fn targets(&self, part: &[Example]) -> crate::error::Result<crate::targets::Targets> {
+        let names = self.label_names.len();
+        if self.multi_label {
+            let rows: Vec<Vec<usize>> = part.iter().map(|e| e.labels.clone()).collect();
+            crate::targets::Targets::sets(&rows, names)
+        } else {
+            let labels: Vec<usize> = part.iter().map(|e| e.label).collect();
+            crate::targets::Targets::classes(&labels, names)
+        }
+    }
+
     /// The validation fraction training should use: exactly the given validation rows when the
     /// file gave them, else `asked`.
     pub fn validation_fraction(&self, asked: f64) -> f64 {
@@ -694,6 +794,15 @@ pub struct Preview {
     pub classes: Vec<ClassCount>,
     /// How many distinct label values there are.
     pub distinct_labels: usize,
+    /// A separator the label cells seem to hold several labels with (`;`, `|` or `,`), for
+    /// the user to confirm; `None` when they do not look so.
+    pub label_separator: Option<String>,
+    /// Columns that each look like a label of several per text (every value 0 or 1, some 1),
+    /// when there are two or more, for the user to confirm.
+    pub flag_columns: Vec<String>,
+    /// Whether `classes` counts labels (the settings give a separator or 0/1 label columns):
+    /// rows with each label.
+    pub multi_label: bool,
     /// A column whose every value names a part (train, validation, test), if any.
     pub split_column: Option<String>,
     /// Its rows per part.
@@ -844,12 +953,29 @@ pub fn preview(bytes: &[u8], settings: &Settings) -> Result<Preview, DataError> 
 
     let mut classes: Vec<ClassCount> = Vec::new();
     let mut label_kind = LabelKind::Classes;
+    let mut label_separator = None;
+    let given_separator = settings
+        .label_separator
+        .as_deref()
+        .filter(|s| !s.is_empty());
     if let Some(i) = label_index {
+        label_separator = detect_label_separator(&cells[i], delimiter);
         let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
         for cell in cells[i].iter().filter(|c| !c.is_empty()) {
-            *counts.entry(cell.as_str()).or_default() += 1;
+            match given_separator {
+                Some(sep) => {
+                    let labels: BTreeSet<&str> = split_labels(cell, sep).collect();
+                    for label in labels {
+                        *counts.entry(label).or_default() += 1;
+                    }
+                }
+                None => *counts.entry(cell.as_str()).or_default() += 1,
+            }
         }
-        if counts.len() >= 3 && counts.keys().all(|c| parse_score(c).is_some()) {
+        if given_separator.is_none()
+            && counts.len() >= 3
+            && counts.keys().all(|c| parse_score(c).is_some())
+        {
             label_kind = LabelKind::Scores;
         }
         classes = counts
@@ -860,6 +986,38 @@ pub fn preview(bytes: &[u8], settings: &Settings) -> Result<Preview, DataError> 
             })
             .collect();
         classes.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+    }
+    // 0/1 columns that could each be a label: every value a flag, some 1; two or more.
+    let mut flag_columns: Vec<String> = (0..header.len())
+        .filter(|&i| Some(i) != text_index && Some(i) != split_index)
+        .filter(|&i| {
+            !cells[i].is_empty()
+                && cells[i].iter().all(|c| parse_flag(c).is_some())
+                && cells[i].iter().any(|c| parse_flag(c) == Some(true))
+        })
+        .map(|i| header[i].clone())
+        .collect();
+    if flag_columns.len() < 2 {
+        flag_columns.clear();
+    }
+    let given_flags: Vec<usize> = settings
+        .label_columns
+        .iter()
+        .filter_map(|name| find_column(&header, name))
+        .collect();
+    if !given_flags.is_empty() {
+        // Rows with each label.
+        classes = given_flags
+            .iter()
+            .map(|&i| ClassCount {
+                name: header[i].clone(),
+                count: cells[i]
+                    .iter()
+                    .filter(|c| parse_flag(c) == Some(true))
+                    .count(),
+            })
+            .collect();
+        label_kind = LabelKind::Classes;
     }
     let distinct_labels = classes.len();
     classes.truncate(PREVIEW_CLASSES);
@@ -887,11 +1045,55 @@ pub fn preview(bytes: &[u8], settings: &Settings) -> Result<Preview, DataError> 
         },
         classes,
         distinct_labels,
+        label_separator,
+        flag_columns,
+        multi_label: given_separator.is_some() || !given_flags.is_empty(),
         split_column: split_index.map(|i| header[i].clone()),
         split_counts,
         rows,
         header,
     })
+}
+
+/// The separator a label column's cells hold several labels with, if they look so: of `;`,
+/// `|` and `,` (not the file's delimiter), the one in the most cells, when it is in at least
+/// one cell in twenty, its parts are short (labels, not sentences), and some part recurs in
+/// cells that differ (`billing;refund` and `refund`).
+fn detect_label_separator(cells: &[String], delimiter: Delimiter) -> Option<String> {
+    let filled: Vec<&str> = cells
+        .iter()
+        .map(String::as_str)
+        .filter(|c| !c.is_empty())
+        .collect();
+    let delimiter = delimiter.byte().map(char::from);
+    [';', '|', ',']
+        .into_iter()
+        .filter(|&c| Some(c) != delimiter)
+        .filter_map(|c| {
+            let with: Vec<&str> = filled
+                .iter()
+                .copied()
+                .filter(|cell| cell.contains(c))
+                .collect();
+            if with.is_empty() || with.len() * 20 < filled.len() {
+                return None;
+            }
+            let sep = c.to_string();
+            let short = with
+                .iter()
+                .all(|cell| split_labels(cell, &sep).all(|l| l.chars().count() <= 40));
+            // Parts that stand alone somewhere or in two different cells are labels.
+            let mut cells_of: std::collections::BTreeMap<&str, BTreeSet<&str>> = Default::default();
+            for cell in &filled {
+                for label in split_labels(cell, &sep) {
+                    cells_of.entry(label).or_default().insert(cell);
+                }
+            }
+            let recurs = cells_of.values().any(|cells| cells.len() >= 2);
+            (short && recurs).then_some((with.len(), sep))
+        })
+        .max_by_key(|(n, _)| *n)
+        .map(|(_, sep)| sep)
 }
 
 /// Every cell of one column (found as [`read_csv`] finds columns), e.g. the texts of a CSV
@@ -996,12 +1198,8 @@ pub fn read_table(bytes: &[u8], settings: &Settings) -> Result<Table, DataError>
         break header;
     };
 
-    let ColumnIndexes {
-        layout,
-        text: text_index,
-        label: label_index,
-        split: split_index,
-    } = locate_columns(&header, settings)?;
+    let indexes = locate_columns(&header, settings)?;
+    let (layout, text_index, split_index) = (indexes.layout, indexes.text, indexes.split);
 
     let mut rows = Vec::new();
     while next_record(&mut reader, &mut record)? {
@@ -1039,14 +1237,14 @@ pub fn read_table(bytes: &[u8], settings: &Settings) -> Result<Table, DataError>
         rows.push(Row {
             line,
             text: cell(text_index)?,
-            label: cell(label_index)?,
+            label: indexes.label_cell(&header, line, cell)?,
             part,
         });
     }
     Ok(Table {
         layout,
         text_column: header[text_index].clone(),
-        label_column: header[label_index].clone(),
+        label_column: indexes.label_name(&header),
         split_column: split_index.map(|i| header[i].clone()),
         rows,
         blank_lines,
@@ -1063,6 +1261,8 @@ pub(crate) struct ColumnIndexes {
     pub label: usize,
     /// The split column, when `settings` names one.
     pub split: Option<usize>,
+    /// The 0/1 label columns ([`Settings::label_columns`]), in that order.
+    pub flags: Vec<usize>,
 }
 
 /// Finds `settings`' columns in `header`: the Amazon layout's, or the named ones.
@@ -1071,10 +1271,15 @@ pub(crate) fn locate_columns(
     settings: &Settings,
 ) -> Result<ColumnIndexes, DataError> {
     let columns = &settings.columns;
-    let (layout, wanted) = match columns {
+    let (layout, [text, label]) = match columns {
         Columns::Amazon => (Layout::Amazon, [AMAZON_TEXT, AMAZON_LABEL]),
         Columns::Named { text, label } => (Layout::Named, [text.as_str(), label.as_str()]),
     };
+    // With 0/1 label columns, the first stands for the label column.
+    let wanted = [
+        text,
+        settings.label_columns.first().map_or(label, String::as_str),
+    ];
     let found: Vec<Option<usize>> = wanted.iter().map(|w| find_column(header, w)).collect();
     let (text_index, label_index) = match (found[0], found[1]) {
         (Some(t), Some(l)) => (t, l),
@@ -1110,12 +1315,67 @@ pub(crate) fn locate_columns(
             })?,
         ),
     };
+    let flags = settings
+        .label_columns
+        .iter()
+        .map(|name| {
+            find_column(header, name).ok_or_else(|| DataError::MissingColumn {
+                missing: vec![name.trim().to_string()],
+                found: header.to_vec(),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(&f) = flags.iter().find(|&&f| f == text_index) {
+        return Err(DataError::SameColumn(header[f].clone()));
+    }
     Ok(ColumnIndexes {
         layout,
         text: text_index,
         label: label_index,
         split: split_index,
+        flags,
     })
+}
+
+impl ColumnIndexes {
+    /// The label column's name as a table keeps it: its header, or the 0/1 label columns'.
+    pub(crate) fn label_name(&self, header: &[String]) -> String {
+        if self.flags.is_empty() {
+            header[self.label].clone()
+        } else {
+            let names: Vec<&str> = self.flags.iter().map(|&f| header[f].as_str()).collect();
+            names.join(FLAG_SEPARATOR)
+        }
+    }
+
+    /// A record's label cell: the label column's, or the names of the 0/1 label columns that
+    /// hold 1, joined. `cell` reads a field (as UTF-8).
+    pub(crate) fn label_cell(
+        &self,
+        header: &[String],
+        line: u64,
+        cell: impl Fn(usize) -> Result<String, DataError>,
+    ) -> Result<String, DataError> {
+        if self.flags.is_empty() {
+            return cell(self.label);
+        }
+        let mut set = Vec::new();
+        for &f in &self.flags {
+            let value = cell(f)?;
+            match parse_flag(&value) {
+                Some(true) => set.push(header[f].as_str()),
+                Some(false) => {}
+                None => {
+                    return Err(DataError::FlagValue {
+                        line,
+                        column: header[f].clone(),
+                        value: value.trim().to_string(),
+                    });
+                }
+            }
+        }
+        Ok(set.join(FLAG_SEPARATOR))
+    }
 }
 
 fn next_record(
@@ -1288,22 +1548,43 @@ pub fn preprocess(table: &Table, settings: &Settings) -> Result<Dataset, DataErr
     };
 
     // 2. Drop rows with an empty text or label.
+    let separator = settings.multi_label_separator();
     let rows: Vec<&Row> = table
         .rows
         .iter()
-        .filter(|r| !is_blank(&r.text) && !is_blank(&r.label))
+        .filter(|r| !is_blank(&r.text) && has_label(&r.label, settings))
         .collect();
     counts.after_empty = rows.len();
     counts.dropped_empty = counts.rows_read - counts.after_empty;
 
     // 3. Map labels.
     let mut label_names = mode.class_names();
-    if mode == LabelMode::Named {
+    if !settings.label_columns.is_empty() {
+        // Every label column is a label, set on some row or not.
+        let names: BTreeSet<&str> = table.label_column.split(FLAG_SEPARATOR).collect();
+        label_names = names.into_iter().map(str::to_string).collect();
+    } else if let Some(sep) = separator {
+        let names: BTreeSet<&str> = rows
+            .iter()
+            .flat_map(|r| split_labels(&r.label, sep))
+            .collect();
+        label_names = names.into_iter().map(str::to_string).collect();
+    } else if mode == LabelMode::Named {
         let names: BTreeSet<&str> = rows.iter().map(|r| r.label.trim()).collect();
         label_names = names.into_iter().map(str::to_string).collect();
     }
-    let mut labelled: Vec<(&Row, usize)> = Vec::with_capacity(rows.len());
+    // (row, class, labels): multi-label rows have labels, and class 0.
+    let mut labelled: Vec<(&Row, usize, Vec<usize>)> = Vec::with_capacity(rows.len());
     for row in rows {
+        if let Some(sep) = separator {
+            let mut set: Vec<usize> = split_labels(&row.label, sep)
+                .filter_map(|l| label_names.binary_search_by(|n| n.as_str().cmp(l)).ok())
+                .collect();
+            set.sort_unstable();
+            set.dedup();
+            labelled.push((row, 0, set));
+            continue;
+        }
         let class = if mode == LabelMode::Named {
             label_names
                 .binary_search_by(|n| n.as_str().cmp(row.label.trim()))
@@ -1320,7 +1601,7 @@ pub fn preprocess(table: &Table, settings: &Settings) -> Result<Dataset, DataErr
             None
         };
         match class {
-            Some(class) => labelled.push((row, class)),
+            Some(class) => labelled.push((row, class, Vec::new())),
             None => counts.note_unusable(&row.label),
         }
     }
@@ -1328,7 +1609,7 @@ pub fn preprocess(table: &Table, settings: &Settings) -> Result<Dataset, DataErr
 
     // 4. Keep texts with fewer than `max_words` words (on the raw text).
     if let Some(max) = settings.max_words {
-        labelled.retain(|(row, _)| word_count(&row.text) < max);
+        labelled.retain(|(row, _, _)| word_count(&row.text) < max);
     }
     counts.after_words = labelled.len();
     counts.dropped_long = counts.after_labels - counts.after_words;
@@ -1344,7 +1625,7 @@ pub fn preprocess(table: &Table, settings: &Settings) -> Result<Dataset, DataErr
     if let Some(size) = settings.sample_size {
         if table.split_column.is_some() {
             let mut kept = 0;
-            labelled.retain(|(row, _)| {
+            labelled.retain(|(row, _, _)| {
                 if row.part == Some(Part::Test) {
                     return true;
                 }
@@ -1359,26 +1640,24 @@ pub fn preprocess(table: &Table, settings: &Settings) -> Result<Dataset, DataErr
     counts.dropped_by_sampling = counts.after_words - counts.after_sampling;
 
     // 6. Strip HTML tags.
-    let example = |row: &Row, label: usize| Example {
+    let example = |row: &Row, label: usize, labels: Vec<usize>| Example {
         text: if settings.strip_html {
             strip_html(&row.text)
         } else {
             row.text.clone()
         },
         label,
+        labels,
     };
-    let parts: Vec<Option<Part>> = labelled.iter().map(|(row, _)| row.part).collect();
+    let parts: Vec<Option<Part>> = labelled.iter().map(|(row, _, _)| row.part).collect();
     let examples: Vec<Example> = labelled
         .into_iter()
-        .map(|(row, label)| example(row, label))
+        .map(|(row, label, labels)| example(row, label, labels))
         .collect();
     counts.blank_after_html = examples.iter().filter(|e| is_blank(&e.text)).count();
 
-    // 7. Stratified split.
-    let mut per_class = vec![0usize; label_names.len()];
-    for e in &examples {
-        per_class[e.label] += 1;
-    }
+    // 7. Stratified split (multi-label: random).
+    let per_class = per_label(&examples, label_names.len(), separator.is_some());
     counts.per_class = per_class.clone();
     let present: Vec<usize> = (0..per_class.len()).filter(|&c| per_class[c] > 0).collect();
     if present.len() < 2 {
@@ -1388,7 +1667,10 @@ pub fn preprocess(table: &Table, settings: &Settings) -> Result<Dataset, DataErr
             rows: examples.len(),
         });
     }
-    if let Some(&c) = present.iter().find(|&&c| per_class[c] < 2) {
+    if let Some(&c) = present
+        .iter()
+        .find(|&&c| separator.is_none() && per_class[c] < 2)
+    {
         return Err(DataError::TooFewInClass {
             class: label_names[c].clone(),
             rows: per_class[c],
@@ -1408,11 +1690,28 @@ pub fn preprocess(table: &Table, settings: &Settings) -> Result<Dataset, DataErr
     let n = examples.len();
     let n_test = (settings.test_fraction * n as f64).ceil() as usize;
     let n_train = n.saturating_sub(n_test);
-    if n_test < present.len() || n_train < present.len() {
+    // Each part needs a row per class; multi-label parts need two rows.
+    let needed = if separator.is_some() {
+        2
+    } else {
+        present.len()
+    };
+    if n_test < needed || n_train < needed {
         return Err(DataError::TooFewRows {
             rows: n,
             classes: present.len(),
         });
+    }
+    if separator.is_some() {
+        return Ok(random_split(
+            table,
+            settings,
+            label_names,
+            examples,
+            counts,
+            n_test,
+            &mut rng,
+        ));
     }
     let train_per_class = approximate_mode(&per_class, n_train);
     let test_per_class: Vec<usize> = per_class
@@ -1447,6 +1746,7 @@ pub fn preprocess(table: &Table, settings: &Settings) -> Result<Dataset, DataErr
         layout: table.layout,
         text_column: table.text_column.clone(),
         label_column: table.label_column.clone(),
+        multi_label: settings.multi_label_separator().is_some(),
         label_names,
         train,
         test,
@@ -1475,7 +1775,19 @@ fn given_split(
             _ => train.push(example),
         }
     }
-    let classes_in = |part: &[Example]| part.iter().map(|e| e.label).collect::<BTreeSet<_>>().len();
+    let multi = settings.multi_label_separator().is_some();
+    let classes_in = |part: &[Example]| {
+        part.iter()
+            .flat_map(|e| {
+                if multi {
+                    e.labels.clone()
+                } else {
+                    vec![e.label]
+                }
+            })
+            .collect::<BTreeSet<_>>()
+            .len()
+    };
     if classes_in(&test) < 2 || classes_in(&train) < 2 {
         return Err(DataError::EmptySplitPart {
             column: column.to_string(),
@@ -1485,19 +1797,15 @@ fn given_split(
     }
     counts.validation_given = Some(validation.len());
     train.append(&mut validation);
-    let per_class = |part: &[Example]| {
-        let mut n = vec![0usize; label_names.len()];
-        part.iter().for_each(|e| n[e.label] += 1);
-        n
-    };
     counts.train = train.len();
     counts.test = test.len();
-    counts.train_per_class = per_class(&train);
-    counts.test_per_class = per_class(&test);
+    counts.train_per_class = per_label(&train, label_names.len(), multi);
+    counts.test_per_class = per_label(&test, label_names.len(), multi);
     Ok(Dataset {
         layout: table.layout,
         text_column: table.text_column.clone(),
         label_column: table.label_column.clone(),
+        multi_label: settings.multi_label_separator().is_some(),
         label_names,
         train,
         test,
@@ -1516,6 +1824,12 @@ fn check_settings(s: &Settings) -> Result<(), DataError> {
     if s.max_words == Some(0) {
         return Err(DataError::Setting(
             "the word limit is 0, which keeps no text; choose at least 1 or no limit".into(),
+        ));
+    }
+    if s.label_separator.as_deref() == Some("") {
+        return Err(DataError::Setting(
+            "the label separator is empty; type the character between a text's labels, such as ;"
+                .into(),
         ));
     }
     if s.sample_size == Some(0) {
@@ -1559,6 +1873,51 @@ pub(crate) fn no_rows_detail(c: &Counts, s: &Settings) -> String {
         detail.push_str(": the file has a header but no rows");
     }
     detail
+}
+
+/// Rows per class, or (`multi`) rows with each label.
+fn per_label(part: &[Example], names: usize, multi: bool) -> Vec<usize> {
+    let mut n = vec![0usize; names];
+    for e in part {
+        if multi {
+            e.labels.iter().for_each(|&l| n[l] += 1);
+        } else {
+            n[e.label] += 1;
+        }
+    }
+    n
+}
+
+/// Step 7 for multi-label rows: `n_test` rows at random are the test part. (Stratifying by
+/// label sets would leave most sets with one row.)
+fn random_split(
+    table: &Table,
+    settings: &Settings,
+    label_names: Vec<String>,
+    examples: Vec<Example>,
+    mut counts: Counts,
+    n_test: usize,
+    rng: &mut SeededRng,
+) -> Dataset {
+    let mut examples = examples;
+    rng.shuffle(&mut examples);
+    let train = examples.split_off(n_test.min(examples.len()));
+    let test = examples;
+    counts.train = train.len();
+    counts.test = test.len();
+    counts.train_per_class = per_label(&train, label_names.len(), true);
+    counts.test_per_class = per_label(&test, label_names.len(), true);
+    Dataset {
+        layout: table.layout,
+        text_column: table.text_column.clone(),
+        label_column: table.label_column.clone(),
+        multi_label: true,
+        label_names,
+        train,
+        test,
+        counts,
+        settings: settings.clone(),
+    }
 }
 
 /// Per-class counts that add up to `n_draws`, as scikit-learn's `_approximate_mode` (used

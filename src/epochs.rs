@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::data::SeededRng;
-use crate::metrics::Report;
+use crate::targets::EpochScores;
 
 /// What "best epoch" (and a head's learning-rate schedule) looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,23 +53,27 @@ pub struct EpochReport {
     pub l2: f64,
     /// Whether this epoch became the kept checkpoint.
     pub best: bool,
+    /// Multi-label: each label's threshold, chosen on this epoch's validation predictions (the
+    /// best epoch's are the classifier's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<Vec<f32>>,
 }
 
 /// One pass over the fitted rows and one over the validation rows, as measured.
-pub struct EpochMetrics<'a> {
+pub struct EpochMetrics {
     /// Mean training loss.
     pub train_loss: f64,
-    /// The training rows' metrics, from the predictions made while training.
-    pub train: &'a Report,
+    /// The training rows' scores, from the predictions made while training.
+    pub train: EpochScores,
     /// Mean validation loss.
     pub val_loss: f64,
-    /// The validation rows' metrics.
-    pub val: &'a Report,
+    /// The validation rows' scores.
+    pub val: EpochScores,
 }
 
 impl EpochReport {
     /// The report of epoch `epoch`, trained at `learning_rate` with penalty `l2`.
-    pub fn new(epoch: usize, learning_rate: f64, l2: f64, m: EpochMetrics<'_>) -> Self {
+    pub fn new(epoch: usize, learning_rate: f64, l2: f64, m: EpochMetrics) -> Self {
         EpochReport {
             epoch,
             learning_rate,
@@ -82,6 +86,7 @@ impl EpochReport {
             val_macro_f1: m.val.macro_f1,
             l2,
             best: false,
+            thresholds: None,
         }
     }
 }

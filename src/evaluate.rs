@@ -3,10 +3,10 @@
 //! page's worker reports progress between steps; the command line, `probabilities_all` and the
 //! tests run the steps to the end.
 
-use crate::classifier::Classifier;
+use crate::classifier::{Classifier, Evaluation};
 use crate::encoder::Encoder;
 use crate::error::{BertError, Result};
-use crate::metrics::Report;
+use crate::targets::Targets;
 
 /// A scoring in progress.
 pub struct Scoring {
@@ -96,10 +96,10 @@ impl Scoring {
         Ok(self.probs)
     }
 
-    /// The report against `labels` (one per text, in order); `classifier` keeps its headline
-    /// numbers, so its saved file carries them.
-    pub fn report(self, classifier: &mut Classifier, labels: &[usize]) -> Result<Report> {
+    /// The report against `targets` (one row per text, in order); `classifier` keeps its
+    /// headline numbers, so its saved file carries them.
+    pub fn report(self, classifier: &mut Classifier, targets: &Targets) -> Result<Evaluation> {
         let probs = self.into_probabilities()?;
-        classifier.score(&probs, labels)
+        classifier.score_targets(&probs, targets)
     }
 }

@@ -22,7 +22,8 @@ use crate::model::bert::{BertLayer, BertModel, LayerShape};
 use crate::model::{Pooling, TokenBatch};
 #[cfg(feature = "cpu")]
 use crate::params::to_device_async;
-use crate::train::{EpochReport, loss, probabilities, report, targets};
+use crate::targets::Targets;
+use crate::train::EpochReport;
 
 /// Optimizer steps a [`FineTuner::probe`] times: the first pays for warm-up, so a clock keeps
 /// the others.
@@ -346,19 +347,20 @@ struct Pass {
     next: usize,
     loss_sum: f64,
     probs: Vec<f32>,
-    labels: Vec<usize>,
+    /// The rows scored, in the order of `probs`.
+    rows: Vec<usize>,
 }
 
 impl Pass {
-    fn add(&mut self, loss: f64, probs: Vec<f32>, labels: &[usize]) {
-        self.loss_sum += loss * labels.len() as f64;
+    fn add(&mut self, loss: f64, probs: Vec<f32>, rows: &[usize]) {
+        self.loss_sum += loss * rows.len() as f64;
         self.probs.extend(probs);
-        self.labels.extend_from_slice(labels);
-        self.next += labels.len();
+        self.rows.extend_from_slice(rows);
+        self.next += rows.len();
     }
 
     fn mean_loss(&self) -> Option<f64> {
-        (!self.labels.is_empty()).then(|| self.loss_sum / self.labels.len() as f64)
+        (!self.rows.is_empty()).then(|| self.loss_sum / self.rows.len() as f64)
     }
 }
 
@@ -366,16 +368,14 @@ impl Pass {
 pub struct FineTuner {
     settings: FineTuneSettings,
     model_id: String,
-    classes: usize,
     first: usize,
     width: usize,
     layer_shape: LayerShape,
     head_shape: HeadShape,
     device: Device,
-    autodiff: Device,
     pad: u32,
     tokens: Vec<Vec<u32>>,
-    labels: Vec<usize>,
+    targets: Targets,
     n_fit: usize,
     /// Frozen-layer outputs per text (`len × width`), when they fit the budget.
     cache: Option<Vec<Vec<f32>>>,
@@ -408,6 +408,21 @@ impl FineTuner {
         classes: usize,
         settings: FineTuneSettings,
     ) -> Result<Self> {
+        let targets = Targets::classes(labels, classes).map_err(|_| {
+            BertError::Settings(format!("labels must be class indices below {classes}"))
+        })?;
+        Self::with_targets(encoder, texts, targets, settings)
+    }
+
+    /// Plans a run on the training split's `texts` and their `targets` (one class each, or
+    /// several labels each: a sigmoid per label, and thresholds chosen on validation); the last
+    /// `validation_fraction` of them are held out for validation. Tokenizes, nothing more.
+    pub fn with_targets(
+        encoder: &Encoder,
+        texts: &[String],
+        targets: Targets,
+        settings: FineTuneSettings,
+    ) -> Result<Self> {
         settings.validate()?;
         let config = encoder.config();
         let bad = |why: String| Err(BertError::Settings(why));
@@ -417,14 +432,9 @@ impl FineTuner {
                 settings.layers, config.num_hidden_layers
             ));
         }
-        let n = labels.len();
+        let n = targets.len();
         if texts.len() != n || n < 2 {
             return bad("fine-tuning needs at least 2 texts, each with a label".into());
-        }
-        if !(2..=crate::head::MAX_CLASSES).contains(&classes)
-            || labels.iter().any(|&l| l >= classes)
-        {
-            return bad(format!("labels must be class indices below {classes}"));
         }
         encoder.check_max_len(settings.max_len)?;
         let tokens = texts
@@ -454,8 +464,8 @@ impl FineTuner {
             hidden: vec![],
             batch_norm: false,
             dropout: 0.0,
-            classes,
-            multi_label: false,
+            classes: targets.names(),
+            multi_label: targets.is_multi_label(),
         };
         let top = TunedTop::from_base(
             encoder.model(),
@@ -470,16 +480,14 @@ impl FineTuner {
         let steps_per_epoch = n_fit.div_ceil(settings.batch_size);
         let mut tuner = Self {
             model_id: encoder.model_id().to_string(),
-            classes,
             first: config.num_hidden_layers - settings.layers,
             width,
             layer_shape: LayerShape::of(config),
             head_shape,
             device,
-            autodiff,
             pad: encoder.tokenizer().pad_id(),
             tokens,
-            labels: labels.to_vec(),
+            targets,
             n_fit,
             phase: if cache.is_some() {
                 Phase::Caching
@@ -516,7 +524,7 @@ impl FineTuner {
 
     /// Texts held out for validation.
     pub fn validation_size(&self) -> usize {
-        self.labels.len() - self.n_fit
+        self.targets.len() - self.n_fit
     }
 
     /// The whole run's work, in passes of the full encoder over one text.
@@ -532,7 +540,7 @@ impl FineTuner {
         let epochs = self.settings.epochs as f64;
         PhaseWork {
             caching: if self.cache.is_some() {
-                self.labels.len() as f64 * self.cost(Phase::Caching)
+                self.targets.len() as f64 * self.cost(Phase::Caching)
             } else {
                 0.0
             },
@@ -549,24 +557,22 @@ impl FineTuner {
     pub fn probe(
         encoder: &Encoder,
         texts: &[String],
-        labels: &[usize],
-        classes: usize,
+        targets: &Targets,
         settings: &FineTuneSettings,
     ) -> Result<Self> {
         let batch = settings.batch_size.max(1);
         let (train, validation) = (PROBE_STEPS * batch, 2 * batch);
-        let mut rows: Vec<usize> = (0..labels.len().min(texts.len())).collect();
+        let mut rows: Vec<usize> = (0..targets.len().min(texts.len())).collect();
         crate::data::SeededRng::new(settings.seed).shuffle(&mut rows);
         rows.truncate(train + validation);
         let sample: Vec<String> = rows.iter().map(|&r| texts[r].clone()).collect();
-        let sample_labels: Vec<usize> = rows.iter().map(|&r| labels[r]).collect();
         let probe = FineTuneSettings {
             epochs: 1,
             early_stopping: None,
             validation_fraction: validation as f64 / (train + validation) as f64,
             ..settings.clone()
         };
-        Self::new(encoder, &sample, &sample_labels, classes, probe)
+        Self::with_targets(encoder, &sample, targets.select(&rows), probe)
     }
 
     /// The work of one text in `phase`, in passes of the full encoder. A training step's
@@ -624,10 +630,10 @@ impl FineTuner {
         };
         self.work_done += texts as f64 * self.cost(before);
         let (done, total) = match self.phase {
-            Phase::Caching => (self.cache_next, self.labels.len()),
+            Phase::Caching => (self.cache_next, self.targets.len()),
             Phase::Training => (self.train.next, self.n_fit),
             Phase::Validating => (self.val.next - self.n_fit, self.validation_size()),
-            Phase::Finished => (self.labels.len(), self.labels.len()),
+            Phase::Finished => (self.targets.len(), self.targets.len()),
         };
         Ok(StepReport {
             phase: self.phase,
@@ -708,15 +714,13 @@ impl FineTuner {
         let start = self.train.next;
         let end = (start + self.settings.batch_size).min(self.order.len());
         let rows = self.order[start..end].to_vec();
-        let labels: Vec<usize> = rows.iter().map(|&r| self.labels[r]).collect();
         let (hidden, mask) = self.frozen(encoder, &rows);
         let top = self
             .top
             .take()
             .ok_or_else(|| BertError::Internal("fine-tuning failed earlier".into()))?;
         let logits = top.forward(hidden.autodiff(), mask.autodiff(), self.settings.pooling)?;
-        let targets = targets(&labels, self.classes, &self.autodiff);
-        let batch_loss = loss(logits.clone(), targets, self.classes);
+        let batch_loss = self.targets.select(&rows).loss(logits.clone());
         let mut grads = batch_loss.backward();
         let mut encoder_grads = GradientsParams::from_module(&mut grads, &top.encoder);
         let mut head_grads = GradientsParams::from_module(&mut grads, &top.head);
@@ -740,8 +744,8 @@ impl FineTuner {
         });
         self.step += 1;
         let loss = read_f32(batch_loss.detach()).await?[0] as f64;
-        let probs = read_f32(probabilities(logits.detach(), self.classes)).await?;
-        self.train.add(loss, probs, &labels);
+        let probs = read_f32(self.head_shape.probabilities(logits.detach())).await?;
+        self.train.add(loss, probs, &rows);
         if self.train.next >= self.order.len() {
             self.phase = Phase::Validating;
         }
@@ -751,9 +755,8 @@ impl FineTuner {
     /// Scores one validation batch: its size, and the epoch's report after the last batch.
     async fn validate_batch(&mut self, encoder: &Encoder) -> Result<(usize, Option<EpochReport>)> {
         let start = self.val.next;
-        let end = (start + 2 * self.settings.batch_size).min(self.labels.len());
+        let end = (start + 2 * self.settings.batch_size).min(self.targets.len());
         let rows: Vec<usize> = (start..end).collect();
-        let labels = self.labels[start..end].to_vec();
         let (hidden, mask) = self.frozen(encoder, &rows);
         let eval = self
             .top
@@ -761,11 +764,10 @@ impl FineTuner {
             .ok_or_else(|| BertError::Internal("fine-tuning failed earlier".into()))?
             .valid();
         let logits = eval.forward(hidden, mask, self.settings.pooling)?;
-        let targets = targets(&labels, self.classes, &self.device);
-        let loss = read_f32(loss(logits.clone(), targets, self.classes)).await?[0] as f64;
-        let probs = read_f32(probabilities(logits, self.classes)).await?;
-        self.val.add(loss, probs, &labels);
-        if self.val.next < self.labels.len() {
+        let loss = read_f32(self.targets.select(&rows).loss(logits.clone())).await?[0] as f64;
+        let probs = read_f32(self.head_shape.probabilities(logits)).await?;
+        self.val.add(loss, probs, &rows);
+        if self.val.next < self.targets.len() {
             return Ok((rows.len(), None));
         }
         let epoch_report = self.end_epoch(eval)?;
@@ -773,19 +775,24 @@ impl FineTuner {
     }
 
     fn end_epoch(&mut self, eval: TunedTop) -> Result<EpochReport> {
-        let train = report(&self.train.probs, self.classes, &self.train.labels)?;
-        let val = report(&self.val.probs, self.classes, &self.val.labels)?;
+        let train = self
+            .targets
+            .select(&self.train.rows)
+            .scores(&self.train.probs)?;
+        let val_targets = self.targets.select(&self.val.rows);
+        let val = val_targets.scores(&self.val.probs)?;
         let mut epoch_report = EpochReport::new(
             self.epochs.epoch(),
             self.settings.encoder_lr * self.schedule(),
             self.settings.weight_decay,
             EpochMetrics {
                 train_loss: self.train.mean_loss().unwrap_or(f64::NAN),
-                train: &train,
+                train,
                 val_loss: self.val.mean_loss().unwrap_or(f64::NAN),
-                val: &val,
+                val,
             },
         );
+        epoch_report.thresholds = val_targets.thresholds(&self.val.probs)?;
         self.best.offer(&mut epoch_report, eval);
         self.history.push(epoch_report.clone());
         if self.best.out_of_patience() {
@@ -960,7 +967,9 @@ mod tests {
         let loss_of = |top: &TunedTop, hidden: Tensor<3>, mask: Tensor<2>| {
             let device = hidden.device();
             let logits = top.forward(hidden, mask, Pooling::Mean).expect("forward");
-            loss(logits, targets(&labels, 2, &device), 2)
+            Targets::classes(&labels, 2)
+                .expect("targets")
+                .loss(logits.to_device(&device))
         };
         let grads = loss_of(&top, hidden.clone().autodiff(), mask.clone().autodiff()).backward();
         let eval = top.valid();
@@ -1026,6 +1035,48 @@ mod tests {
             max_len: 16,
             ..FineTuneSettings::default()
         }
+    }
+
+    /// Several labels per text: fine-tuning gives a sigmoid per label, a finite loss, and the
+    /// best epoch's thresholds, which the classifier keeps and predicts with.
+    #[test]
+    fn fine_tuning_takes_several_labels_per_text() {
+        let _rng = crate::test_rng();
+        let encoder = tiny_encoder();
+        let (texts, sentiment) = reviews(48);
+        // Label 0: the sentiment; label 1: a drink; either, both or neither.
+        let sets: Vec<Vec<usize>> = texts
+            .iter()
+            .zip(&sentiment)
+            .map(|(t, &s)| {
+                let drink = ["coffee", "tea", "milk"].iter().any(|d| t.contains(d));
+                [(s == 1).then_some(0), drink.then_some(1)]
+                    .into_iter()
+                    .flatten()
+                    .collect()
+            })
+            .collect();
+        let targets = Targets::sets(&sets, 2).unwrap();
+        let mut tuner = FineTuner::with_targets(&encoder, &texts, targets, small()).unwrap();
+        assert!(tuner.head_shape.multi_label);
+        while !tuner.is_finished() {
+            if let Some(report) = pollster::block_on(tuner.step(&encoder))
+                .unwrap()
+                .epoch_report
+            {
+                assert!(report.train_loss.is_finite() && report.val_loss.is_finite());
+                assert_eq!(report.thresholds.as_ref().map(Vec::len), Some(2));
+            }
+        }
+        let classifier = Classifier::from_fine_tuned(
+            pollster::block_on(tuner.finish()).unwrap(),
+            vec!["positive".into(), "drink".into()],
+        );
+        assert_eq!(classifier.meta.thresholds.as_ref().map(Vec::len), Some(2));
+        let probs = pollster::block_on(classifier.probabilities(&encoder, &texts[..4])).unwrap();
+        assert_eq!(probs.len(), 8);
+        let predictions = classifier.predictions(&probs);
+        assert!(predictions.iter().all(|p| p.labels.is_some()));
     }
 
     #[test]
@@ -1099,7 +1150,8 @@ mod tests {
             batch_size: 8,
             ..small()
         };
-        let mut probe = FineTuner::probe(&encoder, &texts, &labels, 2, &settings).unwrap();
+        let targets = Targets::classes(&labels, 2).unwrap();
+        let mut probe = FineTuner::probe(&encoder, &texts, &targets, &settings).unwrap();
         let mut worked = Vec::new();
         while !probe.is_finished() {
             worked.push(pollster::block_on(probe.step(&encoder)).unwrap().worked);

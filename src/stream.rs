@@ -181,7 +181,7 @@ impl CsvStream {
         let table = Table {
             layout: columns.layout,
             text_column: header[columns.text].clone(),
-            label_column: header[columns.label].clone(),
+            label_column: columns.label_name(&header),
             split_column: columns.split.map(|i| header[i].clone()),
             rows,
             blank_lines: c.blank_lines,
@@ -333,7 +333,7 @@ impl Reader {
         let row = Row {
             line,
             text: cell(columns.text)?,
-            label: cell(columns.label)?,
+            label: columns.label_cell(header, line, cell)?,
             part,
         };
         self.counts.rows_read += 1;

@@ -14,6 +14,7 @@ pub use crate::epochs::{EpochReport, Monitor};
 use crate::error::{BertError, Result};
 use crate::head::{Head, HeadShape, Init};
 use crate::metrics::Report;
+use crate::targets::Targets;
 
 /// A named set of training settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -301,9 +302,9 @@ pub struct Trainer {
     device: Device,
     standardizer: Standardizer,
     x_fit: Tensor<2>,
-    y_fit: Vec<usize>,
+    y_fit: Targets,
     x_val: Tensor<2>,
-    y_val: Vec<usize>,
+    y_val: Targets,
     candidates: Vec<Candidate>,
     epochs: Epochs,
     history: Vec<EpochReport>,
@@ -329,23 +330,10 @@ fn tensor(values: Vec<f32>, rows: usize, dim: usize, device: &Device) -> Tensor<
     Tensor::from_data(TensorData::new(values, [rows, dim]), device)
 }
 
-/// Loss targets for class indices: a 0/1 column (binary) or one-hot rows.
-pub fn targets(labels: &[usize], classes: usize, device: &Device) -> Tensor<2> {
-    let width = crate::head::outputs_for(classes);
-    let mut values = vec![0f32; labels.len() * width];
-    for (i, &l) in labels.iter().enumerate() {
-        if classes == 2 {
-            values[i] = l as f32;
-        } else {
-            values[i * classes + l] = 1.0;
-        }
-    }
-    tensor(values, labels.len(), width, device)
-}
-
-/// Mean binary or categorical cross-entropy of logits against one-hot / 0-1 targets.
-pub fn loss(logits: Tensor<2>, targets: Tensor<2>, classes: usize) -> Tensor<1> {
-    if classes == 2 {
+/// Mean cross-entropy of logits against targets ([`Targets::tensor`]): of a sigmoid per output
+/// (`per_output`: two classes, or multi-label), else of a softmax over each row's outputs.
+pub fn loss(logits: Tensor<2>, targets: Tensor<2>, per_output: bool) -> Tensor<1> {
+    if per_output {
         // log(1 + e^z) − y·z, written so that large |z| cannot overflow.
         let softplus =
             logits.clone().clamp_min(0.0) + logits.clone().abs().neg().exp().add_scalar(1.0).log();
@@ -369,8 +357,7 @@ pub(crate) fn report(probs: &[f32], classes: usize, labels: &[usize]) -> Result<
 }
 
 impl Trainer {
-    /// Prepares training on `features` (row-major, `labels.len() × dim`) of the training split;
-    /// its last `validation_fraction` rows are held out for validation. `device` gets autodiff.
+    /// [`Trainer::with_targets`] for one class per row: `labels` are indices below `classes`.
     pub fn new(
         features: &[f32],
         dim: usize,
@@ -379,22 +366,34 @@ impl Trainer {
         settings: TrainSettings,
         device: &Device,
     ) -> Result<Self> {
+        Self::with_targets(
+            features,
+            dim,
+            Targets::classes(labels, classes)?,
+            settings,
+            device,
+        )
+    }
+
+    /// Prepares training on `features` (row-major, `targets.len() × dim`) of the training
+    /// split; its last `validation_fraction` rows are held out for validation. `device` gets
+    /// autodiff. Multi-label targets give a sigmoid per label, and each best epoch keeps the
+    /// labels' thresholds chosen on its validation predictions.
+    pub fn with_targets(
+        features: &[f32],
+        dim: usize,
+        targets: Targets,
+        settings: TrainSettings,
+        device: &Device,
+    ) -> Result<Self> {
         settings.validate()?;
-        let n = labels.len();
+        let n = targets.len();
         if !(1..=crate::head::MAX_WIDTH).contains(&dim)
             || Some(features.len()) != n.checked_mul(dim)
             || n < 2
         {
             return Err(BertError::Data(format!(
                 "training needs at least 2 examples with {dim} features each"
-            )));
-        }
-        if !(2..=crate::head::MAX_CLASSES).contains(&classes)
-            || labels.iter().any(|&l| l >= classes)
-        {
-            return Err(BertError::Data(format!(
-                "training needs 2 to {} classes and labels below their number ({classes})",
-                crate::head::MAX_CLASSES
             )));
         }
         let epochs = Epochs::new(
@@ -419,8 +418,8 @@ impl Trainer {
             hidden: settings.hidden.clone(),
             batch_norm: settings.batch_norm,
             dropout: settings.dropout,
-            classes,
-            multi_label: false,
+            classes: targets.names(),
+            multi_label: targets.is_multi_label(),
         };
         device.seed(settings.seed);
         let candidates = settings
@@ -442,11 +441,12 @@ impl Trainer {
                 }
             })
             .collect();
+        let (y_fit, y_val) = targets.split_at(n_fit);
         Ok(Self {
             x_fit: tensor(fit, n_fit, dim, &device),
-            y_fit: labels[..n_fit].to_vec(),
+            y_fit,
             x_val: tensor(val, n - n_fit, dim, &device),
-            y_val: labels[n_fit..].to_vec(),
+            y_val,
             epochs,
             settings,
             shape,
@@ -469,12 +469,10 @@ impl Trainer {
 
     /// Runs one epoch of every candidate and reports the best one's metrics.
     pub async fn step(&mut self) -> Result<EpochReport> {
-        let classes = self.shape.classes;
         let order = self.epochs.start();
         let batches: Vec<&[usize]> = order.chunks(self.settings.batch_size.max(1)).collect();
         let mut epoch_reports = Vec::with_capacity(self.candidates.len());
         for candidate in &mut self.candidates {
-            let mut seen_labels = Vec::with_capacity(order.len());
             let mut train_logits = Vec::with_capacity(batches.len());
             let mut loss_sum = Tensor::<1>::zeros([1], &self.device);
             for batch in &batches {
@@ -482,36 +480,25 @@ impl Trainer {
                 let idx =
                     Tensor::<1, Int>::from_data(TensorData::new(idx, [batch.len()]), &self.device);
                 let x = self.x_fit.clone().select(0, idx);
-                let labels: Vec<usize> = batch.iter().map(|&i| self.y_fit[i]).collect();
                 let logits = candidate.head.forward(x);
-                let batch_loss = loss(
-                    logits.clone(),
-                    targets(&labels, classes, &self.device),
-                    classes,
-                );
+                let batch_loss = self.y_fit.select(batch).loss(logits.clone());
                 loss_sum = loss_sum + batch_loss.clone().detach().mul_scalar(batch.len() as f64);
                 let grads = GradientsParams::from_grads(batch_loss.backward(), &candidate.head);
                 candidate.head = candidate
                     .optim
                     .step(candidate.lr, candidate.head.clone(), grads);
                 train_logits.push(logits.detach());
-                seen_labels.extend(labels);
             }
             let train_probs =
-                read_f32(probabilities(Tensor::cat(train_logits, 0), classes)).await?;
+                read_f32(self.shape.probabilities(Tensor::cat(train_logits, 0))).await?;
             let train_loss = read_f32(loss_sum).await?[0] as f64 / order.len() as f64;
-            let train = report(&train_probs, classes, &seen_labels)?;
+            let train = self.y_fit.select(&order).scores(&train_probs)?;
 
             let eval = candidate.head.valid();
             let val_logits = eval.forward(self.x_val.clone().without_autodiff());
-            let val_loss = loss(
-                val_logits.clone(),
-                targets(&self.y_val, classes, &val_logits.device()),
-                classes,
-            );
-            let val_loss = read_f32(val_loss).await?[0] as f64;
-            let val_probs = read_f32(probabilities(val_logits, classes)).await?;
-            let val = report(&val_probs, classes, &self.y_val)?;
+            let val_loss = read_f32(self.y_val.loss(val_logits.clone())).await?[0] as f64;
+            let val_probs = read_f32(self.shape.probabilities(val_logits)).await?;
+            let val = self.y_val.scores(&val_probs)?;
 
             let mut epoch_report = EpochReport::new(
                 self.epochs.epoch(),
@@ -519,11 +506,12 @@ impl Trainer {
                 candidate.l2,
                 EpochMetrics {
                     train_loss,
-                    train: &train,
+                    train,
                     val_loss,
-                    val: &val,
+                    val,
                 },
             );
+            epoch_report.thresholds = self.y_val.thresholds(&val_probs)?;
             let score = self.settings.monitor.score(&epoch_report);
             candidate.best.offer(&mut epoch_report, eval);
             if let Some(plateau) = self.settings.plateau {

@@ -743,6 +743,7 @@ fn one_epoch_loop_splits_shuffles_and_keeps_the_best() {
         val_macro_f1: 0.7,
         l2: 0.0,
         best: false,
+        thresholds: None,
     };
     let mut best = BestEpoch::new(Monitor::ValidationAuroc, Some(2));
     for (epoch, auroc) in [0.80, 0.90, 0.85, 0.90].into_iter().enumerate() {
@@ -1127,4 +1128,223 @@ fn a_preview_of_a_files_start_ends_at_a_whole_record() {
         assert!(whole.len() <= cut);
     }
     assert_eq!(whole_records(&csv[..40], data::Delimiter::Auto).len(), 39);
+}
+
+// ---------------------------------------------------------------- several labels per text
+
+/// A label column with several labels per text: the preview suggests its separator, and with
+/// it confirmed every text keeps each of its labels (trimmed, deduplicated, sorted), the counts
+/// are rows per label, and the parts are a random split of the rows.
+#[test]
+fn several_labels_per_text_are_read_with_their_separator() {
+    let labels = [
+        "billing; refund",
+        "refund",
+        "shipping",
+        "billing",
+        "shipping;refund;refund",
+        "billing|x",
+    ];
+    let mut csv = String::from("ticket,labels\n");
+    for i in 0..60 {
+        csv.push_str(&format!(
+            "\"ticket number {i}, please help\",{}\n",
+            labels[i % 6]
+        ));
+    }
+    csv.push_str("\"only separators\", ; \n");
+    let p = data::preview(csv.as_bytes(), &Settings::default()).unwrap();
+    assert_eq!(p.label_column.as_deref(), Some("labels"));
+    assert_eq!(p.label_separator.as_deref(), Some(";"));
+    assert!(!p.multi_label);
+    let settings = Settings {
+        columns: named("ticket", "labels"),
+        label_separator: Some(";".into()),
+        ..Settings::default()
+    };
+    let p = data::preview(csv.as_bytes(), &settings).unwrap();
+    assert!(p.multi_label);
+    let counts: Vec<(&str, usize)> = p
+        .classes
+        .iter()
+        .map(|c| (c.name.as_str(), c.count))
+        .collect();
+    let by_name: std::collections::BTreeMap<&str, usize> = counts.into_iter().collect();
+    assert_eq!(
+        by_name,
+        [
+            ("billing", 20),
+            ("billing|x", 10),
+            ("refund", 30),
+            ("shipping", 20)
+        ]
+        .into_iter()
+        .collect()
+    );
+
+    let data = data::load(csv.as_bytes(), &settings).unwrap();
+    assert!(data.multi_label);
+    assert_eq!(
+        data.label_names,
+        ["billing", "billing|x", "refund", "shipping"]
+    );
+    // The row of separators only has no label: dropped as empty.
+    assert_eq!((data.counts.rows_read, data.counts.dropped_empty), (61, 1));
+    assert_eq!(data.counts.per_class, [20, 10, 30, 20]);
+    assert_eq!((data.train.len(), data.test.len()), (48, 12));
+    for e in data.train.iter().chain(&data.test) {
+        let i: usize = e.text["ticket number ".len()..e.text.find(',').unwrap()]
+            .parse()
+            .unwrap();
+        let want: Vec<usize> = match i % 6 {
+            0 => vec![0, 2],
+            1 => vec![2],
+            2 => vec![3],
+            3 => vec![0],
+            4 => vec![2, 3],
+            _ => vec![1],
+        };
+        assert_eq!(e.labels, want, "{}", e.text);
+        assert_eq!(e.label, 0);
+    }
+    let per = |part: &[bertweb::data::Example]| {
+        let mut n = vec![0; 4];
+        part.iter().flat_map(|e| &e.labels).for_each(|&l| n[l] += 1);
+        n
+    };
+    assert_eq!(data.counts.train_per_class, per(&data.train));
+    assert_eq!(data.counts.test_per_class, per(&data.test));
+    // The targets training takes: a flag per label.
+    let targets = data.train_targets().unwrap();
+    assert!(targets.is_multi_label());
+    assert_eq!(
+        (targets.len(), targets.names(), targets.outputs()),
+        (48, 4, 4)
+    );
+
+    // Read as a stream, the same.
+    for chunk in [1, 17, csv.len()] {
+        let got = streamed(csv.as_bytes(), &settings, chunk).unwrap();
+        assert_same_dataset(&got, &data, &format!("multi-label, chunks of {chunk}"));
+    }
+    // One label only is not a multi-label task; an empty separator is refused.
+    let one = "text,labels\na,x\nb,x;x\nc,x\nd,x\n";
+    assert!(matches!(
+        data::load(
+            one.as_bytes(),
+            &Settings {
+                columns: named("text", "labels"),
+                ..settings.clone()
+            }
+        ),
+        Err(DataError::OneClass { .. })
+    ));
+    let empty = Settings {
+        label_separator: Some(String::new()),
+        ..settings
+    };
+    assert!(matches!(
+        data::load(csv.as_bytes(), &empty),
+        Err(DataError::Setting(_))
+    ));
+    // Labels that are words or sentences are not taken for several labels.
+    let plain = "text,label\na,positive\nb,negative\nc,\"well, fine\"\n";
+    assert_eq!(
+        data::preview(plain.as_bytes(), &Settings::default())
+            .unwrap()
+            .label_separator,
+        None
+    );
+}
+
+/// Several labels per text as 0/1 columns, one per label: the preview finds the columns, every
+/// column is a label, a text may have none, and a cell that is neither 0 nor 1 names its line.
+#[test]
+fn zero_one_label_columns_are_labels() {
+    let mut csv = String::from("comment,toxic,obscene,insult,split\n");
+    for i in 0..40 {
+        let (t, o, n) = (i % 2, i % 3 == 0, i % 5 == 0);
+        csv.push_str(&format!(
+            "comment {i},{t},{},{},{}\n",
+            u8::from(o),
+            if n { "true" } else { "" },
+            if i % 4 == 3 { "test" } else { "train" }
+        ));
+    }
+    let p = data::preview(csv.as_bytes(), &Settings::default()).unwrap();
+    assert_eq!(p.text_column.as_deref(), Some("comment"));
+    assert_eq!(p.flag_columns, ["toxic", "obscene", "insult"]);
+    let settings = Settings {
+        columns: named("comment", "toxic"),
+        label_columns: vec!["toxic".into(), "obscene".into(), "insult".into()],
+        ..Settings::default()
+    };
+    let p = data::preview(csv.as_bytes(), &settings).unwrap();
+    assert!(p.multi_label);
+    let counts: Vec<(&str, usize)> = p
+        .classes
+        .iter()
+        .map(|c| (c.name.as_str(), c.count))
+        .collect();
+    assert_eq!(counts, [("toxic", 20), ("obscene", 14), ("insult", 8)]);
+
+    let data = data::load(csv.as_bytes(), &settings).unwrap();
+    assert!(data.multi_label);
+    assert_eq!(data.label_names, ["insult", "obscene", "toxic"]);
+    assert_eq!(data.counts.rows_read, 40);
+    assert_eq!(
+        data.counts.after_sampling, 40,
+        "rows without a label are kept"
+    );
+    assert_eq!(data.counts.per_class, [8, 14, 20]);
+    for e in data.train.iter().chain(&data.test) {
+        let i: usize = e.text["comment ".len()..].parse().unwrap();
+        let mut want = Vec::new();
+        if i.is_multiple_of(5) {
+            want.push(0);
+        }
+        if i.is_multiple_of(3) {
+            want.push(1);
+        }
+        if i % 2 == 1 {
+            want.push(2);
+        }
+        assert_eq!(e.labels, want, "{}", e.text);
+    }
+    assert!(
+        data.train
+            .iter()
+            .chain(&data.test)
+            .any(|e| e.labels.is_empty())
+    );
+    let with_split = Settings {
+        split_column: Some("split".into()),
+        ..settings.clone()
+    };
+    let given = data::load(csv.as_bytes(), &with_split).unwrap();
+    assert_eq!(given.test.len(), 10);
+    for chunk in [1, 9, csv.len()] {
+        let got = streamed(csv.as_bytes(), &with_split, chunk).unwrap();
+        assert_same_dataset(&got, &given, &format!("0/1 columns, chunks of {chunk}"));
+    }
+
+    let bad = csv.replace("comment 7,1,0,", "comment 7,maybe,0,");
+    match data::load(bad.as_bytes(), &settings) {
+        Err(DataError::FlagValue {
+            line: 9,
+            column,
+            value,
+        }) => {
+            assert_eq!((column.as_str(), value.as_str()), ("toxic", "maybe"))
+        }
+        other => panic!("{other:?}"),
+    }
+    let missing = Settings {
+        label_columns: vec!["toxic".into(), "threat".into()],
+        ..settings
+    };
+    assert!(matches!(
+        data::load(csv.as_bytes(), &missing),
+        Err(DataError::MissingColumn { .. })
+    ));
 }

@@ -205,3 +205,93 @@ fn bad_inputs_are_errors() {
     assert_eq!(err, MetricsError::NotFinite { row: 1 });
     assert!(err.to_string().contains("diverged"));
 }
+
+// ---------------------------------------------------------------- multi-label
+
+/// Thresholds chosen on validation and the scores at them, and at 0.5, against the fixture
+/// `scripts/multilabel_reference.py` writes with numpy and scikit-learn.
+#[test]
+fn multi_label_thresholds_and_scores_match_sklearn() {
+    use bertweb::multilabel::{MultiLabelReport, choose_thresholds};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/multilabel/metrics.json");
+    let fixture: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("the fixture")).unwrap();
+    let matrix = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|row| row.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
+            .collect()
+    };
+    let cases = fixture["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 4);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let labels = case["labels"].as_u64().unwrap() as usize;
+        let probs =
+            |key: &str| -> Vec<f32> { matrix(&case[key]).iter().map(|&x| x as f32).collect() };
+        let targets =
+            |key: &str| -> Vec<bool> { matrix(&case[key]).iter().map(|&x| x == 1.0).collect() };
+        let thresholds =
+            choose_thresholds(&probs("val_probs"), &targets("val_targets"), labels).unwrap();
+        let want: Vec<f32> = case["thresholds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect();
+        assert_eq!(thresholds, want, "{name}: thresholds");
+        for (key, at) in [
+            ("at_thresholds", thresholds.clone()),
+            ("at_half", vec![0.5; labels]),
+        ] {
+            let got =
+                MultiLabelReport::new(&probs("test_probs"), &targets("test_targets"), labels, &at)
+                    .unwrap();
+            let want = &case[key];
+            let what = format!("{name}, {key}");
+            let scores = |s: &bertweb::multilabel::Scores| vec![s.precision, s.recall, s.f1];
+            let of = |v: &serde_json::Value| {
+                ["precision", "recall", "f1"]
+                    .map(|k| v[k].as_f64().unwrap())
+                    .to_vec()
+            };
+            assert_close(
+                &scores(&got.micro),
+                &of(&want["micro"]),
+                &format!("{what}: micro"),
+            );
+            assert_close(
+                &scores(&got.macro_avg),
+                &of(&want["macro"]),
+                &format!("{what}: macro"),
+            );
+            for (j, label) in got.per_label.iter().enumerate() {
+                let w = &want["per_label"][j];
+                assert_close(
+                    &scores(&label.scores),
+                    &of(w),
+                    &format!("{what}: label {j}"),
+                );
+                assert_eq!(
+                    label.support as u64,
+                    w["support"].as_u64().unwrap(),
+                    "{what}: support {j}"
+                );
+            }
+            assert_close(
+                &[got.subset_accuracy, got.hamming_loss],
+                &[
+                    want["subset_accuracy"].as_f64().unwrap(),
+                    want["hamming_loss"].as_f64().unwrap(),
+                ],
+                &format!("{what}: subset accuracy, Hamming loss"),
+            );
+        }
+    }
+    // Bad inputs are errors, not panics.
+    assert_eq!(choose_thresholds(&[], &[], 3), Err(MetricsError::Empty));
+    assert!(MultiLabelReport::new(&[0.5, f32::NAN], &[true, false], 2, &[0.5, 0.5]).is_err());
+    assert!(MultiLabelReport::new(&[0.5; 4], &[true; 4], 2, &[0.5]).is_err());
+}

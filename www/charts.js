@@ -89,7 +89,8 @@ function svg(name, attrs, text) {
  * The head's layers, top to bottom, as the tutorial's plot_model draws them. `outputs` is the
  * head's width for the task's classes (the wasm's rule, `DataSummary.outputs`).
  * @param {HTMLElement} el
- * @param {{input: number, hidden: number[], batch_norm: boolean, dropout: number, outputs: number, standardize?: boolean}} shape
+ * @param {{input: number, hidden: number[], batch_norm: boolean, dropout: number, outputs: number,
+ *   multiLabel?: boolean, standardize?: boolean}} shape
  */
 export function headDiagram(el, shape) {
   /** @type {Layer[]} */
@@ -100,17 +101,18 @@ export function headDiagram(el, shape) {
     if (i === 0 && shape.batch_norm) layers.push(['BatchNorm', 'norm']);
     if (shape.dropout > 0) layers.push([`Dropout ${shape.dropout}`, 'drop']);
   });
-  layers.push(outputLayer(shape.outputs));
+  layers.push(outputLayer(shape.outputs, shape.multiLabel ?? false));
   drawLayers(el, layers);
 }
 
 /**
- * The head's last layer: one output is a sigmoid's, more are a softmax's.
- * @param {number} outputs
+ * The head's last layer: one output is a sigmoid's, more are a softmax's, unless each label has
+ * its own sigmoid (multi-label).
+ * @param {number} outputs @param {boolean} multiLabel
  * @returns {Layer}
  */
-function outputLayer(outputs) {
-  return [`Dense ${outputs}, ${outputs === 1 ? 'sigmoid' : 'softmax'}`, 'io'];
+function outputLayer(outputs, multiLabel) {
+  return [`Dense ${outputs}, ${outputs === 1 || multiLabel ? 'sigmoid' : 'softmax'}`, 'io'];
 }
 
 /**
@@ -118,7 +120,7 @@ function outputLayer(outputs) {
  * trained top layers, the pooling and the linear head (`outputs` wide, as in `headDiagram`).
  * @param {HTMLElement} el
  * @param {{layers: number, trained: number, dim: number, maxLen: number,
- *   pooling: import('./protocol.js').Pooling, outputs: number}} shape
+ *   pooling: import('./protocol.js').Pooling, outputs: number, multiLabel?: boolean}} shape
  */
 export function fineTuneDiagram(el, shape) {
   const frozen = shape.layers - shape.trained;
@@ -128,7 +130,7 @@ export function fineTuneDiagram(el, shape) {
   for (let i = frozen + 1; i <= shape.layers; i++)
     layers.push([`Layer ${i} (${shape.dim}): trained`, 'dense']);
   layers.push([shape.pooling === 'pooler' ? 'Pooler ([CLS], tanh)' : 'Mean pooling', 'norm']);
-  layers.push(outputLayer(shape.outputs));
+  layers.push(outputLayer(shape.outputs, shape.multiLabel ?? false));
   drawLayers(el, layers);
 }
 

@@ -83,7 +83,8 @@
  * train/validation/test values that gives the parts (null: a random stratified split).
  * @typedef {{delimiter: DelimiterChoice, columns: 'amazon' | {named: {text: string, label: string}},
  *   split_column: string | null, label_mode: LabelMode, max_words: number | null,
- *   sample_size: number | null, seed: number, test_fraction: number, strip_html: boolean}} DataSettings
+ *   sample_size: number | null, seed: number, test_fraction: number, strip_html: boolean,
+ *   label_separator: string | null, label_columns: string[]}} DataSettings
  */
 /**
  * What a CSV file holds, before preprocessing (`csvPreview`): the delimiter used (`detected`:
@@ -103,6 +104,12 @@
  * @property {LabelMode} label_mode
  * @property {{name: string, count: number}[]} classes
  * @property {number} distinct_labels
+ * @property {string | null} label_separator  a separator the labels seem to hold several labels
+ *   with, for the user to confirm
+ * @property {string[]} flag_columns  columns that each look like a label of several per text
+ *   (every value 0 or 1), two or more, for the user to confirm
+ * @property {boolean} multi_label  `classes` counts labels (rows with each), as the settings'
+ *   separator or 0/1 label columns give them
  * @property {string | null} split_column
  * @property {{train: number, validation: number, test: number} | null} split_counts
  * @property {number} rows
@@ -130,14 +137,15 @@
  * @property {number[]} train_per_class
  * @property {number[]} test_per_class
  */
-/** @typedef {{text: string, label: number}} Example  A preprocessed row. */
+/** @typedef {{text: string, label: number, labels?: number[]}} Example  A preprocessed row (`labels`: multi-label). */
 /**
  * A preprocessed CSV file (`Dataset.summary()`); `split` says whether its parts are the file's
  * (a split column) or a random stratified split.
  * @typedef {{layout: 'amazon' | 'named', text_column: string, label_column: string,
- *   label_names: string[], outputs: number, split: 'given' | 'random', counts: Counts,
- *   settings: DataSettings}} DataSummary  `outputs`: a head's outputs for these classes (one
- *   sigmoid for two, else one per class: the wasm's rule)
+ *   label_names: string[], outputs: number, multi_label: boolean, split: 'given' | 'random',
+ *   counts: Counts, settings: DataSettings}} DataSummary  `outputs`: a head's outputs for these
+ *   classes (one sigmoid for two, else one per class: the wasm's rule; one per label when
+ *   `multi_label`: texts have any number of labels, and `per_class` counts rows per label)
  */
 /** @typedef {DataSummary & {examples: Example[]}} DatasetSummary  The dataset reply: a few training examples too. */
 /**
@@ -171,7 +179,9 @@
  * One epoch's metrics (Rust `train::EpochReport`).
  * @typedef {{epoch: number, learning_rate: number, train_loss: number, train_accuracy: number,
  *   train_auroc: number | null, val_loss: number, val_accuracy: number, val_auroc: number | null,
- *   val_macro_f1: number, l2: number, best: boolean}} EpochReport
+ *   val_macro_f1: number, l2: number, best: boolean, thresholds?: number[]}} EpochReport
+ *   Multi-label: accuracy is the fraction of (text, label) decisions right at 0.5, AUROC the
+ *   mean over labels, and `thresholds` each label's, chosen on this epoch's validation part.
  */
 /**
  * An ROC curve: thresholds start at +∞, which JSON writes as null.
@@ -183,6 +193,19 @@
  * @typedef {{n: number, n_classes: number, accuracy: number, auroc: number | null,
  *   auroc_per_class: (number | null)[], roc: (RocCurve | null)[], confusion: number[][],
  *   per_class: ClassMetrics[], macro_f1: number}} Report
+ */
+/** @typedef {{precision: number, recall: number, f1: number}} Scores */
+/**
+ * Multi-label test metrics at the classifier's thresholds (Rust `multilabel::MultiLabelReport`):
+ * micro (counts pooled over labels) and macro (mean over labels) scores, per label, exact match
+ * (`subset_accuracy`), Hamming loss, AUROC per label and their mean.
+ * @typedef {{n: number, thresholds: number[], micro: Scores, macro: Scores, per_label: ClassMetrics[],
+ *   subset_accuracy: number, hamming_loss: number, auroc_per_label: (number | null)[],
+ *   auroc: number | null}} LabelsReport
+ */
+/**
+ * A test report (Rust `classifier::Evaluation`): of classes, or of labels.
+ * @typedef {({kind: 'classes'} & Report) | ({kind: 'labels'} & LabelsReport)} TestReport
  */
 /** @typedef {{pooling: Pooling, max_len: number}} FeatureSettings  How features were computed. */
 /**
@@ -201,7 +224,10 @@
  * @typedef {{settings: FineTuneSettings, first_layer: number, layer_shape: LayerShape,
  *   history: EpochReport[]}} FineTuneMeta
  */
-/** @typedef {{n: number, accuracy: number, auroc: number | null, macro_f1: number}} TestSummary */
+/**
+ * Headline test metrics; multi-label: `accuracy` is exact match, and `micro_f1` is there.
+ * @typedef {{n: number, accuracy: number, auroc: number | null, macro_f1: number, micro_f1?: number}} TestSummary
+ */
 /**
  * A classifier's metadata (Rust `classifier::ClassifierMeta`): `settings` for a head on frozen
  * features, `fine_tune` for fine-tuned encoder layers and a head, `imported` for one read from
@@ -209,12 +235,17 @@
  * @typedef {{format: string, model_id: string, features: FeatureSettings, label_names: string[],
  *   shape: HeadShape, settings: TrainSettings | null, fine_tune: FineTuneMeta | null,
  *   standardizer: {mean: number[], scale: number[]}, best_epoch: EpochReport | null,
- *   imported?: {architecture: string}, test: TestSummary | null}} ClassifierMeta
+ *   imported?: {architecture: string}, test: TestSummary | null, thresholds?: number[]}} ClassifierMeta
+ *   `thresholds`: multi-label, each label's (chosen on validation)
  */
-/** @typedef {{label: number, name: string, probabilities: number[]}} Prediction */
+/**
+ * One text's prediction: the most probable class (or label), every probability, and for a
+ * multi-label classifier `labels`, those at or over their thresholds.
+ * @typedef {{label: number, name: string, probabilities: number[], labels?: number[]}} Prediction
+ */
 /**
  * A training's or fine-tuning's result, which became the worker's classifier.
- * @typedef {{meta: ClassifierMeta, report: Report}} Trained
+ * @typedef {{meta: ClassifierMeta, report: TestReport}} Trained
  */
 /**
  * A classifier file made the worker's classifier; `mismatch` says why it does not fit the loaded
@@ -359,12 +390,12 @@
  * @property {(vectors: Float32Array) => Promise<Prediction[]>} classifyVectors
  * @property {(encoder: Encoder) => void} checkBase    throws unless the encoder is its base model
  * @property {(encoder: Encoder, texts: string[]) => Promise<Prediction[]>} classify
- * @property {(features: Features, dataset: Dataset) => Promise<Report>} evaluate
+ * @property {(features: Features, dataset: Dataset) => Promise<TestReport>} evaluate
  * @property {boolean} fineTuned
  * @property {(encoder: Encoder, config: Uint8Array, card: ModelCard) => Promise<Uint8Array<ArrayBuffer>>} exportForOtherTools
  *   a zip of the model folder other tools run (onnx/model.onnx, config.json, tokenizer files, README.md)
  * @property {(scoring: Scoring) => Promise<number>} scoreStep   scores a batch: texts done so far
- * @property {(scoring: Scoring) => Report} scoreFinish           the test report (uses it up)
+ * @property {(scoring: Scoring) => TestReport} scoreFinish           the test report (uses it up)
  * @property {() => void} free
  */
 /**

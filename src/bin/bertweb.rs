@@ -6,12 +6,11 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use bertweb::classifier::{self, Classifier};
+use bertweb::classifier::{self, Classifier, Evaluation};
 use bertweb::data::{self, Columns, LabelMode, Settings};
 use bertweb::export::{ModelCard, export_folder};
 use bertweb::features::{Extraction, FeatureSettings, Features};
 use bertweb::finetune::{FineTuneSettings, FineTuner, Phase};
-use bertweb::metrics::Report;
 use bertweb::train::{EpochReport, Preset, TrainSettings, Trainer};
 use bertweb::{Encoder, Pooling};
 use burn::tensor::Device;
@@ -28,6 +27,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per run: a large variant costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Preprocess, extract, train, evaluate and save a classifier.
@@ -36,10 +37,10 @@ enum Command {
         #[arg(long)]
         csv: PathBuf,
         /// Text column (other layouts).
-        #[arg(long, requires = "label_column")]
+        #[arg(long)]
         text_column: Option<String>,
-        /// Label column (other layouts).
-        #[arg(long, requires = "text_column")]
+        /// Label column (other layouts; not with --label-columns).
+        #[arg(long)]
         label_column: Option<String>,
         /// auto (star scores 1–5 → binary, anything else → named), binary, three, five or
         /// named.
@@ -51,6 +52,14 @@ enum Command {
         /// A column of train / validation / test that gives the split (else a random one).
         #[arg(long)]
         split_column: Option<String>,
+        /// Several labels per text, separated by this in the label column (e.g. ";"): a
+        /// sigmoid per label, thresholds chosen on validation.
+        #[arg(long)]
+        label_separator: Option<String>,
+        /// Several labels per text as 0/1 columns, one per label (comma-separated names); the
+        /// label column is then not used.
+        #[arg(long, value_delimiter = ',')]
+        label_columns: Vec<String>,
         /// tutorial, linear or default.
         #[arg(long, default_value = "default")]
         preset: String,
@@ -243,18 +252,15 @@ fn train(
     let split = dataset.train.len() * all.dim;
     let (train_x, test_x) = all.values.split_at(split);
 
-    let labels: Vec<usize> = dataset.train.iter().map(|e| e.label).collect();
-    let classes = dataset.label_names.len();
     let mut train_settings = TrainSettings::preset(preset);
     train_settings.seed = seed;
     train_settings.validation_fraction =
         dataset.validation_fraction(train_settings.validation_fraction);
     let start = Instant::now();
-    let mut trainer = Trainer::new(
+    let mut trainer = Trainer::with_targets(
         train_x,
         all.dim,
-        &labels,
-        classes,
+        dataset.train_targets()?,
         train_settings,
         &Device::flex(),
     )?;
@@ -295,10 +301,8 @@ fn fine_tune(
     settings.validation_fraction = dataset.validation_fraction(settings.validation_fraction);
     let encoder = load_encoder(model)?;
     let texts: Vec<String> = dataset.train.iter().map(|e| e.text.clone()).collect();
-    let labels: Vec<usize> = dataset.train.iter().map(|e| e.label).collect();
-    let classes = dataset.label_names.len();
     let start = Instant::now();
-    let mut tuner = FineTuner::new(&encoder, &texts, &labels, classes, settings)?;
+    let mut tuner = FineTuner::with_targets(&encoder, &texts, dataset.train_targets()?, settings)?;
     let (mut phase, mut progress) = (None, bar(0, "")?);
     while !tuner.is_finished() {
         let step = pollster::block_on(tuner.step(&encoder))?;
@@ -359,23 +363,48 @@ fn save_tested(
     dataset: &data::Dataset,
     out: &Path,
 ) -> Result<(), Failure> {
-    let test_labels: Vec<usize> = dataset.test.iter().map(|e| e.label).collect();
-    let report = classifier.score(probs, &test_labels)?;
-    print_test(&report);
+    let report = classifier.score_targets(probs, &dataset.test_targets()?)?;
+    print_test(&report, &dataset.label_names);
     std::fs::write(out, pollster::block_on(classifier.to_bytes())?)?;
     println!("saved {}", out.display());
     Ok(())
 }
 
-fn print_test(report: &Report) {
-    println!(
-        "test: {} rows, accuracy {:.4}, AUROC {:.4}, macro-F1 {:.4}",
-        report.n,
-        report.accuracy,
-        report.auroc.unwrap_or(f64::NAN),
-        report.macro_f1
-    );
-    println!("confusion [true][predicted]: {:?}", report.confusion);
+fn print_test(report: &Evaluation, names: &[String]) {
+    match report {
+        Evaluation::Classes(report) => {
+            println!(
+                "test: {} rows, accuracy {:.4}, AUROC {:.4}, macro-F1 {:.4}",
+                report.n,
+                report.accuracy,
+                report.auroc.unwrap_or(f64::NAN),
+                report.macro_f1
+            );
+            println!("confusion [true][predicted]: {:?}", report.confusion);
+        }
+        Evaluation::Labels(report) => {
+            println!(
+                "test: {} rows, micro-F1 {:.4}, macro-F1 {:.4}, exact match {:.4}, Hamming loss {:.4}, AUROC {:.4}",
+                report.n,
+                report.micro.f1,
+                report.macro_avg.f1,
+                report.subset_accuracy,
+                report.hamming_loss,
+                report.auroc.unwrap_or(f64::NAN)
+            );
+            for (j, label) in report.per_label.iter().enumerate() {
+                println!(
+                    "  {:<24} threshold {:.3}  precision {:.4} recall {:.4} F1 {:.4} ({} rows)",
+                    names.get(j).map_or("", String::as_str),
+                    report.thresholds.get(j).copied().unwrap_or(f32::NAN),
+                    label.scores.precision,
+                    label.scores.recall,
+                    label.scores.f1,
+                    label.support
+                );
+            }
+        }
+    }
 }
 
 /// The classifier `file`, or the model folder's own one when there is no file; checked
@@ -472,7 +501,7 @@ fn classify(
         header.extend(names.iter().map(|n| format!("p_{n}")));
         writer.write_record(&header)?;
         for (text, p) in texts.iter().zip(&rows) {
-            let mut record = vec![spreadsheet_text(text), spreadsheet_text(&p.name)];
+            let mut record = vec![spreadsheet_text(text), spreadsheet_text(&p.verdict(names))];
             record.extend(p.probabilities.iter().map(|v| format!("{v:.6}")));
             writer.write_record(&record)?;
         }
@@ -480,8 +509,13 @@ fn classify(
         println!("wrote {} rows to {}", rows.len(), out.display());
     } else {
         for (text, p) in texts.iter().zip(&rows) {
-            let confidence = p.probabilities.get(p.label).copied().unwrap_or(f32::NAN);
-            println!("{} {:.1} %\t{text}", p.name, confidence * 100.0);
+            match &p.labels {
+                None => {
+                    let confidence = p.probabilities.get(p.label).copied().unwrap_or(f32::NAN);
+                    println!("{} {:.1} %\t{text}", p.name, confidence * 100.0);
+                }
+                Some(_) => println!("[{}]\t{text}", p.verdict(names)),
+            }
         }
     }
     Ok(())
@@ -508,6 +542,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             label_mode: mode,
             delimiter,
             split_column,
+            label_separator,
+            label_columns,
             preset,
             pooling,
             max_len,
@@ -520,14 +556,23 @@ fn run(cli: Cli) -> Result<(), Failure> {
             encoder_lr,
             head_lr,
         } => {
-            let columns = match (text_column, label_column) {
+            let label = label_column.or_else(|| label_columns.first().cloned());
+            let columns = match (text_column, label) {
                 (Some(text), Some(label)) => Columns::Named { text, label },
-                _ => Columns::default(),
+                (None, None) => Columns::default(),
+                _ => {
+                    return Err(
+                        "name the text column and the label column (--text-column with --label-column or --label-columns), or neither for the Amazon layout"
+                            .into(),
+                    );
+                }
             };
             let data_settings = Settings {
                 columns,
                 delimiter: data::Delimiter::parse(&delimiter)?,
                 split_column,
+                label_separator,
+                label_columns,
                 ..Settings::default()
             };
             if let Some(layers) = fine_tune_layers {

@@ -113,6 +113,15 @@ fn config(base_config: &[u8], classifier: &Classifier) -> Result<Value> {
     fields.insert("label2id".into(), Value::Object(label2id));
     fields.insert("num_labels".into(), names.len().into());
     fields.insert("problem_type".into(), problem.into());
+    if let Some(thresholds) = &classifier.meta.thresholds {
+        // Other tools take 0.5 for every label; these are what bertweb chose on validation.
+        let by_label: Map<String, Value> = names
+            .iter()
+            .zip(thresholds)
+            .map(|(name, &t)| (name.clone(), Value::from(f64::from(t))))
+            .collect();
+        fields.insert("bertweb_thresholds".into(), Value::Object(by_label));
+    }
     // Without it transformers.js looks for a quantized model_quantized.onnx in the browser.
     fields.insert("transformers.js_config".into(), json!({"dtype": "fp32"}));
     Ok(config)
@@ -156,10 +165,17 @@ fn model_card(classifier: &Classifier, card: &ModelCard) -> String {
     };
     let test = match &meta.test {
         Some(t) => format!(
-            "| accuracy | {:.4} |\n| AUROC | {} |\n| macro-F1 | {:.4} |\n| test texts | {} |\n",
+            "| {} | {:.4} |\n| AUROC | {} |\n| macro-F1 | {:.4} |\n{}| test texts | {} |\n",
+            if meta.shape.multi_label {
+                "exact match (every label right)"
+            } else {
+                "accuracy"
+            },
             t.accuracy,
             t.auroc.map_or("–".into(), |a| format!("{a:.4}")),
             t.macro_f1,
+            t.micro_f1
+                .map_or(String::new(), |f| format!("| micro-F1 | {f:.4} |\n")),
             t.n
         ),
         None => "Not evaluated on a test split.\n".to_string(),
@@ -169,6 +185,17 @@ fn model_card(classifier: &Classifier, card: &ModelCard) -> String {
     } else {
         "a softmax over the labels"
     };
+    let thresholds = meta.thresholds.as_ref().map_or(String::new(), |thresholds| {
+        format!(
+            "| thresholds | a text has a label when its score is at least the label's threshold, chosen on validation: {} (also `bertweb_thresholds` in `config.json`) |\n",
+            meta.label_names
+                .iter()
+                .zip(thresholds)
+                .map(|(n, t)| format!("{n} {t:.3}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    });
     format!(
         "---\nlibrary_name: transformers.js\npipeline_tag: text-classification\ntags:\n- bertweb\n- onnx\n---\n\n\
 # Text classifier: {labels}\n\n\
@@ -178,7 +205,7 @@ Trained in the browser with bertweb on {date} from {dataset}{rows}.\n\n\
 | labels | {labels} |\n\
 | classifier | {how} |\n\
 | pooling | {pooling}, at most {max_len} word pieces per text |\n\
-| scores | {scores} of `logits` |\n\n\
+| scores | {scores} of `logits` |\n{thresholds}\n\
 ## Test metrics\n\n| | |\n| --- | --- |\n{test}\n\
 ## Use it\n\n\
 `onnx/model.onnx` takes `input_ids`, `attention_mask` and `token_type_ids` (int64, `[batch, sequence]`) \

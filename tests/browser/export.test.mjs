@@ -77,6 +77,14 @@ const THREE_CLASSES = `text,label\n${[
 ]
   .flatMap(([t, label]) => [0, 1, 2].map((i) => `${t} ${i},${label}`))
   .join('\n')}\n`;
+/** The same texts with several labels each: the sentiment's, and `delivery` for some. */
+const SEVERAL_LABELS = `text,labels\n${[
+  ...NEGATIVE.map((t) => [t, 'negative']),
+  ...NEUTRAL.map((t) => [t, 'neutral;delivery']),
+  ...POSITIVE.map((t, i) => [t, i % 2 ? 'positive;delivery' : 'positive']),
+]
+  .flatMap(([t, labels]) => [0, 1, 2].map((i) => `${t} ${i},${labels}`))
+  .join('\n')}\n`;
 
 const TEXTS = [
   'Tasty and fresh, I will buy it again.',
@@ -133,6 +141,7 @@ describe('a classifier exported for other tools', () => {
           a.remove();
           return {
             labels: meta.label_names,
+            thresholds: meta.thresholds ?? null,
             maxLen: meta.features.max_len,
             predictions,
             seconds: { train: (t1 - t0) / 1000, export: (t2 - t1) / 1000 },
@@ -150,7 +159,12 @@ describe('a classifier exported for other tools', () => {
 
   /** The export holds the files, its config.json the labels, and transformers.js agrees. */
   async function check(name, csv, settings, labelCount, how = undefined) {
-    const { folder, labels, maxLen, predictions, seconds } = await trainAndExport(name, csv, settings, how);
+    const { folder, labels, thresholds, maxLen, predictions, seconds } = await trainAndExport(
+      name,
+      csv,
+      settings,
+      how,
+    );
     console.log(
       `# ${name}: trained in ${seconds.train.toFixed(1)} s, exported in ${seconds.export.toFixed(1)} s`,
     );
@@ -161,7 +175,20 @@ describe('a classifier exported for other tools', () => {
     assert.deepEqual(config.architectures, ['BertForSequenceClassification']);
     assert.deepEqual(config.id2label, Object.fromEntries(labels.map((l, i) => [String(i), l])));
     assert.deepEqual(config.label2id, Object.fromEntries(labels.map((l, i) => [l, i])));
-    assert.equal(config.problem_type, 'single_label_classification');
+    if (thresholds) {
+      // Multi-label: a sigmoid per label in transformers.js; the thresholds bertweb chose.
+      assert.equal(config.problem_type, 'multi_label_classification');
+      assert.deepEqual(
+        config.bertweb_thresholds,
+        Object.fromEntries(labels.map((l, i) => [l, thresholds[i]])),
+      );
+      assert.match(
+        readFileSync(join(folder, 'README.md'), 'utf8'),
+        /\| thresholds \| a text has a label when/,
+      );
+    } else {
+      assert.equal(config.problem_type, 'single_label_classification');
+    }
     assert.equal(config['transformers.js_config']?.dtype, 'fp32');
     // What transformers.js (and the README's Python) truncate texts to: the classifier's length.
     const tokenizerConfig = JSON.parse(readFileSync(join(folder, 'tokenizer_config.json'), 'utf8'));
@@ -192,6 +219,15 @@ describe('a classifier exported for other tools', () => {
       THREE_CLASSES,
       { columns: { named: { text: 'text', label: 'label' } }, label_mode: 'named' },
       3,
+    ),
+  );
+
+  test('several labels per text: transformers.js gives each label its sigmoid', { skip: exportSkip }, () =>
+    check(
+      'several-labels',
+      SEVERAL_LABELS,
+      { columns: { named: { text: 'text', label: 'labels' } }, label_separator: ';' },
+      4,
     ),
   );
 

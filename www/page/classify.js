@@ -17,16 +17,21 @@ export function showClassifier() {
     refreshControls();
     return;
   }
-  const test = meta.test ? `, test accuracy ${pct(meta.test.accuracy, 1)} on ${meta.test.n} test texts` : '';
+  const test = !meta.test
+    ? ''
+    : meta.test.micro_f1 !== undefined
+      ? `, test micro-F1 ${pct(meta.test.micro_f1, 1)} on ${meta.test.n} test texts`
+      : `, test accuracy ${pct(meta.test.accuracy, 1)} on ${meta.test.n} test texts`;
   const fits =
     client.info && client.info.modelId !== meta.model_id
       ? ' (trained on another base model: load that model to use it)'
       : '';
   const tuned = meta.fine_tune?.settings?.layers;
+  const several = meta.shape.multi_label ? ', any number of labels per text' : '';
   const kind = meta.settings
-    ? `${meta.settings.preset} head`
+    ? `${meta.settings.preset} head${several}`
     : meta.fine_tune
-      ? `fine-tuned encoder layers${Number.isInteger(tuned) ? ` (top ${tuned})` : ''} and head`
+      ? `fine-tuned encoder layers${Number.isInteger(tuned) ? ` (top ${tuned})` : ''} and head${several}`
       : meta.imported
         ? `${meta.imported.architecture}${meta.shape.multi_label ? ', multi-label' : ''}`
         : 'head';
@@ -48,8 +53,8 @@ export async function onClassify(event) {
   setBusy(true);
   try {
     const [p] = await client.classify([text]);
-    ui.verdict.textContent = `${p.name} ${pct(p.probabilities[p.label])}`;
-    ui.verdict.dataset.label = p.name;
+    ui.verdict.textContent = verdictText(p, state.classifier?.label_names ?? []);
+    ui.verdict.dataset.label = verdict(p, state.classifier?.label_names ?? []);
     ui.classifyStatus.hidden = true;
   } catch (err) {
     ui.verdict.textContent = '';
@@ -121,27 +126,55 @@ export async function onBatchRun() {
   }
 }
 
+/**
+ * What a prediction decided, as the label column says it: the class, or (multi-label) every
+ * label at or over its threshold, joined by `; ` (empty: none).
+ * @param {import('../protocol.js').Prediction} p @param {string[]} names
+ */
+function verdict(p, names) {
+  return p.labels ? p.labels.map((l) => names[l] ?? String(l)).join('; ') : p.name;
+}
+
+/**
+ * A prediction in words: the class and its probability, or each label over its threshold with
+ * its probability, and the most probable one when none is.
+ * @param {import('../protocol.js').Prediction} p @param {string[]} names
+ */
+function verdictText(p, names) {
+  if (!p.labels) return `${p.name} ${pct(p.probabilities[p.label])}`;
+  if (p.labels.length === 0) {
+    return `no label over its threshold (most probable: ${p.name} ${pct(p.probabilities[p.label])})`;
+  }
+  return p.labels.map((l) => `${names[l] ?? l} ${pct(p.probabilities[l])}`).join(', ');
+}
+
 /** @param {string[]} texts @param {import('../protocol.js').Prediction[]} predictions */
 function showBatch(texts, predictions) {
   const names = state.classifier?.label_names ?? [];
-  const head = ['text', 'label', ...names.map((n) => `p_${n}`)];
+  const multi = predictions.some((p) => p.labels);
+  const head = ['text', multi ? 'labels' : 'label', ...names.map((n) => `p_${n}`)];
   ui.batchTable.tHead?.replaceChildren(row(['#', ...head]));
   const body = predictions
     .slice(0, TABLE_ROWS)
-    .map((p, i) => row([i + 1, texts[i], p.name, ...p.probabilities.map((v) => v.toFixed(3))]));
+    .map((p, i) => row([i + 1, texts[i], verdict(p, names), ...p.probabilities.map((v) => v.toFixed(3))]));
   ui.batchTable.tBodies[0].replaceChildren(...body);
   const lines = [csvLine(head)];
   predictions.forEach((p, i) => {
     lines.push(
       csvLine(
-        [texts[i], p.name],
+        [texts[i], verdict(p, names)],
         p.probabilities.map((v) => v.toFixed(6)),
       ),
     );
   });
   if (ui.batchDownload.href.startsWith('blob:')) URL.revokeObjectURL(ui.batchDownload.href);
   ui.batchDownload.href = URL.createObjectURL(new Blob([`${lines.join('\r\n')}\r\n`], { type: 'text/csv' }));
-  const tally = names.map((n, c) => `${predictions.filter((p) => p.label === c).length} ${n}`).join(', ');
+  // Multi-label: texts with each label; else texts per class.
+  const tally = names
+    .map(
+      (n, c) => `${predictions.filter((p) => (p.labels ? p.labels.includes(c) : p.label === c)).length} ${n}`,
+    )
+    .join(', ');
   const shown =
     predictions.length > TABLE_ROWS ? ` The first ${TABLE_ROWS} are shown; the download has all.` : '';
   ui.batchSummary.textContent = `${predictions.length} rows: ${tally}.${shown}`;

@@ -86,7 +86,14 @@ function readSettings() {
     seed: Math.max(0, Math.floor(Number(ui.seed.value) || 0)),
     test_fraction: Number(ui.testFraction.value),
     strip_html: ui.stripHtml.checked,
+    label_separator: labelSeparator(),
+    label_columns: ui.flagLabels.checked ? (preview?.flag_columns ?? []) : [],
   };
+}
+
+/** The label separator the user confirmed (the box checked), or null: one class per text. */
+function labelSeparator() {
+  return ui.multiLabel.checked && ui.labelSeparator.value !== '' ? ui.labelSeparator.value : null;
 }
 
 /**
@@ -119,6 +126,11 @@ function forgetCsv() {
   ui.splitLine.hidden = true;
   ui.splitText.textContent = '';
   ui.testFraction.disabled = false;
+  ui.multiLabel.checked = false;
+  ui.labelSeparator.value = ';';
+  ui.flagLabels.checked = false;
+  ui.flagLine.hidden = true;
+  ui.labelMode.disabled = false;
   ui.dataResult.hidden = true;
   ui.counts.tBodies[0].replaceChildren();
   ui.examples.replaceChildren();
@@ -154,6 +166,11 @@ export async function onCsvFile(file) {
     if (!settingsFilled) fillSettings(all.data);
     settingsFilled = true;
     columnsKnown = showPreview(file.name, preview);
+    if (preview.flag_columns.length) ui.flagLabels.checked = true;
+    else if (preview.label_separator) {
+      ui.multiLabel.checked = true;
+      ui.labelSeparator.value = preview.label_separator;
+    }
     ui.dataForm.hidden = false;
   } catch (err) {
     say(ui.dataStatus, `cannot use ${file.name}: ${sentence(messageOf(err))}`, 'error');
@@ -161,7 +178,27 @@ export async function onCsvFile(file) {
   } finally {
     setBusy(false);
   }
-  if (columnsKnown) await preprocess();
+  if (columnsKnown && ui.flagLabels.checked) {
+    await onLabelColumnChanged();
+    say(
+      ui.dataStatus,
+      `The columns ${state.csv?.preview.flag_columns.map((c) => `\`${c}\``).join(', ')} look like one label each ` +
+        '(0 or 1 per text), so the box is checked: check the labels below, then press Preprocess ' +
+        '(uncheck the box for one class per text from the label column).',
+      'warn',
+    );
+  } else if (columnsKnown && ui.multiLabel.checked) {
+    // Several labels per text is the user's to confirm: the labels are counted as labels, and
+    // nothing is preprocessed until they press Preprocess.
+    await onLabelColumnChanged();
+    say(
+      ui.dataStatus,
+      `The labels in \`${ui.labelColumn.value}\` look like several per text, separated by ` +
+        `\`${ui.labelSeparator.value}\`, so the box is checked: check the labels below, then press Preprocess ` +
+        '(uncheck the box for one class per text).',
+      'warn',
+    );
+  } else if (columnsKnown) await preprocess();
   else say(ui.dataStatus, 'Choose the text and the label column, then press Preprocess.', 'warn');
 }
 
@@ -192,6 +229,8 @@ function showPreview(name, p) {
     : `${name}: ${p.header.length} columns. Choose the text and the label column` +
       (found ? ` if these guesses are wrong; ${rows}.` : `; ${rows}.`);
   previewDelimiter = delimiterChoice();
+  ui.flagLine.hidden = p.flag_columns.length === 0;
+  ui.flagLabelsText.textContent = `Several labels per text, one 0/1 column each: ${p.flag_columns.join(', ')}`;
   showDelimiter(p);
   showLabels(p);
   ui.useSplit.checked = true;
@@ -216,10 +255,23 @@ function showLabels(p) {
     ui.classes.hidden = true;
     return;
   }
-  const values = `${count(p.distinct_labels)} distinct value${p.distinct_labels === 1 ? '' : 's'}`;
-  const kind = p.label_kind === 'scores' ? `scores from 1 to 5 (${values})` : `classes (${values})`;
-  const few = p.distinct_labels < 2 ? ' A classifier needs at least two classes.' : '';
-  ui.labelKind.textContent = `Labels in \`${column}\`: ${kind}; suggested label mode: ${p.label_mode}.${few}`;
+  ui.labelMode.disabled = p.multi_label;
+  if (p.multi_label) {
+    const labels = `${count(p.distinct_labels)} label${p.distinct_labels === 1 ? '' : 's'}`;
+    const few = p.distinct_labels < 2 ? ' A classifier needs at least two labels.' : '';
+    ui.labelKind.textContent =
+      `Labels ${ui.flagLabels.checked ? `from the 0/1 columns ${p.flag_columns.join(', ')}` : `in \`${column}\``}: ` +
+      `${labels}, any number per text (rows with each label below); ` +
+      `a sigmoid per label, and each label's threshold chosen on the validation part.${few}`;
+  } else {
+    const values = `${count(p.distinct_labels)} distinct value${p.distinct_labels === 1 ? '' : 's'}`;
+    const kind = p.label_kind === 'scores' ? `scores from 1 to 5 (${values})` : `classes (${values})`;
+    const few = p.distinct_labels < 2 ? ' A classifier needs at least two classes.' : '';
+    const several = p.label_separator
+      ? ` They look like several labels per text, separated by \`${p.label_separator}\`: check the box above if so.`
+      : '';
+    ui.labelKind.textContent = `Labels in \`${column}\`: ${kind}; suggested label mode: ${p.label_mode}.${few}${several}`;
+  }
   ui.classesCaption.textContent = `Labels found in \`${column}\``;
   const shown = p.classes.slice(0, CLASSES_SHOWN);
   const rows = shown.map((c) => row([c.name === '' ? '(empty)' : c.name, count(c.count)], true));
@@ -301,6 +353,16 @@ async function onLabelColumnChanged() {
 // This section's own controls (main.js wires the file input, the drop zone and the form).
 ui.delimiter.addEventListener('change', onDelimiterChanged);
 ui.labelColumn.addEventListener('change', onLabelColumnChanged);
+ui.multiLabel.addEventListener('change', () => {
+  // One source of several labels at a time.
+  if (ui.multiLabel.checked) ui.flagLabels.checked = false;
+  onLabelColumnChanged();
+});
+ui.flagLabels.addEventListener('change', () => {
+  if (ui.flagLabels.checked) ui.multiLabel.checked = false;
+  onLabelColumnChanged();
+});
+ui.labelSeparator.addEventListener('change', onLabelColumnChanged);
 ui.useSplit.addEventListener('change', showSplit);
 
 export async function preprocess() {
@@ -358,7 +420,7 @@ function summaryText(name, s) {
   const noun = textsNoun(s);
   const text =
     `${name}: ${count(c.train)} training and ${count(c.test)} test ${noun}, ` +
-    `classes ${s.label_names.join(', ')}.`;
+    `${s.multi_label ? 'labels (any number per text)' : 'classes'} ${s.label_names.join(', ')}.`;
   const streamed = state.csv?.large
     ? ` The file was read as a stream: a random sample of ${count(c.after_sampling)} of its ` +
       `${count(c.after_words)} usable rows.`
@@ -396,7 +458,7 @@ function showCounts(s) {
       c.after_sampling,
       c.dropped_by_sampling || '',
     ],
-    ...s.label_names.map((n, i) => [`  class ${n}`, c.per_class[i], '']),
+    ...s.label_names.map((n, i) => [`  ${s.multi_label ? 'label' : 'class'} ${n}`, c.per_class[i], '']),
     [
       validation === null
         ? 'Training part (validation: its last 20 %)'
@@ -415,7 +477,10 @@ function showCounts(s) {
   ui.examples.replaceChildren(
     ...s.examples.map((e) => {
       const li = document.createElement('li');
-      li.append(cell('strong', s.label_names[e.label] ?? e.label), ' ', cell('span', e.text));
+      const labels = s.multi_label
+        ? (e.labels ?? []).map((l) => s.label_names[l] ?? l).join('; ') || '(no label)'
+        : (s.label_names[e.label] ?? e.label);
+      li.append(cell('strong', labels), ' ', cell('span', e.text));
       return li;
     }),
   );

@@ -21,6 +21,7 @@ export function drawHead() {
       maxLen: settings.max_len,
       pooling: settings.pooling,
       outputs,
+      multiLabel: state.summary.multi_label,
     });
     return;
   }
@@ -33,6 +34,7 @@ export function drawHead() {
     batch_norm: settings.batch_norm,
     dropout: settings.dropout,
     outputs,
+    multiLabel: state.summary.multi_label,
     standardize: settings.standardize,
   });
 }

@@ -7,7 +7,7 @@ import { num, pct, row, textsNoun } from './format.js';
 import { client, state, ui } from './state.js';
 
 /** @typedef {import('../protocol.js').EpochReport} EpochReport */
-/** @typedef {import('../protocol.js').Report} Report */
+/** @typedef {import('../protocol.js').TestReport} TestReport */
 /** @typedef {ReturnType<typeof epochCharts>} EpochCharts */
 
 /** The data a report was made on: the model, the CSV and its preprocessing. */
@@ -47,7 +47,8 @@ export function plotHistory(charts, history) {
 /** One epoch's line in the training status. @param {EpochReport} r @param {number} epochs */
 export function epochText(r, epochs) {
   return (
-    `Epoch ${r.epoch} of ${epochs}: loss ${num(r.train_loss)}, validation accuracy ` +
+    // Multi-label (thresholds chosen): accuracy of each (text, label) decision at 0.5.
+    `Epoch ${r.epoch} of ${epochs}: loss ${num(r.train_loss)}, validation ${r.thresholds ? 'label ' : ''}accuracy ` +
     `${pct(r.val_accuracy, 1)}, validation AUROC ${num(r.val_auroc)}${r.best ? ' (best so far)' : ''}.`
   );
 }
@@ -63,14 +64,15 @@ export function showComparison(latest) {
   const head = state.reports.head?.key === key ? state.reports.head : null;
   const tuned = state.reports.finetune?.key === key ? state.reports.finetune : null;
   if (head && tuned) {
-    const a = head.report;
-    const b = tuned.report;
+    const a = headline(head.report);
+    const b = headline(tuned.report);
     ui.comparisonTable.tHead?.replaceChildren(row(['', head.label, tuned.label]));
     ui.comparisonTable.tBodies[0].replaceChildren(
       row([`Test ${noun}`, a.n, b.n], true),
-      row(['Accuracy', pct(a.accuracy, 1), pct(b.accuracy, 1)], true),
+      row([a.accuracyName, pct(a.accuracy, 1), pct(b.accuracy, 1)], true),
       row(['AUROC', num(a.auroc), num(b.auroc)], true),
-      row(['Macro F1', num(a.macro_f1), num(b.macro_f1)], true),
+      row(['Macro F1', num(a.macroF1), num(b.macroF1)], true),
+      ...(a.microF1 === null ? [] : [row(['Micro F1', num(a.microF1), num(b.microF1)], true)]),
     );
     ui.comparison.hidden = false;
     ui.comparisonHelp.hidden = true;
@@ -85,15 +87,52 @@ export function showComparison(latest) {
       : `To compare with fine-tuned BERT on the same test ${noun}, choose "Fine-tune BERT" above and press Fine-tune.`;
 }
 
-/** @param {Report} report @param {string} title */
+/**
+ * The numbers a report of either kind leads with; multi-label accuracy is exact match (every
+ * label of a text right).
+ * @param {TestReport} report
+ */
+function headline(report) {
+  return report.kind === 'labels'
+    ? {
+        n: report.n,
+        accuracyName: 'Exact match',
+        accuracy: report.subset_accuracy,
+        auroc: report.auroc,
+        macroF1: report.macro.f1,
+        microF1: report.micro.f1,
+      }
+    : {
+        n: report.n,
+        accuracyName: 'Accuracy',
+        accuracy: report.accuracy,
+        auroc: report.auroc,
+        macroF1: report.macro_f1,
+        microF1: null,
+      };
+}
+
+/** @param {TestReport} report @param {string} title */
 export function showReport(report, title) {
   const names = state.classifier?.label_names ?? [];
+  const h = headline(report);
   ui.reportTitle.textContent = title;
   ui.reportNLabel.textContent = `Test ${textsNoun(state.summary)}`;
   ui.reportN.textContent = String(report.n);
-  ui.reportAccuracy.textContent = pct(report.accuracy, 1);
-  ui.reportAuroc.textContent = num(report.auroc);
-  ui.reportF1.textContent = num(report.macro_f1);
+  ui.reportAccuracyLabel.textContent = h.accuracyName;
+  ui.reportAccuracy.textContent = pct(h.accuracy, 1);
+  ui.reportAuroc.textContent = num(h.auroc);
+  ui.reportF1.textContent = num(h.macroF1);
+  ui.reportMicroLabel.hidden = ui.reportMicro.hidden = h.microF1 === null;
+  ui.reportMicro.textContent = num(h.microF1);
+  ui.report.hidden = false;
+  if (report.kind === 'labels') {
+    showLabelsReport(report, names);
+    return;
+  }
+  ui.confusion.hidden = false;
+  ui.perClassCaption.textContent = 'Per class';
+  ui.perClass.tHead?.replaceChildren(row(['Class', 'Precision', 'Recall', 'F1', 'Support']));
   ui.confusion.tHead?.replaceChildren(row(['true \\ predicted', ...names]));
   ui.confusion.tBodies[0].replaceChildren(...report.confusion.map((r, i) => row([names[i], ...r], true)));
   ui.perClass.tBodies[0].replaceChildren(
@@ -101,8 +140,37 @@ export function showReport(report, title) {
       row([names[i], num(m.precision), num(m.recall), num(m.f1), m.support], true),
     ),
   );
-  ui.report.hidden = false;
   const curve = report.roc.find((c) => c !== null);
   if (curve) rocChart(ui.chartRoc, curve);
   else ui.chartRoc.textContent = 'No ROC curve: the test part has a single class.';
+}
+
+/**
+ * A multi-label report: each label's threshold, precision, recall, F1, texts and AUROC; no
+ * confusion matrix or ROC curve (each label has its own).
+ * @param {import('../protocol.js').LabelsReport} report @param {string[]} names
+ */
+function showLabelsReport(report, names) {
+  ui.confusion.hidden = true;
+  ui.perClassCaption.textContent = `Per label, at its threshold (chosen on the validation part); Hamming loss ${num(report.hamming_loss)}`;
+  ui.perClass.tHead?.replaceChildren(
+    row(['Label', 'Threshold', 'Precision', 'Recall', 'F1', 'Texts with it', 'AUROC']),
+  );
+  ui.perClass.tBodies[0].replaceChildren(
+    ...report.per_label.map((m, i) =>
+      row(
+        [
+          names[i],
+          num(report.thresholds[i]),
+          num(m.precision),
+          num(m.recall),
+          num(m.f1),
+          m.support,
+          num(report.auroc_per_label[i] ?? null),
+        ],
+        true,
+      ),
+    ),
+  );
+  ui.chartRoc.textContent = 'Each label has its own ROC curve: its AUROC is in the table.';
 }

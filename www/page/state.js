@@ -7,7 +7,7 @@ import { BertClient } from '../client.js';
 
 /** @typedef {import('../protocol.js').ClassifierMeta} ClassifierMeta */
 /** @typedef {import('../protocol.js').DatasetSummary} DatasetSummary */
-/** @typedef {import('../protocol.js').Report} Report */
+/** @typedef {import('../protocol.js').TestReport} TestReport */
 /** @typedef {import('../protocol.js').Defaults} Defaults */
 /** @typedef {import('../protocol.js').Preview} Preview */
 
@@ -133,12 +133,21 @@ export const ui = {
   comparisonHelp: $('comparison-help', E),
   reportNLabel: $('report-n-label', E),
   reportN: $('report-n', E),
+  reportAccuracyLabel: $('report-accuracy-label', E),
   reportAccuracy: $('report-accuracy', E),
+  reportMicroLabel: $('report-micro-label', E),
+  reportMicro: $('report-micro', E),
   reportAuroc: $('report-auroc', E),
   reportF1: $('report-f1', E),
   chartRoc: $('chart-roc', E),
   confusion: $('confusion', Table),
   perClass: $('per-class', Table),
+  perClassCaption: $('per-class-caption', E),
+  multiLabel: $('multi-label', Input),
+  labelSeparator: $('label-separator', Input),
+  flagLine: $('flag-line', E),
+  flagLabels: $('flag-labels', Input),
+  flagLabelsText: $('flag-labels-text', E),
   // keep
   classifierDownload: $('classifier-download', Button),
   exportDownload: $('export-download', Button),
@@ -188,8 +197,8 @@ export const state = {
   /**
    * This session's test reports, by what made them, with the data they were made on (`key`),
    * for the side-by-side comparison.
-   * @type {{head?: {key: string, report: Report, label: string},
-   *   finetune?: {key: string, report: Report, label: string}}}
+   * @type {{head?: {key: string, report: TestReport, label: string},
+   *   finetune?: {key: string, report: TestReport, label: string}}}
    */
   reports: {},
 };
