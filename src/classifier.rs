@@ -7,6 +7,7 @@ use burn::prelude::*;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 
+use crate::calibration::{Calibration, Reliability};
 use crate::data::strip_html;
 use crate::encoder::Encoder;
 use crate::error::{BertError, Result};
@@ -57,6 +58,11 @@ pub struct ClassifierMeta {
     /// multi-label classifier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thresholds: Option<Vec<f32>>,
+    /// The temperature fitted on validation that the head's logits are divided by (folded into
+    /// its output layer: [`crate::head::Head::scale_output`]); `None` for one that was not
+    /// calibrated (imported, or kept by an older page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
 }
 
 /// The error for a classifier file whose contents cannot work.
@@ -96,6 +102,12 @@ impl ClassifierMeta {
             return Err(invalid(
                 "its standardizer holds a NaN, infinite or non-positive value".into(),
             ));
+        }
+        if self
+            .temperature
+            .is_some_and(|t| !(t.is_finite() && t > 0.0))
+        {
+            return Err(invalid("its temperature is not a positive number".into()));
         }
         if let Some(thresholds) = &self.thresholds {
             if !shape.multi_label || thresholds.len() != shape.classes {
@@ -288,6 +300,14 @@ impl Prediction {
     }
 }
 
+/// `head` with its logits divided by `temperature`.
+fn calibrated(mut head: Head, temperature: Option<f32>) -> Head {
+    if let Some(t) = temperature.filter(|t| t.is_finite() && *t > 0.0) {
+        head.scale_output(1.0 / t);
+    }
+    head
+}
+
 /// A text as every classifier sees it: HTML tags removed, as preprocessing removes them from
 /// the texts it trains on. The one place the page, the command line and `classify` get it.
 pub fn input_text(text: &str) -> String {
@@ -311,6 +331,7 @@ impl Classifier {
         features: FeatureSettings,
         label_names: Vec<String>,
     ) -> Self {
+        let head = calibrated(trained.head, trained.best.temperature);
         Self {
             meta: ClassifierMeta {
                 format: FORMAT.into(),
@@ -322,11 +343,12 @@ impl Classifier {
                 fine_tune: None,
                 standardizer: trained.standardizer,
                 thresholds: trained.best.thresholds.clone(),
+                temperature: trained.best.temperature,
                 best_epoch: Some(trained.best),
                 imported: None,
                 test: None,
             },
-            head: trained.head,
+            head,
             tuned: None,
         }
     }
@@ -334,6 +356,7 @@ impl Classifier {
     /// Wraps a finished fine-tuning run.
     pub fn from_fine_tuned(tuned: FineTuned, label_names: Vec<String>) -> Self {
         let TunedTop { encoder, head } = tuned.top;
+        let head = calibrated(head, tuned.best.temperature);
         Self {
             meta: ClassifierMeta {
                 format: FORMAT.into(),
@@ -353,6 +376,7 @@ impl Classifier {
                     history: tuned.history,
                 }),
                 thresholds: tuned.best.thresholds.clone(),
+                temperature: tuned.best.temperature,
                 best_epoch: Some(tuned.best),
                 imported: None,
                 test: None,
@@ -439,6 +463,7 @@ impl Classifier {
                 }),
                 test: None,
                 thresholds: None,
+                temperature: None,
             },
             head: Head {
                 hidden: vec![],
@@ -659,10 +684,37 @@ impl Classifier {
     /// [`Classifier::predict`]) against the true labels; the headline numbers are kept in the
     /// metadata, so the saved file carries them.
     pub fn score(&mut self, probs: &[f32], labels: &[usize]) -> Result<Report> {
-        let report = Report::new(probs, self.meta.label_names.len(), labels)
+        let mut report = Report::new(probs, self.meta.label_names.len(), labels)
             .map_err(|e| BertError::Internal(e.to_string()))?;
+        let classes = self.meta.label_names.len();
+        report.calibration = Some(self.calibration(probs, &Targets::classes(labels, classes)?));
         self.meta.test = Some(TestSummary::from(&report));
         Ok(report)
+    }
+
+    /// The reliability of these probabilities (the classifier's, of labelled texts), and of
+    /// the ones its head gave before its temperature.
+    fn calibration(&self, probs: &[f32], targets: &Targets) -> Calibration {
+        let after = Reliability::of(probs, targets);
+        let t = self.meta.temperature.unwrap_or(1.0);
+        let before = if t == 1.0 {
+            after.clone()
+        } else {
+            Reliability::of(
+                &crate::calibration::uncalibrated(
+                    probs,
+                    targets.outputs(),
+                    targets.per_output(),
+                    t,
+                ),
+                targets,
+            )
+        };
+        Calibration {
+            temperature: t,
+            before,
+            after,
+        }
     }
 
     /// [`Classifier::score`] for either kind of targets: multi-label ones are scored at the
@@ -688,8 +740,9 @@ impl Classifier {
                         }
                     )));
                 }
-                let report = MultiLabelReport::new(probs, flags, *labels, &self.thresholds())
+                let mut report = MultiLabelReport::new(probs, flags, *labels, &self.thresholds())
                     .map_err(|e| BertError::Internal(e.to_string()))?;
+                report.calibration = Some(self.calibration(probs, targets));
                 self.meta.test = Some(TestSummary::from(&report));
                 Ok(Evaluation::Labels(report))
             }

@@ -499,6 +499,15 @@ pub enum Part {
 }
 
 impl Part {
+    /// The part a split column's cell at `line` names, or the error that says what it holds.
+    pub(crate) fn of_cell(cell: &str, line: u64, column: &str) -> Result<Part, DataError> {
+        Part::parse(cell).ok_or_else(|| DataError::SplitValue {
+            line,
+            column: column.to_string(),
+            value: cell.trim().to_string(),
+        })
+    }
+
     /// A split cell's part: `train`, `validation`, `test` and their usual other names, in any
     /// case; `None` for anything else.
     pub fn parse(cell: &str) -> Option<Part> {
@@ -1225,14 +1234,7 @@ pub fn read_table(bytes: &[u8], settings: &Settings) -> Result<Table, DataError>
         };
         let part = match split_index {
             None => None,
-            Some(index) => {
-                let value = cell(index)?;
-                Some(Part::parse(&value).ok_or_else(|| DataError::SplitValue {
-                    line,
-                    column: header[index].clone(),
-                    value: value.trim().to_string(),
-                })?)
-            }
+            Some(index) => Some(Part::of_cell(&cell(index)?, line, &header[index])?),
         };
         rows.push(Row {
             line,

@@ -57,6 +57,10 @@ pub struct EpochReport {
     /// best epoch's are the classifier's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thresholds: Option<Vec<f32>>,
+    /// The temperature fitted on this epoch's validation logits ([`crate::calibration`]); the
+    /// best epoch's calibrates the classifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
 }
 
 /// One pass over the fitted rows and one over the validation rows, as measured.
@@ -87,6 +91,7 @@ impl EpochReport {
             l2,
             best: false,
             thresholds: None,
+            temperature: None,
         }
     }
 }

@@ -346,15 +346,15 @@ pub struct FineTuned {
 struct Pass {
     next: usize,
     loss_sum: f64,
-    probs: Vec<f32>,
-    /// The rows scored, in the order of `probs`.
+    logits: Vec<f32>,
+    /// The rows scored, in the order of `logits`.
     rows: Vec<usize>,
 }
 
 impl Pass {
-    fn add(&mut self, loss: f64, probs: Vec<f32>, rows: &[usize]) {
+    fn add(&mut self, loss: f64, logits: Vec<f32>, rows: &[usize]) {
         self.loss_sum += loss * rows.len() as f64;
-        self.probs.extend(probs);
+        self.logits.extend(logits);
         self.rows.extend_from_slice(rows);
         self.next += rows.len();
     }
@@ -744,8 +744,8 @@ impl FineTuner {
         });
         self.step += 1;
         let loss = read_f32(batch_loss.detach()).await?[0] as f64;
-        let probs = read_f32(self.head_shape.probabilities(logits.detach())).await?;
-        self.train.add(loss, probs, &rows);
+        let logits = read_f32(logits.detach()).await?;
+        self.train.add(loss, logits, &rows);
         if self.train.next >= self.order.len() {
             self.phase = Phase::Validating;
         }
@@ -765,8 +765,8 @@ impl FineTuner {
             .valid();
         let logits = eval.forward(hidden, mask, self.settings.pooling)?;
         let loss = read_f32(self.targets.select(&rows).loss(logits.clone())).await?[0] as f64;
-        let probs = read_f32(self.head_shape.probabilities(logits)).await?;
-        self.val.add(loss, probs, &rows);
+        let logits = read_f32(logits).await?;
+        self.val.add(loss, logits, &rows);
         if self.val.next < self.targets.len() {
             return Ok((rows.len(), None));
         }
@@ -775,12 +775,13 @@ impl FineTuner {
     }
 
     fn end_epoch(&mut self, eval: TunedTop) -> Result<EpochReport> {
-        let train = self
-            .targets
-            .select(&self.train.rows)
-            .scores(&self.train.probs)?;
+        let probs = |targets: &Targets, logits: &[f32]| {
+            crate::calibration::probabilities(logits, targets.outputs(), targets.per_output(), 1.0)
+        };
+        let train_targets = self.targets.select(&self.train.rows);
+        let train = train_targets.scores(&probs(&train_targets, &self.train.logits))?;
         let val_targets = self.targets.select(&self.val.rows);
-        let val = val_targets.scores(&self.val.probs)?;
+        let val = val_targets.scores(&probs(&val_targets, &self.val.logits))?;
         let mut epoch_report = EpochReport::new(
             self.epochs.epoch(),
             self.settings.encoder_lr * self.schedule(),
@@ -792,7 +793,10 @@ impl FineTuner {
                 val,
             },
         );
-        epoch_report.thresholds = val_targets.thresholds(&self.val.probs)?;
+        // The thresholds are chosen on the probabilities the calibrated head will give.
+        let (temperature, calibrated) = val_targets.calibrate(&self.val.logits);
+        epoch_report.temperature = Some(temperature);
+        epoch_report.thresholds = val_targets.thresholds(&calibrated)?;
         self.best.offer(&mut epoch_report, eval);
         self.history.push(epoch_report.clone());
         if self.best.out_of_patience() {

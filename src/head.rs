@@ -32,8 +32,7 @@ pub struct HeadShape {
     pub dropout: f64,
     /// Number of classes; 2 gives a single logit, unless `multi_label`.
     pub classes: usize,
-    /// Labels are independent (a text may have several): one sigmoid output per label. Heads
-    /// trained here are single-label; imported classifiers may be multi-label.
+    /// Labels are independent (a text may have several): one sigmoid output per label.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub multi_label: bool,
 }
@@ -195,5 +194,15 @@ impl Head {
             x = self.dropout.forward(x);
         }
         self.output.forward(x)
+    }
+
+    /// Multiplies the output layer's weights and biases by `factor`: its logits by `factor`.
+    /// Dividing logits by a fitted temperature is this with `1 / T` ([`crate::calibration`]), so
+    /// a calibrated head, its file and its ONNX export need nothing more.
+    pub fn scale_output(&mut self, factor: f32) {
+        self.output.weight = self.output.weight.clone().map(|w| w.mul_scalar(factor));
+        if let Some(bias) = self.output.bias.take() {
+            self.output.bias = Some(bias.map(|b| b.mul_scalar(factor)));
+        }
     }
 }

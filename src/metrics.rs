@@ -128,6 +128,10 @@ pub struct Report {
     /// Mean F1 over the classes that occur in the labels or the predictions (scikit-learn's
     /// `f1_score(average="macro")`).
     pub macro_f1: f64,
+    /// How well the probabilities' confidence matches, before and after the classifier's
+    /// temperature (a classifier's test report has it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<crate::calibration::Calibration>,
 }
 
 impl Report {
@@ -195,6 +199,7 @@ impl Report {
             } else {
                 f1_sum / f1_classes as f64
             },
+            calibration: None,
         })
     }
 }

@@ -60,6 +60,10 @@ pub struct MultiLabelReport {
     pub auroc_per_label: Vec<Option<f64>>,
     /// The mean AUROC over the labels that have one.
     pub auroc: Option<f64>,
+    /// How well the probabilities' confidence matches, before and after the classifier's
+    /// temperature (a classifier's test report has it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<crate::calibration::Calibration>,
 }
 
 /// True and false positives and false negatives.
@@ -172,6 +176,7 @@ impl MultiLabelReport {
             per_label,
             subset_accuracy: exact as f64 / n as f64,
             hamming_loss: wrong as f64 / (n * labels) as f64,
+            calibration: None,
         })
     }
 }

@@ -321,14 +321,7 @@ impl Reader {
         };
         let part = match columns.split {
             None => None,
-            Some(index) => {
-                let value = cell(index)?;
-                Some(Part::parse(&value).ok_or_else(|| DataError::SplitValue {
-                    line,
-                    column: header[index].clone(),
-                    value: value.trim().to_string(),
-                })?)
-            }
+            Some(index) => Some(Part::of_cell(&cell(index)?, line, &header[index])?),
         };
         let row = Row {
             line,

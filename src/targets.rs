@@ -171,15 +171,27 @@ impl Targets {
         Tensor::from_data(TensorData::new(values, [self.len(), width]), device)
     }
 
+    /// Whether each output has its own sigmoid (two classes, or labels), not a softmax per row.
+    pub fn per_output(&self) -> bool {
+        match self {
+            Targets::Classes { classes, .. } => *classes == 2,
+            Targets::Sets { .. } => true,
+        }
+    }
+
     /// Mean cross-entropy of `logits` against these targets: a sigmoid's per output (two
     /// classes, or every label), else a softmax's.
     pub fn loss(&self, logits: Tensor<2>) -> Tensor<1> {
         let device = logits.device();
-        let sigmoid = match self {
-            Targets::Classes { classes, .. } => *classes == 2,
-            Targets::Sets { .. } => true,
-        };
-        crate::train::loss(logits, self.tensor(&device), sigmoid)
+        crate::train::loss(logits, self.tensor(&device), self.per_output())
+    }
+
+    /// The temperature fitted on these rows' logits (the validation part's), and the
+    /// probabilities at it ([`crate::calibration`]).
+    pub fn calibrate(&self, logits: &[f32]) -> (f32, Vec<f32>) {
+        let t = crate::calibration::fit_temperature(logits, self);
+        let probs = crate::calibration::probabilities(logits, self.outputs(), self.per_output(), t);
+        (t, probs)
     }
 
     /// Multi-label: each label's threshold chosen on these rows' probabilities

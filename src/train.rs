@@ -497,7 +497,13 @@ impl Trainer {
             let eval = candidate.head.valid();
             let val_logits = eval.forward(self.x_val.clone().without_autodiff());
             let val_loss = read_f32(self.y_val.loss(val_logits.clone())).await?[0] as f64;
-            let val_probs = read_f32(self.shape.probabilities(val_logits)).await?;
+            let val_logits = read_f32(val_logits).await?;
+            let val_probs = crate::calibration::probabilities(
+                &val_logits,
+                self.y_val.outputs(),
+                self.y_val.per_output(),
+                1.0,
+            );
             let val = self.y_val.scores(&val_probs)?;
 
             let mut epoch_report = EpochReport::new(
@@ -511,7 +517,10 @@ impl Trainer {
                     val,
                 },
             );
-            epoch_report.thresholds = self.y_val.thresholds(&val_probs)?;
+            // The thresholds are chosen on the probabilities the calibrated head will give.
+            let (temperature, calibrated) = self.y_val.calibrate(&val_logits);
+            epoch_report.temperature = Some(temperature);
+            epoch_report.thresholds = self.y_val.thresholds(&calibrated)?;
             let score = self.settings.monitor.score(&epoch_report);
             candidate.best.offer(&mut epoch_report, eval);
             if let Some(plateau) = self.settings.plateau {

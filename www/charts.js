@@ -69,6 +69,43 @@ export function rocChart(el, roc) {
   el.dataset.points = String(roc.fpr.length);
 }
 
+/**
+ * A reliability diagram: each confidence bin's accuracy against its middle, before and after
+ * the classifier's temperature, with the diagonal a calibrated classifier follows. Empty bins
+ * are gaps.
+ * @param {HTMLElement} el
+ * @param {import('./protocol.js').Calibration} calibration
+ */
+export function reliabilityChart(el, calibration) {
+  el.replaceChildren();
+  const size = Math.min(width(el), 320);
+  const bins = calibration.after.bins.length;
+  const middles = Array.from({ length: bins }, (_, i) => (i + 0.5) / bins);
+  const accuracy = (/** @type {import('./protocol.js').Reliability} */ r) => r.bins.map((b) => b.accuracy);
+  new uPlot(
+    {
+      width: size,
+      height: size,
+      scales: { x: { time: false, range: [0, 1] }, y: { range: [0, 1] } },
+      axes: [{ label: 'confidence (bin)' }, { label: 'accuracy' }],
+      series: [
+        { label: 'confidence' },
+        {
+          label: `calibrated (T = ${calibration.temperature.toFixed(2)})`,
+          stroke: COLORS.train,
+          width: 2,
+          points: { show: true },
+        },
+        { label: 'before', stroke: COLORS.validation, dash: [6, 3], points: { show: true } },
+        { label: 'calibrated ideal', stroke: COLORS.diagonal, dash: [4, 4], points: { show: false } },
+      ],
+    },
+    [middles, accuracy(calibration.after), accuracy(calibration.before), middles],
+    el,
+  );
+  el.dataset.points = String(calibration.after.bins.filter((b) => b.count > 0).length);
+}
+
 const SVG = 'http://www.w3.org/2000/svg';
 
 /**

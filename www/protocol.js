@@ -179,7 +179,7 @@
  * One epoch's metrics (Rust `train::EpochReport`).
  * @typedef {{epoch: number, learning_rate: number, train_loss: number, train_accuracy: number,
  *   train_auroc: number | null, val_loss: number, val_accuracy: number, val_auroc: number | null,
- *   val_macro_f1: number, l2: number, best: boolean, thresholds?: number[]}} EpochReport
+ *   val_macro_f1: number, l2: number, best: boolean, thresholds?: number[], temperature?: number}} EpochReport
  *   Multi-label: accuracy is the fraction of (text, label) decisions right at 0.5, AUROC the
  *   mean over labels, and `thresholds` each label's, chosen on this epoch's validation part.
  */
@@ -192,7 +192,15 @@
  * Test metrics (Rust `metrics::Report`).
  * @typedef {{n: number, n_classes: number, accuracy: number, auroc: number | null,
  *   auroc_per_class: (number | null)[], roc: (RocCurve | null)[], confusion: number[][],
- *   per_class: ClassMetrics[], macro_f1: number}} Report
+ *   per_class: ClassMetrics[], macro_f1: number, calibration?: Calibration}} Report
+ */
+/** @typedef {{count: number, confidence: number | null, accuracy: number | null}} ReliabilityBin */
+/** @typedef {{ece: number, bins: ReliabilityBin[]}} Reliability  expected calibration error and its bins */
+/**
+ * A test part's calibration (Rust `calibration::Calibration`): the temperature the logits are
+ * divided by (fitted on validation; 1 for a classifier without one), and the reliability of
+ * the probabilities before and after it.
+ * @typedef {{temperature: number, before: Reliability, after: Reliability}} Calibration
  */
 /** @typedef {{precision: number, recall: number, f1: number}} Scores */
 /**
@@ -201,7 +209,7 @@
  * (`subset_accuracy`), Hamming loss, AUROC per label and their mean.
  * @typedef {{n: number, thresholds: number[], micro: Scores, macro: Scores, per_label: ClassMetrics[],
  *   subset_accuracy: number, hamming_loss: number, auroc_per_label: (number | null)[],
- *   auroc: number | null}} LabelsReport
+ *   auroc: number | null, calibration?: Calibration}} LabelsReport
  */
 /**
  * A test report (Rust `classifier::Evaluation`): of classes, or of labels.
@@ -235,8 +243,10 @@
  * @typedef {{format: string, model_id: string, features: FeatureSettings, label_names: string[],
  *   shape: HeadShape, settings: TrainSettings | null, fine_tune: FineTuneMeta | null,
  *   standardizer: {mean: number[], scale: number[]}, best_epoch: EpochReport | null,
- *   imported?: {architecture: string}, test: TestSummary | null, thresholds?: number[]}} ClassifierMeta
- *   `thresholds`: multi-label, each label's (chosen on validation)
+ *   imported?: {architecture: string}, test: TestSummary | null, thresholds?: number[],
+ *   temperature?: number}} ClassifierMeta
+ *   `thresholds`: multi-label, each label's (chosen on validation); `temperature`: what the
+ *   head's logits are divided by (fitted on validation), absent when it was not calibrated
  */
 /**
  * One text's prediction: the most probable class (or label), every probability, and for a

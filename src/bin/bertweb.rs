@@ -370,6 +370,15 @@ fn save_tested(
     Ok(())
 }
 
+fn print_calibration(calibration: Option<&bertweb::calibration::Calibration>) {
+    if let Some(c) = calibration {
+        println!(
+            "calibration: temperature {:.3} (fitted on validation), test expected calibration error {:.4} → {:.4}",
+            c.temperature, c.before.ece, c.after.ece
+        );
+    }
+}
+
 fn print_test(report: &Evaluation, names: &[String]) {
     match report {
         Evaluation::Classes(report) => {
@@ -381,6 +390,7 @@ fn print_test(report: &Evaluation, names: &[String]) {
                 report.macro_f1
             );
             println!("confusion [true][predicted]: {:?}", report.confusion);
+            print_calibration(report.calibration.as_ref());
         }
         Evaluation::Labels(report) => {
             println!(
@@ -392,6 +402,7 @@ fn print_test(report: &Evaluation, names: &[String]) {
                 report.hamming_loss,
                 report.auroc.unwrap_or(f64::NAN)
             );
+            print_calibration(report.calibration.as_ref());
             for (j, label) in report.per_label.iter().enumerate() {
                 println!(
                     "  {:<24} threshold {:.3}  precision {:.4} recall {:.4} F1 {:.4} ({} rows)",

@@ -185,6 +185,11 @@ fn model_card(classifier: &Classifier, card: &ModelCard) -> String {
     } else {
         "a softmax over the labels"
     };
+    let calibration = meta.temperature.map_or(String::new(), |t| {
+        format!(
+            "| calibration | the logits are divided by a temperature of {t:.3}, fitted on the validation part (already in the weights) |\n"
+        )
+    });
     let thresholds = meta.thresholds.as_ref().map_or(String::new(), |thresholds| {
         format!(
             "| thresholds | a text has a label when its score is at least the label's threshold, chosen on validation: {} (also `bertweb_thresholds` in `config.json`) |\n",
@@ -205,7 +210,7 @@ Trained in the browser with bertweb on {date} from {dataset}{rows}.\n\n\
 | labels | {labels} |\n\
 | classifier | {how} |\n\
 | pooling | {pooling}, at most {max_len} word pieces per text |\n\
-| scores | {scores} of `logits` |\n{thresholds}\n\
+| scores | {scores} of `logits` |\n{calibration}{thresholds}\n\
 ## Test metrics\n\n| | |\n| --- | --- |\n{test}\n\
 ## Use it\n\n\
 `onnx/model.onnx` takes `input_ids`, `attention_mask` and `token_type_ids` (int64, `[batch, sequence]`) \

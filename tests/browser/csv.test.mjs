@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { csvField, csvLine, spreadsheetText } from '../../www/csv.js';
-import { launch, openPage, prerequisites, screenshot, waitReady } from './harness.mjs';
+import { launch, openPage, prerequisites, screenshot, waitReady, waitStatus } from './harness.mjs';
 
 test('fields are quoted only when they must be', () => {
   assert.equal(csvField('plain text'), 'plain text');
@@ -63,12 +63,6 @@ function binaryRows(n) {
       ? [`great product number ${i}, would buy again`, 1]
       : [`poor product number ${i}, broke after a day`, 0],
   );
-}
-
-/** Wait until a section's status line shows something other than `info`. */
-async function waitStatus(page, id, timeout = 60_000) {
-  await page.waitForSelector(`#${id}:not([hidden]):not([data-kind="info"])`, { timeout });
-  return { kind: await page.getAttribute(`#${id}`, 'data-kind'), text: await page.textContent(`#${id}`) };
 }
 
 /** Choose a CSV file with `text` in section 3; returns the data status once it settles. */

@@ -20,6 +20,8 @@ import {
   prerequisites,
   screenshot,
   waitClassifier,
+  waitStatus,
+  resetStatus,
 } from './harness.mjs';
 
 const ready = await prerequisites({ sample: true });
@@ -30,12 +32,6 @@ function file(name, text) {
   const path = join(tmp, name);
   writeFileSync(path, text);
   return path;
-}
-
-/** Wait until a section's status line shows something other than `info`. */
-async function waitStatus(page, id, timeout = 60_000) {
-  await page.waitForSelector(`#${id}:not([hidden]):not([data-kind="info"])`, { timeout });
-  return { kind: await page.getAttribute(`#${id}`, 'data-kind'), text: await page.textContent(`#${id}`) };
 }
 
 /** Drop a file on a drop zone, as a user dragging it from their file manager. */
@@ -70,12 +66,6 @@ function failure(page, call) {
   return page.evaluate(
     `(${call})(window.bertweb.client).then(() => 'resolved', (err) => ({ name: err.name, message: err.message }))`,
   );
-}
-
-async function resetStatus(page, id) {
-  await page.evaluate((id) => {
-    document.getElementById(id).dataset.kind = 'info';
-  }, id);
 }
 
 describe('mistakes and hostile data leave the page usable', () => {

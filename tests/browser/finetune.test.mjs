@@ -21,6 +21,8 @@ import {
   waitClassifier,
   waitReady,
   prerequisites,
+  waitStatus,
+  resetStatus,
 } from './harness.mjs';
 
 const LOAD_TIMEOUT = 120_000;
@@ -39,18 +41,6 @@ const ready = await prerequisites({ sample: true });
 const { skip } = ready;
 
 const tmp = mkdtempSync(join(tmpdir(), 'bertweb-finetune-'));
-
-/** Wait until a section's status line shows something other than `info`. */
-async function waitStatus(page, id, timeout = 60_000) {
-  await page.waitForSelector(`#${id}:not([hidden]):not([data-kind="info"])`, { timeout });
-  return { kind: await page.getAttribute(`#${id}`, 'data-kind'), text: await page.textContent(`#${id}`) };
-}
-
-async function resetStatus(page, id) {
-  await page.evaluate((id) => {
-    document.getElementById(id).dataset.kind = 'info';
-  }, id);
-}
 
 /** Record every phase text and progress value the fine-tuning bar shows, from now on. */
 async function watchProgress(page) {

@@ -471,3 +471,19 @@ export async function closeApp(browser, log, errors = /^\[(pageerror|error|worke
   if (seen.length) console.log(`# page errors:\n${seen.map((l) => `#   ${l}`).join('\n')}`);
   await browser?.close();
 }
+
+/**
+ * Wait until status line `id` (a section's `#…-status`) shows something other than `info`;
+ * returns its kind (`ok`, `warn`, `error`) and text.
+ */
+export async function waitStatus(page, id, timeout = 60_000) {
+  await page.waitForSelector(`#${id}:not([hidden]):not([data-kind="info"])`, { timeout });
+  return { kind: await page.getAttribute(`#${id}`, 'data-kind'), text: await page.textContent(`#${id}`) };
+}
+
+/** Mark status line `id` as `info`, so that waitStatus waits for the next message. */
+export async function resetStatus(page, id) {
+  await page.evaluate((id) => {
+    document.getElementById(id).dataset.kind = 'info';
+  }, id);
+}

@@ -20,6 +20,8 @@ import {
   screenshot,
   waitClassifier,
   waitReady,
+  waitStatus,
+  resetStatus,
 } from './harness.mjs';
 
 const ready = await prerequisites();
@@ -70,21 +72,24 @@ function tickets(n) {
   return `${lines.join('\n')}\n`;
 }
 
-async function waitStatus(page, id, timeout = 120_000) {
-  await page.waitForSelector(`#${id}:not([hidden]):not([data-kind="info"])`, { timeout });
-  return { kind: await page.getAttribute(`#${id}`, 'data-kind'), text: await page.textContent(`#${id}`) };
-}
-
-async function resetStatus(page, id) {
-  await page.evaluate((id) => {
-    document.getElementById(id).dataset.kind = 'info';
-  }, id);
-}
-
 function tableRows(page, selector) {
   return page.$$eval(`${selector} tbody tr`, (rows) =>
     rows.map((r) => [...r.cells].map((c) => c.textContent)),
   );
+}
+
+/** Choose the CSV file at `path`; the data status once it settles. */
+async function upload(page, path) {
+  await resetStatus(page, 'data-status');
+  await page.setInputFiles('#csv-file', path);
+  return waitStatus(page, 'data-status');
+}
+
+/** Press Preprocess; the data status once it settles. */
+async function pressPreprocess(page) {
+  await resetStatus(page, 'data-status');
+  await page.click('#preprocess');
+  return waitStatus(page, 'data-status');
 }
 
 describe('several labels per text in the page', () => {
@@ -106,9 +111,7 @@ describe('several labels per text in the page', () => {
       // user confirms it.
       const csv = join(tmp, 'tickets.csv');
       writeFileSync(csv, tickets(160));
-      await resetStatus(page, 'data-status');
-      await page.setInputFiles('#csv-file', csv);
-      const suggested = await waitStatus(page, 'data-status');
+      const suggested = await upload(page, csv);
       assert.equal(suggested.kind, 'warn', suggested.text);
       assert.match(suggested.text, /look like several per text, separated by `;`/);
       assert.equal(await page.isChecked('#multi-label'), true);
@@ -120,9 +123,7 @@ describe('several labels per text in the page', () => {
       const perLabel = Object.fromEntries((await tableRows(page, '#classes')).map(([n, c]) => [n, c]));
       assert.deepEqual(perLabel, { billing: '80', refund: '80', shipping: '80' });
 
-      await resetStatus(page, 'data-status');
-      await page.click('#preprocess');
-      const data = await waitStatus(page, 'data-status');
+      const data = await pressPreprocess(page);
       assert.equal(data.kind, 'ok', data.text);
       assert.match(
         data.text,
@@ -153,6 +154,10 @@ describe('several labels per text in the page', () => {
       console.log(`head: test micro-F1 ${micro}, macro-F1 ${await page.textContent('#report-f1')}`);
       assert.ok(micro > 0.8, `micro-F1 ${micro}`);
       assert.equal(await page.isVisible('#confusion'), false);
+      assert.match(
+        await page.textContent('#report-calibration'),
+        /^temperature [\d.]+, fitted on the validation part/,
+      );
       const labels = await tableRows(page, '#per-class');
       assert.deepEqual(
         labels.map((r) => r[0]),
@@ -207,12 +212,8 @@ describe('several labels per text in the page', () => {
       assert.match(await page.textContent('#classifier-name'), /any number of labels per text/);
 
       // Fine-tuning takes the same labels: one layer, one epoch.
-      await resetStatus(page, 'data-status');
-      await page.setInputFiles('#csv-file', csv);
-      await waitStatus(page, 'data-status');
-      await resetStatus(page, 'data-status');
-      await page.click('#preprocess');
-      assert.equal((await waitStatus(page, 'data-status')).kind, 'ok');
+      await upload(page, csv);
+      assert.equal((await pressPreprocess(page)).kind, 'ok');
       await resetStatus(page, 'extract-status');
       await page.click('#extract');
       assert.match((await waitStatus(page, 'extract-status')).text, /cache/);
@@ -235,9 +236,7 @@ describe('several labels per text in the page', () => {
       lines.push(`"comment number ${i}, some words",${i % 2},${i % 3 === 0 ? 1 : 0},${i % 5 === 0 ? 1 : 0}`);
     const csv = join(tmp, 'flags.csv');
     writeFileSync(csv, `${lines.join('\n')}\n`);
-    await resetStatus(page, 'data-status');
-    await page.setInputFiles('#csv-file', csv);
-    const suggested = await waitStatus(page, 'data-status');
+    const suggested = await upload(page, csv);
     assert.equal(suggested.kind, 'warn', suggested.text);
     assert.match(suggested.text, /`toxic`, `obscene`, `insult` look like one label each/);
     assert.equal(await page.isChecked('#flag-labels'), true);
@@ -247,9 +246,7 @@ describe('several labels per text in the page', () => {
     );
     const perLabel = Object.fromEntries((await tableRows(page, '#classes')).map(([n, c]) => [n, c]));
     assert.deepEqual(perLabel, { toxic: '30', obscene: '20', insult: '12' });
-    await resetStatus(page, 'data-status');
-    await page.click('#preprocess');
-    const data = await waitStatus(page, 'data-status');
+    const data = await pressPreprocess(page);
     assert.equal(data.kind, 'ok', data.text);
     assert.match(
       data.text,
@@ -257,9 +254,7 @@ describe('several labels per text in the page', () => {
     );
     // Unchecked: one class per text from the label column, as any file.
     await page.uncheck('#flag-labels');
-    await resetStatus(page, 'data-status');
-    await page.click('#preprocess');
-    const single = await waitStatus(page, 'data-status');
+    const single = await pressPreprocess(page);
     assert.equal(single.kind, 'ok', single.text);
     assert.match(single.text, /, classes /);
   });

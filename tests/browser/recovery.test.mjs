@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { classifyTyped, closeApp, openApp, prerequisites, waitClassifier } from './harness.mjs';
+import { classifyTyped, closeApp, openApp, prerequisites, waitClassifier, waitStatus } from './harness.mjs';
 
 const ready = await prerequisites();
 const { skip } = ready;
@@ -34,12 +34,6 @@ function crash(page, later = false) {
       ),
     later,
   );
-}
-
-/** Wait until a section's status line shows something other than `info`. */
-async function waitStatus(page, id) {
-  await page.waitForSelector(`#${id}:not([hidden]):not([data-kind="info"])`, { timeout: 60_000 });
-  return { kind: await page.getAttribute(`#${id}`, 'data-kind'), text: await page.textContent(`#${id}`) };
 }
 
 describe('a crash of the wasm instance', () => {

@@ -21,6 +21,7 @@ import {
   waitClassifier,
   waitReady,
   prerequisites,
+  waitStatus,
 } from './harness.mjs';
 
 const LOAD_TIMEOUT = 120_000;
@@ -74,16 +75,6 @@ function parseCsvLine(line) {
   }
   out.push(cur);
   return out;
-}
-
-async function waitStatus(page, id, timeout) {
-  await page.waitForSelector(
-    `#${id}:not([hidden])[data-kind="ok"], #${id}:not([hidden])[data-kind="error"], #${id}:not([hidden])[data-kind="warn"]`,
-    { timeout },
-  );
-  const kind = await page.getAttribute(`#${id}`, 'data-kind');
-  const text = await page.textContent(`#${id}`);
-  return { kind, text };
 }
 
 async function chooseCsv(page, sampleRows) {
@@ -185,6 +176,16 @@ describe('train and classify on the CPU', () => {
       assert.match(await page.textContent('#report-accuracy'), /^\d+\.\d %$/);
       assert.match(await page.textContent('#report-auroc'), /^0\.\d{3}$|^1\.000$/);
       assert.ok(Number(await page.getAttribute('#chart-roc', 'data-points')) > 2, 'a ROC curve is drawn');
+      // Calibrated: a temperature fitted on validation, the test texts' calibration error
+      // before and after it, and the reliability diagram.
+      assert.match(
+        await page.textContent('#report-calibration'),
+        /^temperature \d+\.\d\d, fitted on the validation part: expected calibration error 0\.\d{3} → 0\.\d{3} on the test reviews$/,
+      );
+      assert.ok(
+        Number(await page.getAttribute('#chart-reliability', 'data-points')) > 0,
+        'a reliability diagram',
+      );
       const confusion = await page.$$eval('#confusion tbody tr', (rows) =>
         rows.map((r) => [...r.cells].map((c) => c.textContent)),
       );

@@ -2,7 +2,7 @@
 // What training shows, whichever kind: curves per epoch, the test report, and the frozen head
 // and fine-tuned BERT side by side.
 
-import { epochChart, rocChart } from '../charts.js';
+import { epochChart, reliabilityChart, rocChart } from '../charts.js';
 import { num, pct, row, textsNoun } from './format.js';
 import { client, state, ui } from './state.js';
 
@@ -126,6 +126,7 @@ export function showReport(report, title) {
   ui.reportMicroLabel.hidden = ui.reportMicro.hidden = h.microF1 === null;
   ui.reportMicro.textContent = num(h.microF1);
   ui.report.hidden = false;
+  showCalibration(report.calibration);
   if (report.kind === 'labels') {
     showLabelsReport(report, names);
     return;
@@ -173,4 +174,25 @@ function showLabelsReport(report, names) {
     ),
   );
   ui.chartRoc.textContent = 'Each label has its own ROC curve: its AUROC is in the table.';
+}
+
+/**
+ * The temperature and the test texts' expected calibration error before and after it, and the
+ * reliability diagram.
+ * @param {import('../protocol.js').Calibration | undefined} c
+ */
+function showCalibration(c) {
+  if (!c) {
+    ui.reportCalibration.textContent = 'n/a';
+    ui.chartReliability.textContent = '';
+    return;
+  }
+  const ece = (/** @type {number} */ e) => e.toFixed(3);
+  ui.reportCalibration.textContent = state.classifier?.temperature
+    ? `temperature ${c.temperature.toFixed(2)}, fitted on the validation part: expected calibration error ` +
+      `${ece(c.before.ece)} → ${ece(c.after.ece)} on the test ${textsNoun(state.summary)}`
+    : `not calibrated (no temperature): expected calibration error ${ece(c.after.ece)}`;
+  ui.reportCalibration.dataset.before = String(c.before.ece);
+  ui.reportCalibration.dataset.after = String(c.after.ece);
+  reliabilityChart(ui.chartReliability, c);
 }

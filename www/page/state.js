@@ -140,6 +140,8 @@ export const ui = {
   reportAuroc: $('report-auroc', E),
   reportF1: $('report-f1', E),
   chartRoc: $('chart-roc', E),
+  chartReliability: $('chart-reliability', E),
+  reportCalibration: $('report-calibration', E),
   confusion: $('confusion', Table),
   perClass: $('per-class', Table),
   perClassCaption: $('per-class-caption', E),
