@@ -5,7 +5,11 @@
 // then the run itself, timed, with its test.
 //
 //   node bench/browser_finetune.mjs [--texts=N] [--epochs=E] [--layers=1,2,6]
-//                                   [--devices=cpu,webgpu] [--webgpu-texts=N]
+//                                   [--devices=cpu,webgpu] [--webgpu-texts=N] [--tutorial]
+//
+// --tutorial: the page's own preprocessing of the shared Reviews.partial.csv.gz (the tutorial's
+// split: every kept row, 20 % test) instead of a sample of N texts, for the test AUROC a user
+// gets; --texts is then not used.
 //
 // Measures per K and device: the estimate and the whole run's seconds (caching, every epoch,
 // the test) and how far apart they are, the caching pass, the seconds of one epoch (training
@@ -29,7 +33,14 @@ const DATA = join(ROOT, '..', 'shared', 'data', 'amazon-fine-food', 'Reviews.par
 const RESULTS = join(ROOT, 'bench', 'results', 'browser_finetune.json');
 
 function parseArgs(argv) {
-  const opts = { texts: 200, webgpuTexts: 20, epochs: 1, layers: [1, 2, 6], devices: ['cpu', 'webgpu'] };
+  const opts = {
+    texts: 200,
+    webgpuTexts: 20,
+    epochs: 1,
+    layers: [1, 2, 6],
+    devices: ['cpu', 'webgpu'],
+    tutorial: false,
+  };
   for (const arg of argv) {
     const [key, value] = arg.split('=');
     if (key === '--texts') opts.texts = Number(value);
@@ -37,6 +48,7 @@ function parseArgs(argv) {
     else if (key === '--epochs') opts.epochs = Number(value);
     else if (key === '--layers') opts.layers = value.split(',').map(Number);
     else if (key === '--devices') opts.devices = value.split(',');
+    else if (key === '--tutorial') opts.tutorial = true;
     else {
       console.error(`browser_finetune: unknown argument ${arg}`);
       process.exit(2);
@@ -46,17 +58,17 @@ function parseArgs(argv) {
 }
 
 /** The estimate, then a run of fine-tuning K layers on `texts` reviews, in the page's worker. */
-async function runInPage(page, { layers, texts, epochs, csv }) {
+async function runInPage(page, { layers, texts, epochs, csv, tutorial }) {
   return page.evaluate(
-    async ({ layers, texts, epochs, csv }) => {
+    async ({ layers, texts, epochs, csv, tutorial }) => {
       const { client } = window.bertweb;
       // A small test part, so nearly all sampled rows train, yet large enough for the split to
       // put both classes in it; the sample is the count of rows before the split.
       const testFraction = Math.max(0.05, 8 / texts);
-      const summary = await client.dataset(new Blob([csv]), {
-        sample_size: Math.ceil(texts / (1 - testFraction)),
-        test_fraction: testFraction,
-      });
+      const summary = await client.dataset(
+        new Blob([csv]),
+        tutorial ? {} : { sample_size: Math.ceil(texts / (1 - testFraction)), test_fraction: testFraction },
+      );
       const settings = { layers, epochs };
       const p0 = performance.now();
       const plan = await client.fineTunePlan(settings);
@@ -92,7 +104,7 @@ async function runInPage(page, { layers, texts, epochs, csv }) {
         testAuroc: report.auroc,
       };
     },
-    { layers, texts, epochs, csv },
+    { layers, texts, epochs, csv, tutorial },
   );
 }
 
@@ -118,7 +130,7 @@ async function main() {
         try {
           await waitReady(page, openedAt, 600_000);
           const r = await withTimeout(
-            runInPage(page, { layers, texts, epochs: opts.epochs, csv }),
+            runInPage(page, { layers, texts, epochs: opts.epochs, csv, tutorial: opts.tutorial }),
             3_600_000,
             `fine-tuning ${layers} layers on ${device}`,
           );

@@ -744,6 +744,7 @@ fn one_epoch_loop_splits_shuffles_and_keeps_the_best() {
         l2: 0.0,
         best: false,
         thresholds: None,
+        temperature: None,
     };
     let mut best = BestEpoch::new(Monitor::ValidationAuroc, Some(2));
     for (epoch, auroc) in [0.80, 0.90, 0.85, 0.90].into_iter().enumerate() {
