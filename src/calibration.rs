@@ -206,31 +206,22 @@ pub fn probabilities(logits: &[f32], width: usize, per_output: bool, t: f32) -> 
 /// `temperature` (its logits divided by it): a sigmoid's `σ(T · logit p)`, a softmax's
 /// `p^T`, renormalized. Every output is a sigmoid's when `per_output` (two classes, or labels).
 pub fn uncalibrated(probs: &[f32], width: usize, per_output: bool, temperature: f32) -> Vec<f32> {
-    let t = f64::from(temperature);
-    if per_output {
-        return probs
-            .iter()
-            .map(|&p| {
-                let p = f64::from(p).clamp(1e-12, 1.0 - 1e-12);
-                let z = (p / (1.0 - p)).ln() * t;
-                (1.0 / (1.0 + (-z).exp())) as f32
-            })
-            .collect();
-    }
-    probs
-        .chunks_exact(width.max(1))
-        .flat_map(|row| {
-            let logs: Vec<f64> = row
-                .iter()
-                .map(|&p| f64::from(p).max(1e-300).ln() * t)
-                .collect();
-            let max = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let sum: f64 = logs.iter().map(|l| (l - max).exp()).sum();
-            logs.into_iter()
-                .map(move |l| ((l - max).exp() / sum) as f32)
-                .collect::<Vec<_>>()
+    // Logits that give these probabilities (a softmax's up to a constant per row), taken back
+    // through the temperature's inverse.
+    let logits: Vec<f32> = probs
+        .iter()
+        .map(|&p| {
+            let p = f64::from(p);
+            let z = if per_output {
+                let p = p.clamp(1e-12, 1.0 - 1e-12);
+                (p / (1.0 - p)).ln()
+            } else {
+                p.max(1e-300).ln()
+            };
+            z as f32
         })
-        .collect()
+        .collect();
+    probabilities(&logits, width, per_output, 1.0 / temperature)
 }
 
 #[cfg(test)]
