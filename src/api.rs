@@ -390,14 +390,9 @@ fn delimiter_of(name: Option<String>) -> Result<data::Delimiter, JsValue> {
 #[wasm_bindgen(js_name = csvPreview)]
 pub fn csv_preview(csv: &[u8], settings: JsValue, start: bool) -> Result<JsValue, JsValue> {
     let settings = data_settings(settings)?;
+    // A byte-order mark only lengthens the first field: the records end where they end.
     let csv = if start {
-        let bom = if csv.starts_with(b"\xEF\xBB\xBF") {
-            3
-        } else {
-            0
-        };
-        let records = crate::stream::whole_records(&csv[bom..], settings.delimiter).len();
-        &csv[..bom + records]
+        crate::stream::whole_records(csv, settings.delimiter)
     } else {
         csv
     };

@@ -344,7 +344,7 @@ impl Delimiter {
 /// when none does (a file of one column).
 pub fn detect_delimiter(bytes: &[u8]) -> Delimiter {
     const LINES: usize = 50;
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let bytes = without_bom(bytes);
     let bytes = &bytes[..bytes.len().min(1 << 16)];
     let mut lines: Vec<[usize; 4]> = Vec::new();
     let mut counts = [0usize; 4];
@@ -735,6 +735,19 @@ pub fn load(bytes: &[u8], settings: &Settings) -> Result<Dataset, DataError> {
     preprocess(&read_table(bytes, settings)?, settings)
 }
 
+/// A file's bytes past a UTF-8 byte-order mark, if it has one.
+pub(crate) fn without_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
+/// Refuses UTF-16 text, known by its byte-order mark.
+pub(crate) fn refuse_utf16(bytes: &[u8]) -> Result<(), DataError> {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Err(DataError::Utf16);
+    }
+    Ok(())
+}
+
 /// A CSV reader of `bytes` (BOM already removed) with `delimiter` (detected when `Auto`).
 fn csv_reader(bytes: &[u8], delimiter: Delimiter) -> csv::Reader<&[u8]> {
     csv::ReaderBuilder::new()
@@ -752,10 +765,8 @@ pub fn header(bytes: &[u8]) -> Result<Vec<String>, DataError> {
 
 /// [`header`] with a given delimiter.
 pub fn header_with(bytes: &[u8], delimiter: Delimiter) -> Result<Vec<String>, DataError> {
-    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
-        return Err(DataError::Utf16);
-    }
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    refuse_utf16(bytes)?;
+    let bytes = without_bom(bytes);
     let mut reader = csv_reader(bytes, delimiter);
     let mut record = csv::ByteRecord::new();
     let mut lines = LineCounter::new(bytes);
@@ -890,7 +901,7 @@ const LABEL_NAMES: [&str; 14] = [
 /// Looks at a CSV file as [`read_table`] would read it with `settings` (its delimiter and
 /// named columns), without preprocessing: see [`Preview`].
 pub fn preview(bytes: &[u8], settings: &Settings) -> Result<Preview, DataError> {
-    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let body = without_bom(bytes);
     let detected = detect_delimiter(body);
     let delimiter = match settings.delimiter {
         Delimiter::Auto => detected,
@@ -1117,13 +1128,13 @@ pub fn read_column_with(
     column: &str,
     delimiter: Delimiter,
 ) -> Result<Vec<String>, DataError> {
-    let delimiter = delimiter.resolve(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes));
+    let delimiter = delimiter.resolve(without_bom(bytes));
     let names = header_with(bytes, delimiter)?;
     let index = find_column(&names, column).ok_or_else(|| DataError::MissingColumn {
         missing: vec![column.trim().to_string()],
         found: names.clone(),
     })?;
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let bytes = without_bom(bytes);
     check_quotes(bytes, delimiter)?;
     let mut reader = csv_reader(bytes, delimiter);
     let mut record = csv::ByteRecord::new();
@@ -1173,10 +1184,8 @@ pub fn read_csv(bytes: &[u8], columns: &Columns) -> Result<Table, DataError> {
 /// line breaks, and empty cells. Every record must have as many fields as the header. The
 /// cells read must be UTF-8 (other cells are not looked at).
 pub fn read_table(bytes: &[u8], settings: &Settings) -> Result<Table, DataError> {
-    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
-        return Err(DataError::Utf16);
-    }
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    refuse_utf16(bytes)?;
+    let bytes = without_bom(bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(DataError::Empty);
     }

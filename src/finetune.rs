@@ -775,13 +775,10 @@ impl FineTuner {
     }
 
     fn end_epoch(&mut self, eval: TunedTop) -> Result<EpochReport> {
-        let probs = |targets: &Targets, logits: &[f32]| {
-            crate::calibration::probabilities(logits, targets.outputs(), targets.per_output(), 1.0)
-        };
         let train_targets = self.targets.select(&self.train.rows);
-        let train = train_targets.scores(&probs(&train_targets, &self.train.logits))?;
+        let train = train_targets.scores(&train_targets.probabilities(&self.train.logits, 1.0))?;
         let val_targets = self.targets.select(&self.val.rows);
-        let val = val_targets.scores(&probs(&val_targets, &self.val.logits))?;
+        let val = val_targets.scores(&val_targets.probabilities(&self.val.logits, 1.0))?;
         let mut epoch_report = EpochReport::new(
             self.epochs.epoch(),
             self.settings.encoder_lr * self.schedule(),

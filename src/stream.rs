@@ -114,10 +114,8 @@ impl CsvStream {
     /// Checks the file's start (UTF-16, BOM), detects the delimiter and reads what is buffered.
     fn begin(&mut self) -> Result<(), DataError> {
         let start = std::mem::take(&mut self.start);
-        if start.starts_with(&[0xFF, 0xFE]) || start.starts_with(&[0xFE, 0xFF]) {
-            return Err(DataError::Utf16);
-        }
-        let body = start.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&start);
+        data::refuse_utf16(&start)?;
+        let body = data::without_bom(&start);
         let delimiter = match self.settings.delimiter {
             Delimiter::Auto => detect_delimiter(body),
             given => given,
@@ -269,11 +267,14 @@ impl Reader {
 
     /// The fields of the record just read.
     fn fields(&self) -> impl Iterator<Item = &[u8]> {
-        let ends = &self.ends[..self.ends_len];
-        (0..ends.len()).map(move |i| {
-            let from = if i == 0 { 0 } else { ends[i - 1] };
-            self.out.get(from..ends[i]).unwrap_or_default()
-        })
+        (0..self.ends_len).filter_map(|i| self.field(i))
+    }
+
+    /// Field `i` of the record just read.
+    fn field(&self, i: usize) -> Option<&[u8]> {
+        let end = *self.ends[..self.ends_len].get(i)?;
+        let from = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.out.get(from..end)
     }
 
     /// One record: the header, or a row through steps 2 to 4 into the sample.
@@ -310,8 +311,7 @@ impl Reader {
             });
         }
         let cell = |index: usize| {
-            self.fields()
-                .nth(index)
+            self.field(index)
                 .and_then(|f| std::str::from_utf8(f).ok())
                 .map(str::to_string)
                 .ok_or_else(|| DataError::NotUtf8 {
@@ -361,7 +361,7 @@ impl Reader {
 /// The longest start of `bytes` that ends with a whole record, so that the first megabytes of
 /// a large file can be previewed without a record cut in two.
 pub fn whole_records(bytes: &[u8], delimiter: Delimiter) -> &[u8] {
-    let delimiter = delimiter.resolve(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes));
+    let delimiter = delimiter.resolve(data::without_bom(bytes));
     let mut core = csv_core::ReaderBuilder::new()
         .delimiter(delimiter.byte().unwrap_or(b','))
         .build();

@@ -190,8 +190,13 @@ impl Targets {
     /// probabilities at it ([`crate::calibration`]).
     pub fn calibrate(&self, logits: &[f32]) -> (f32, Vec<f32>) {
         let t = crate::calibration::fit_temperature(logits, self);
-        let probs = crate::calibration::probabilities(logits, self.outputs(), self.per_output(), t);
-        (t, probs)
+        (t, self.probabilities(logits, t))
+    }
+
+    /// The probabilities of these rows' logits divided by `t`: a sigmoid per output or a
+    /// softmax per row, as the loss has them.
+    pub fn probabilities(&self, logits: &[f32], t: f32) -> Vec<f32> {
+        crate::calibration::probabilities(logits, self.outputs(), self.per_output(), t)
     }
 
     /// Multi-label: each label's threshold chosen on these rows' probabilities

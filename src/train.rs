@@ -489,22 +489,18 @@ impl Trainer {
                     .step(candidate.lr, candidate.head.clone(), grads);
                 train_logits.push(logits.detach());
             }
-            let train_probs =
-                read_f32(self.shape.probabilities(Tensor::cat(train_logits, 0))).await?;
+            let train_logits = read_f32(Tensor::cat(train_logits, 0)).await?;
             let train_loss = read_f32(loss_sum).await?[0] as f64 / order.len() as f64;
-            let train = self.y_fit.select(&order).scores(&train_probs)?;
+            let train_targets = self.y_fit.select(&order);
+            let train = train_targets.scores(&train_targets.probabilities(&train_logits, 1.0))?;
 
             let eval = candidate.head.valid();
             let val_logits = eval.forward(self.x_val.clone().without_autodiff());
             let val_loss = read_f32(self.y_val.loss(val_logits.clone())).await?[0] as f64;
             let val_logits = read_f32(val_logits).await?;
-            let val_probs = crate::calibration::probabilities(
-                &val_logits,
-                self.y_val.outputs(),
-                self.y_val.per_output(),
-                1.0,
-            );
-            let val = self.y_val.scores(&val_probs)?;
+            let val = self
+                .y_val
+                .scores(&self.y_val.probabilities(&val_logits, 1.0))?;
 
             let mut epoch_report = EpochReport::new(
                 self.epochs.epoch(),

@@ -808,6 +808,14 @@ fn delimiters_are_detected_and_used() {
 
 /// The most common layout, text and a 0/1 label, works as it is: the preview finds the label
 /// column and suggests the classes as they are, and star scores keep the tutorial's mode.
+/// A preview's labels and their rows, as it lists them.
+fn class_counts(p: &data::Preview) -> Vec<(&str, usize)> {
+    p.classes
+        .iter()
+        .map(|c| (c.name.as_str(), c.count))
+        .collect()
+}
+
 #[test]
 fn the_preview_reads_label_kinds_columns_and_a_given_split() {
     use bertweb::data::{LabelKind, preview};
@@ -822,11 +830,7 @@ fn the_preview_reads_label_kinds_columns_and_a_given_split() {
     assert_eq!(p.label_column.as_deref(), Some("label"));
     assert_eq!(p.label_kind, LabelKind::Classes);
     assert_eq!(p.label_mode, LabelMode::Named);
-    let counts: Vec<(&str, usize)> = p
-        .classes
-        .iter()
-        .map(|c| (c.name.as_str(), c.count))
-        .collect();
+    let counts = class_counts(&p);
     assert_eq!(counts, [("0", 20), ("1", 20)]);
     assert_eq!((p.rows, p.split_column), (40, None));
     // With what the preview suggests, preprocessing keeps both classes.
@@ -1165,11 +1169,7 @@ fn several_labels_per_text_are_read_with_their_separator() {
     };
     let p = data::preview(csv.as_bytes(), &settings).unwrap();
     assert!(p.multi_label);
-    let counts: Vec<(&str, usize)> = p
-        .classes
-        .iter()
-        .map(|c| (c.name.as_str(), c.count))
-        .collect();
+    let counts = class_counts(&p);
     let by_name: std::collections::BTreeMap<&str, usize> = counts.into_iter().collect();
     assert_eq!(
         by_name,
@@ -1282,11 +1282,7 @@ fn zero_one_label_columns_are_labels() {
     };
     let p = data::preview(csv.as_bytes(), &settings).unwrap();
     assert!(p.multi_label);
-    let counts: Vec<(&str, usize)> = p
-        .classes
-        .iter()
-        .map(|c| (c.name.as_str(), c.count))
-        .collect();
+    let counts = class_counts(&p);
     assert_eq!(counts, [("toxic", 20), ("obscene", 14), ("insult", 8)]);
 
     let data = data::load(csv.as_bytes(), &settings).unwrap();

@@ -78,6 +78,11 @@ function tableRows(page, selector) {
   );
 }
 
+/** The preview's labels and their rows, by label. */
+async function classCounts(page) {
+  return Object.fromEntries((await tableRows(page, '#classes')).map(([n, c]) => [n, c]));
+}
+
 /** Choose the CSV file at `path`; the data status once it settles. */
 async function upload(page, path) {
   await resetStatus(page, 'data-status');
@@ -120,7 +125,7 @@ describe('several labels per text in the page', () => {
       await page.waitForFunction(() =>
         /any number per text/.test(document.getElementById('label-kind').textContent),
       );
-      const perLabel = Object.fromEntries((await tableRows(page, '#classes')).map(([n, c]) => [n, c]));
+      const perLabel = await classCounts(page);
       assert.deepEqual(perLabel, { billing: '80', refund: '80', shipping: '80' });
 
       const data = await pressPreprocess(page);
@@ -244,7 +249,7 @@ describe('several labels per text in the page', () => {
     await page.waitForFunction(() =>
       /from the 0\/1 columns/.test(document.getElementById('label-kind').textContent),
     );
-    const perLabel = Object.fromEntries((await tableRows(page, '#classes')).map(([n, c]) => [n, c]));
+    const perLabel = await classCounts(page);
     assert.deepEqual(perLabel, { toxic: '30', obscene: '20', insult: '12' });
     const data = await pressPreprocess(page);
     assert.equal(data.kind, 'ok', data.text);
