@@ -20,20 +20,28 @@ Outputs:
                                       (embeddings.*, encoder.*, pooler.*, classifier.*)
   tests/fixtures/tiny-cls/multi/      same shape, 4 labels, multi_label_classification, seed 24
   tests/fixtures/tiny-cls/expected.json  reference logits + softmax / sigmoid probabilities
+  tests/fixtures/tiny-cls/attributions.json  integrated-gradients word attributions of both
+                                      tiny-cls heads (float64) for 5 of expected.json's texts,
+                                      with their input_ids from there: Gauss-Legendre 20 nodes
+                                      on [0,1], baseline [CLS] [PAD]... [SEP] word embeddings,
+                                      target = the predicted label's log-odds; plus the
+                                      completeness gap and a 2,000-step midpoint check
 
 The tiny-cls models reuse the tiny model's config shape, vocab.txt and tokenizer.json.
 
 Reference = transformers.BertModel (BertForSequenceClassification for tiny-cls), float32,
-eval(), attn_implementation="eager", CPU.
+eval(), attn_implementation="eager", CPU; the attributions part runs the tiny-cls models in
+float64.
 
 Prerequisite for the minilm part: `python3 scripts/fetch_model.py` (models/all-MiniLM-L6-v2/);
 the minilm and tiny parts also need the amazon-fine-food data (--data-dir); tiny-cls needs
-neither.
+neither; attributions needs only the committed tiny-cls/ folders and expected.json (it loads
+them with from_pretrained, in float64, and rewrites nothing else).
 The script creates/uses the venv ~/.cache/bertweb-py (requirements in
 scripts/requirements-fixtures.txt) and re-executes itself inside it.
 
 Usage: python3 scripts/make_fixtures.py [--data-dir DIR] [--only PART ...]
-       (PART: minilm, tiny, tiny-cls; default: all parts)
+       (PART: minilm, tiny, tiny-cls, attributions; default: all parts)
   e.g. python3 scripts/make_fixtures.py --only tiny-cls
 """
 
@@ -42,6 +50,7 @@ import csv
 import gzip
 import hashlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -54,7 +63,7 @@ MODEL_DIR = REPO_ROOT / "models" / "all-MiniLM-L6-v2"
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
 TINY_DIR = FIXTURES / "tiny"
 TINY_CLS_DIR = FIXTURES / "tiny-cls"
-PARTS = ("minilm", "tiny", "tiny-cls")
+PARTS = ("minilm", "tiny", "tiny-cls", "attributions")
 MAX_LEN = 55
 DATA_DIR_CANDIDATES = [
     REPO_ROOT / "shared" / "data" / "amazon-fine-food",
@@ -757,6 +766,199 @@ def tokenize_untruncated(text, tok_file: Path):
     return Tokenizer.from_file(str(tok_file)).encode(text).ids
 
 
+# --------------------------------------------------------------------------
+# integrated-gradients word attributions of the tiny-cls heads (float64 reference)
+# --------------------------------------------------------------------------
+
+# Texts of tiny-cls/expected.json: the shortest, three with punctuation, the longest
+# (truncated at MAX_LEN). Their input_ids are taken from expected.json.
+ATTR_TEXTS = [CLS_TEXTS[0], CLS_TEXTS[1], CLS_TEXTS[2], CLS_TEXTS[3], CLS_TEXTS[7]]
+ATTR_STEPS = 20             # Gauss-Legendre nodes on [0, 1]
+ATTR_CHECK_STEPS = 2000     # midpoint rule, for the convergence check
+ATTR_CHECK_CHUNK = 250      # interpolation points per forward/backward of the check
+ATTR_PAD_ID = 0
+
+
+def attr_probs(model, x, problem_type):
+    """Probabilities of the labels for an input-embedding batch x (n, seq, hidden)."""
+    import torch
+
+    n, seq = x.shape[0], x.shape[1]
+    logits = model(inputs_embeds=x, attention_mask=torch.ones((n, seq), dtype=torch.long),
+                   token_type_ids=torch.zeros((n, seq), dtype=torch.long)).logits
+    return cls_probs(logits, problem_type)
+
+
+def attr_log_odds(model, x, problem_type, label):
+    """The label's log-odds ln(p / (1 - p)) for an input-embedding batch x, from the logits:
+    the logit itself under a sigmoid, z_c - logsumexp(z_j, j != c) under a softmax."""
+    import torch
+
+    n, seq = x.shape[0], x.shape[1]
+    z = model(inputs_embeds=x, attention_mask=torch.ones((n, seq), dtype=torch.long),
+              token_type_ids=torch.zeros((n, seq), dtype=torch.long)).logits
+    if problem_type == "multi_label_classification":
+        return z[:, label]
+    others = torch.cat([z[:, :label], z[:, label + 1:]], dim=1)
+    return z[:, label] - torch.logsumexp(others, dim=1)
+
+
+def attr_integral(model, e, b, label, problem_type, alphas, weights, chunk=None):
+    """attr[t] = sum_h (e - b)[t, h] * sum_i weights_i * d g(b + alphas_i (e - b)) / dx[t, h],
+    g the label's log-odds, with one backward per chunk of interpolation points."""
+    import torch
+
+    d = e - b
+    grad_sum = torch.zeros_like(e)
+    n = len(alphas)
+    chunk = chunk or n
+    for s in range(0, n, chunk):
+        a = torch.tensor(alphas[s:s + chunk], dtype=e.dtype)
+        w = torch.tensor(weights[s:s + chunk], dtype=e.dtype)
+        x = (b.unsqueeze(0) + a[:, None, None] * d.unsqueeze(0)).detach().requires_grad_(True)
+        total = (w * attr_log_odds(model, x, problem_type, label)).sum()
+        (g,) = torch.autograd.grad(total, x)
+        grad_sum += g.sum(0)
+    return (d * grad_sum).sum(-1)
+
+
+def write_attributions_json(path: Path, doc: dict):
+    """One case per line (like write_cases_json), the cases nested under each head."""
+    top = {k: v for k, v in doc.items() if k != "heads"}
+    parts = []
+    for name, head in doc["heads"].items():
+        h = json.dumps({k: v for k, v in head.items() if k != "cases"}, ensure_ascii=False)[:-1]
+        body = ",\n".join(json.dumps(c, ensure_ascii=False, separators=(",", ":"))
+                          for c in head["cases"])
+        parts.append(f' {json.dumps(name)}: ' + h + ', "cases": [\n' + body + "\n ]}")
+    text = json.dumps(top, ensure_ascii=False)[:-1] + ',\n "heads": {\n' + ",\n".join(parts) + "\n}}\n"
+    assert json.loads(text) == doc
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def make_attributions():
+    import numpy as np
+    import torch
+    import transformers
+    from transformers import AutoModelForSequenceClassification
+
+    expected = json.loads((TINY_CLS_DIR / "expected.json").read_text(encoding="utf-8"))
+    assert expected["max_len"] == MAX_LEN, expected["max_len"]
+    by_text = {c["text"]: c for c in expected["cases"]}
+    missing = [t for t in ATTR_TEXTS if t not in by_text]
+    if missing:
+        sys.exit(f"make_fixtures: texts not in tiny-cls/expected.json: {missing}")
+    cases = [by_text[t] for t in ATTR_TEXTS]
+    ids = [c["input_ids"] for c in cases]
+    lens = [len(c["input_ids"]) for c in expected["cases"]]
+    assert min(lens) in map(len, ids) and max(lens) in map(len, ids), (lens, list(map(len, ids)))
+    assert max(map(len, ids)) == MAX_LEN and any(c["truncated"] for c in cases)
+    # the recorded ids must be exactly what the tokenizers give today
+    for name in CLS_HEADS:
+        d = TINY_CLS_DIR / name
+        got, _ = tokenize_all(ATTR_TEXTS, d / "tokenizer.json", d / "vocab.txt",
+                              f"attributions/{name}")
+        for t, a, b in zip(ATTR_TEXTS, got, ids):
+            if a != b:
+                sys.exit(f"make_fixtures: [attributions/{name}] tokenize_all gives {a} for "
+                         f"{t!r}, tiny-cls/expected.json has {b}")
+
+    nodes, gl_w = np.polynomial.legendre.leggauss(ATTR_STEPS)
+    gl_alpha = ((nodes + 1.0) / 2.0).tolist()
+    gl_w = (gl_w / 2.0).tolist()
+    mid_alpha = ((np.arange(ATTR_CHECK_STEPS) + 0.5) / ATTR_CHECK_STEPS).tolist()
+    mid_w = [1.0 / ATTR_CHECK_STEPS] * ATTR_CHECK_STEPS
+
+    heads = {}
+    for name, (_seed, problem_type, labels) in CLS_HEADS.items():
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(TINY_CLS_DIR / name), attn_implementation="eager", dtype=torch.float32).eval()
+        assert type(model).__name__ == "BertForSequenceClassification"
+        assert model.config.problem_type == problem_type and model.config.num_labels == len(labels)
+        # float32 first: the folder must still give expected.json's logits
+        with torch.no_grad():
+            for c, x in zip(cases, ids):
+                ii = torch.tensor([x])
+                lg = model(input_ids=ii, attention_mask=torch.ones_like(ii),
+                           token_type_ids=torch.zeros_like(ii)).logits[0]
+                diff = (lg - torch.tensor(c[name]["logits"])).abs().max().item()
+                assert diff < 1e-6, (name, c["text"], diff)
+        model = model.double().eval()
+        assert all(p.dtype == torch.float64 for p in model.parameters())
+        for p in model.parameters():
+            p.requires_grad_(False)
+        emb = model.bert.embeddings.word_embeddings
+
+        out, inputs = [], []
+        for c, x in zip(cases, ids):
+            ii = torch.tensor([x])
+            with torch.no_grad():
+                e = emb(ii)[0]
+                b = e.clone()
+                b[1:-1] = emb(torch.tensor([ATTR_PAD_ID]))[0]
+                pe = attr_probs(model, e.unsqueeze(0), problem_type)[0]
+                pb = attr_probs(model, b.unsqueeze(0), problem_type)[0]
+            # the float64 probabilities agree with expected.json's float32 ones
+            assert (pe - torch.tensor(c[name]["probs"], dtype=torch.float64)).abs().max() < 1e-5
+            label = int(torch.argmax(pe))  # ties: lowest index
+            with torch.no_grad():
+                le = attr_log_odds(model, e.unsqueeze(0), problem_type, label)[0].item()
+                lb = attr_log_odds(model, b.unsqueeze(0), problem_type, label)[0].item()
+            # the log-odds is the probability's, computed without rounding through it
+            for lo, pr in ((le, pe[label].item()), (lb, pb[label].item())):
+                assert abs(lo - math.log(pr / (1 - pr))) < 1e-9, (lo, pr)
+            attr = attr_integral(model, e, b, label, problem_type, gl_alpha, gl_w)
+            assert attr[0].item() == 0.0 and attr[-1].item() == 0.0
+            gap = attr.sum().item() - (le - lb)
+            print(f"[attributions/{name}] {c['text'][:40]!r:44} seq {len(x):2}  label {label} "
+                  f"({labels[label]})  p {pe[label].item():.6f}  baseline p "
+                  f"{pb[label].item():.6f}  log-odds {le:+.6f} baseline {lb:+.6f}  sum attr {attr.sum().item():+.9f}  "
+                  f"completeness gap {gap:+.3e}")
+            # quadrature error: 1 % of the change at most, so bertweb does not refine (it
+            # doubles the nodes above 2 %) and the parity is of the same 20 nodes
+            assert abs(gap) < 0.01 * abs(le - lb) + 1e-5, gap
+            case = {"text": c["text"], "input_ids": x, "label": label,
+                    "probability": r9(pe[label].item()),
+                    "baseline_probability": r9(pb[label].item()),
+                    "log_odds": r9(le), "baseline_log_odds": r9(lb), "steps": ATTR_STEPS,
+                    "attributions": [r9(v) for v in attr.tolist()],
+                    "completeness_gap": r9(gap)}
+            out.append(case)
+            inputs.append((e, b, label, attr, le - lb, gap))
+        # Convergence of the 20 nodes: the case with the largest completeness gap (the
+        # hardest integrand) against the midpoint rule with ATTR_CHECK_STEPS points.
+        ci = max(range(len(out)), key=lambda i: abs(inputs[i][5]))
+        e, b, label, attr, delta, _ = inputs[ci]
+        ref = attr_integral(model, e, b, label, problem_type, mid_alpha, mid_w,
+                            chunk=ATTR_CHECK_CHUNK)
+        mdiff = (ref - attr).abs().max().item()
+        print(f"[attributions/{name}] {out[ci]['text'][:40]!r}: {ATTR_CHECK_STEPS}-step midpoint "
+              f"vs {ATTR_STEPS}-node Gauss-Legendre: per-token max |diff| {mdiff:.3e} (max "
+              f"|attr| {attr.abs().max().item():.3e}); completeness gap midpoint "
+              f"{ref.sum().item() - delta:+.3e}, Gauss-Legendre {inputs[ci][5]:+.3e}")
+        assert mdiff < 1e-3, mdiff  # converged well inside the parity tolerance
+        out[ci]["riemann_check"] = {"rule": "midpoint", "steps": ATTR_CHECK_STEPS,
+                                    "max_abs_diff": r9(mdiff)}
+        heads[name] = {"dir": name, "problem_type": problem_type, "cases": out}
+
+    doc = {
+        "method": f"integrated gradients, Gauss-Legendre {ATTR_STEPS} nodes on [0,1], baseline "
+                  "[CLS] [PAD]… [SEP] word embeddings, target = predicted label's log-odds "
+                  "ln(p / (1 - p)) from the logits (softmax / sigmoid)",
+        "reference": f"transformers {transformers.__version__}, torch {torch.__version__}, "
+                     "float64",
+        "steps": ATTR_STEPS,
+        "max_len": MAX_LEN,
+        "heads": heads,
+    }
+    path = TINY_CLS_DIR / "attributions.json"
+    write_attributions_json(path, doc)
+    print(f"[attributions] wrote {path.relative_to(REPO_ROOT)} ({path.stat().st_size} B)")
+    return ids
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-dir", help="folder with sample-2k.csv and Reviews.partial.csv.gz")
@@ -781,6 +983,8 @@ def main():
             counts["tiny"] = make_tiny(texts)
     if "tiny-cls" in parts:
         counts["tiny-cls"] = make_tiny_cls()
+    if "attributions" in parts:
+        counts["attributions"] = make_attributions()
 
     print("\nfixture files:")
     for p in sorted(FIXTURES.rglob("*")):

@@ -937,6 +937,23 @@ impl WebClassifier {
             .lend(async move |classifier| to_js(&classifier.classify(&encoder, &texts).await?))
     }
 
+    /// Why it decided → Promise<Attribution>: each word's contribution to a class's log-odds
+    /// (integrated gradients over the word embeddings). `label` undefined: the predicted
+    /// class; `steps` undefined: the default number of quadrature nodes.
+    pub fn explain(
+        &self,
+        encoder: &WebEncoder,
+        text: String,
+        label: Option<usize>,
+        steps: Option<usize>,
+    ) -> Promise {
+        let encoder = Rc::clone(&encoder.inner);
+        let steps = steps.unwrap_or(crate::attribution::DEFAULT_STEPS);
+        self.inner.lend(async move |classifier| {
+            to_js(&crate::attribution::attribute(classifier, &encoder, &text, label, steps).await?)
+        })
+    }
+
     /// Evaluates on the test part of `features` → Promise<Report>; the headline numbers are
     /// kept in the metadata.
     pub fn evaluate(&self, features: &WebFeatures, dataset: &WebDataset) -> Promise {

@@ -5,7 +5,7 @@ use burn::prelude::*;
 use crate::config::BertConfig;
 use crate::error::{BertError, Result};
 use crate::model::{BertModel, Pooling, TokenBatch};
-use crate::tokenizer::BertTokenizer;
+use crate::tokenizer::{BertTokenizer, WordPieces};
 use crate::weights::load_bert;
 
 /// A BERT encoder ready to embed texts.
@@ -93,6 +93,14 @@ impl Encoder {
         let ids = self.tokenizer.encode(text, max_len)?;
         self.check_vocab(ids.iter().map(|&id| id as i64))?;
         Ok(ids)
+    }
+
+    /// [`Encoder::encode_ids`] with the words behind the pieces (for attributions).
+    pub fn encode_words(&self, text: &str, max_len: usize) -> Result<WordPieces> {
+        self.check_max_len(max_len)?;
+        let words = self.tokenizer.encode_words(text, max_len)?;
+        self.check_vocab(words.ids.iter().map(|&id| id as i64))?;
+        Ok(words)
     }
 
     fn check_vocab(&self, mut ids: impl Iterator<Item = i64>) -> Result<()> {

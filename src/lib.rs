@@ -4,6 +4,7 @@
 //! takes a burn [`Device`](burn::tensor::Device), so the same code runs on burn's flex CPU
 //! backend and on WebGPU. Only [`api`] (wasm32 only) knows about JavaScript.
 
+pub mod attribution;
 pub mod calibration;
 pub mod classifier;
 pub mod config;

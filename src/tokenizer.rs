@@ -151,6 +151,37 @@ fn check_wordpiece(json: &Value) -> Result<()> {
     )
 }
 
+/// Which word a piece belongs to: the pre-tokenizer's word number, or the piece alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WordOf {
+    /// The pre-tokenizer's word index.
+    Word(usize),
+    /// The pre-tokenizer numbered no words: the piece at this index stands alone.
+    Piece(usize),
+}
+
+/// One word piece of a text and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piece {
+    /// The piece as the vocabulary spells it (`##ing`).
+    pub text: String,
+    /// The word it is part of.
+    pub word: WordOf,
+    /// Its byte span in the text.
+    pub span: (usize, usize),
+}
+
+/// A text's ids with the words behind its pieces ([`BertTokenizer::encode_words`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WordPieces {
+    /// `[CLS] pieces… [SEP]`, as [`BertTokenizer::encode`] gives.
+    pub ids: Vec<u32>,
+    /// The kept pieces, in order: `ids[1..ids.len() - 1]`.
+    pub pieces: Vec<Piece>,
+    /// Whether pieces past `max_len` were cut off.
+    pub truncated: bool,
+}
+
 /// A BERT tokenizer: text → `[CLS] pieces… [SEP]` ids.
 pub struct BertTokenizer {
     inner: Tokenizer,
@@ -260,6 +291,39 @@ impl BertTokenizer {
         ids.extend_from_slice(&pieces.get_ids()[..keep]);
         ids.push(self.sep);
         Ok(ids)
+    }
+
+    /// [`BertTokenizer::encode`]'s ids with, for each kept piece (not `[CLS]`/`[SEP]`), the
+    /// word it belongs to and its byte span in `text`; and whether pieces were cut off.
+    pub fn encode_words(&self, text: &str, max_len: usize) -> Result<WordPieces> {
+        let encoding = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| BertError::Tokenizer(e.to_string()))?;
+        let all = encoding.get_ids();
+        let keep = max_len.saturating_sub(2).min(all.len());
+        let mut ids = Vec::with_capacity(keep + 2);
+        ids.push(self.cls);
+        ids.extend_from_slice(&all[..keep]);
+        ids.push(self.sep);
+        let pieces = (0..keep)
+            .map(|i| Piece {
+                text: encoding.get_tokens().get(i).cloned().unwrap_or_default(),
+                // A pre-tokenizer that does not number words makes each piece its own word.
+                word: encoding
+                    .get_word_ids()
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .map_or(WordOf::Piece(i), |w| WordOf::Word(w as usize)),
+                span: encoding.get_offsets().get(i).copied().unwrap_or((0, 0)),
+            })
+            .collect();
+        Ok(WordPieces {
+            ids,
+            pieces,
+            truncated: keep < all.len(),
+        })
     }
 
     /// The word pieces of `text` (no specials, no truncation), for display.

@@ -229,3 +229,75 @@ fn committed_default_classifier_classifies_typed_reviews() {
     let p = pollster::block_on(classifier.predict(&features, &Device::flex())).unwrap();
     assert!(p[0] > 0.9 && p[1] < 0.1, "P(positive) = {p:?}");
 }
+
+/// Integrated gradients on the real model: short reviews of the shared data with their own
+/// words as noise, and one made-up word, inserted anywhere, that alone decides the label. A
+/// head trained on them puts that word first in each explanation, toward the predicted class.
+#[test]
+fn the_word_that_decides_the_label_ranks_first() {
+    let Some(p) = prepared(LabelMode::Binary) else {
+        return;
+    };
+    let markers = ["quandix", "zorblet"];
+    let mut seed = 11u64;
+    let mut draw = |n: usize| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) as usize % n
+    };
+    let (texts, labels): (Vec<String>, Vec<usize>) = p
+        .dataset
+        .train
+        .iter()
+        .take(328)
+        .enumerate()
+        .map(|(i, example)| {
+            let label = i % 2;
+            let mut words: Vec<&str> = example.text.split_whitespace().take(6).collect();
+            let at = draw(words.len() + 1);
+            words.insert(at, markers[label]);
+            (words.join(" "), label)
+        })
+        .unzip();
+    let (train_texts, held_out) = texts.split_at(320);
+    let settings = FeatureSettings::default();
+    let features = extract(&p.encoder, train_texts.to_vec(), settings);
+    let mut trainer = Trainer::new(
+        &features.values,
+        features.dim,
+        &labels[..320],
+        2,
+        TrainSettings::preset(Preset::Linear),
+        &Device::flex(),
+    )
+    .unwrap();
+    while !trainer.is_finished() {
+        pollster::block_on(trainer.step()).unwrap();
+    }
+    let classifier = Classifier::new(
+        trainer.finish().unwrap(),
+        p.encoder.model_id(),
+        settings,
+        vec!["quandix".into(), "zorblet".into()],
+    );
+    for (text, &label) in held_out.iter().zip(&labels[320..]) {
+        let explained = pollster::block_on(bertweb::attribution::attribute(
+            &classifier,
+            &p.encoder,
+            text,
+            None,
+            bertweb::attribution::DEFAULT_STEPS,
+        ))
+        .unwrap();
+        assert_eq!(explained.label, label, "{text}: {explained:?}");
+        let first = explained
+            .words
+            .iter()
+            .max_by(|a, b| a.value.total_cmp(&b.value))
+            .unwrap();
+        assert_eq!(first.text, markers[label], "{text}: {:?}", explained.words);
+        let change = explained.log_odds - explained.baseline_log_odds;
+        assert!(explained.gap.abs() <= 0.05 * change.abs(), "{explained:?}");
+    }
+}

@@ -322,6 +322,16 @@ export class BertClient {
   }
 
   /**
+   * Why the current classifier decided what it did for `text`: each word's contribution to a
+   * class's log-odds (the predicted class unless `label`).
+   * @param {string} text
+   * @param {{label?: number, steps?: number}} [options]
+   */
+  explain(text, { label, steps } = {}) {
+    return this.#request({ type: 'explain', text, label, steps }).promise;
+  }
+
+  /**
    * Make a classifier file the worker's classifier. `mismatch` says why it does not fit the
    * loaded model (it is kept anyway, for when that model is loaded).
    * @param {ArrayBuffer} bytes (copied, not taken)

@@ -5,11 +5,12 @@
 // promise RPC in www/client.js. User text goes into the DOM as textContent only, never as HTML.
 //
 // www/page/: state.js (what the sections share: client, state, elements, defaults, status and
-// busy helpers), model.js, classify.js, data.js, train.js, finetune.js, keep.js, embed.js (one
-// per section), and settings.js, diagram.js, report.js, format.js (what several use).
+// busy helpers), model.js, classify.js (with explain.js: why it decided), data.js, train.js,
+// finetune.js, keep.js, embed.js (one per section), and settings.js, diagram.js, report.js,
+// format.js (what several use).
 // www/model_fetch.js fetches and caches model folders, with no DOM.
 
-import { onBatchFile, onBatchRun, onClassify } from './page/classify.js';
+import { onBatchFile, onBatchRun, onClassify, onExplain } from './page/classify.js';
 import { onCsvFile, onExtract, preprocess } from './page/data.js';
 import { drawHead } from './page/diagram.js';
 import { onEmbed } from './page/embed.js';
@@ -67,6 +68,7 @@ ui.classifyForm.addEventListener('submit', onClassify);
 ui.review.addEventListener('keydown', (e) => {
   if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) ui.classifyForm.requestSubmit();
 });
+ui.explain.addEventListener('click', onExplain);
 ui.batchFile.addEventListener('change', onBatchFile);
 ui.batchRun.addEventListener('click', onBatchRun);
 ui.csvFile.addEventListener('change', () => onCsvFile(ui.csvFile.files?.[0]));

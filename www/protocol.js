@@ -254,6 +254,18 @@
  * @typedef {{label: number, name: string, probabilities: number[], labels?: number[]}} Prediction
  */
 /**
+ * Why a classifier decided (`attribution::Attribution`): each word's contribution to the
+ * explained class's log-odds ln(p / (1 − p)); they sum to `log_odds − baseline_log_odds` up to
+ * `gap`. `spans` cut the whole text (HTML stripped) into words (`word`: an index in `words`) and
+ * what lies between them (`word` null), past the classifier's length included.
+ * @typedef {{text: string, value: number}} WordAttribution
+ * @typedef {{text: string, word: number | null}} AttributionSpan
+ * @typedef {{piece: string, word: number, value: number}} TokenAttribution
+ * @typedef {{label: number, name: string, probability: number, baseline_probability: number,
+ *   log_odds: number, baseline_log_odds: number, words: WordAttribution[], spans: AttributionSpan[],
+ *   tokens: TokenAttribution[], steps: number, truncated: boolean, gap: number}} Attribution
+ */
+/**
  * A training's or fine-tuning's result, which became the worker's classifier.
  * @typedef {{meta: ClassifierMeta, report: TestReport}} Trained
  */
@@ -400,6 +412,8 @@
  * @property {(vectors: Float32Array) => Promise<Prediction[]>} classifyVectors
  * @property {(encoder: Encoder) => void} checkBase    throws unless the encoder is its base model
  * @property {(encoder: Encoder, texts: string[]) => Promise<Prediction[]>} classify
+ * @property {(encoder: Encoder, text: string, label?: number, steps?: number) => Promise<Attribution>} explain
+ *   each word's contribution to a class's log-odds (the predicted class unless `label`)
  * @property {(features: Features, dataset: Dataset) => Promise<TestReport>} evaluate
  * @property {boolean} fineTuned
  * @property {(encoder: Encoder, config: Uint8Array, card: ModelCard) => Promise<Uint8Array<ArrayBuffer>>} exportForOtherTools
@@ -534,6 +548,10 @@
  * @typedef {{id: number, type: 'classify', texts: string[], batchSize?: number}} ClassifyRequest
  */
 /**
+ * Why the current classifier decided what it did for one text: integrated gradients.
+ * @typedef {{id: number, type: 'explain', text: string, label?: number, steps?: number}} ExplainRequest
+ */
+/**
  * Make a classifier file the current classifier / get the current one's file.
  * @typedef {{id: number, type: 'setClassifier', bytes: ArrayBuffer}} SetClassifierRequest
  * @typedef {{id: number, type: 'classifierBytes'}} ClassifierBytesRequest
@@ -593,6 +611,7 @@
  * @property {FineTunePlan} fineTunePlan
  * @property {Trained} fineTune
  * @property {Prediction[]} classify
+ * @property {Attribution} explain
  * @property {ClassifierSet} setClassifier
  * @property {ArrayBuffer} classifierBytes
  * @property {ArrayBuffer} exportForOtherTools
@@ -607,6 +626,7 @@
  *   | TokenizeRequest | DefaultsRequest | CsvHeaderRequest | CsvColumnRequest
  *   | CsvPreviewRequest | DatasetRequest
  *   | ExtractRequest | TrainRequest | FineTunePlanRequest | FineTuneRequest | ClassifyRequest
+ *   | ExplainRequest
  *   | SetClassifierRequest | ClassifierBytesRequest | ExportForOtherToolsRequest | KeepClassifierRequest
  *   | LoadKeptClassifierRequest | ForgetKeptClassifierRequest | CrashForTestRequest} Call
  */

@@ -1436,6 +1436,7 @@ const DOING = {
   fineTunePlan: 'estimating a fine-tuning run',
   fineTune: 'fine-tuning',
   classify: 'classifying',
+  explain: 'explaining a prediction',
   setClassifier: 'loading a classifier',
   loadKeptClassifier: 'loading the kept classifier',
   classifierBytes: 'saving the classifier',
@@ -1583,6 +1584,10 @@ async function handle(msg) {
       return withCpuFallback(id, msg.type, () => fineTune(id, msg));
     case 'classify':
       return withCpuFallback(id, msg.type, () => classify(id, msg));
+    case 'explain':
+      return withCpuFallback(id, msg.type, () =>
+        requireClassifier().explain(requireEncoder(), msg.text, msg.label, msg.steps),
+      );
     case 'setClassifier':
       return setClassifier(id, msg.bytes);
     case 'classifierBytes':

@@ -114,6 +114,22 @@ enum Command {
         #[arg(long, default_value = "predictions.csv")]
         out: PathBuf,
     },
+    /// Why the classifier decided: each word's contribution to a class's log-odds (integrated
+    /// gradients over the word embeddings), as JSON, one object per text.
+    Explain {
+        /// The classifier file; left out, the model folder's own classifier.
+        #[arg(long)]
+        classifier: Option<PathBuf>,
+        /// Texts to explain.
+        #[arg(long, required = true)]
+        text: Vec<String>,
+        /// The class to explain (its name or index); left out, the predicted one.
+        #[arg(long)]
+        class: Option<String>,
+        /// Quadrature nodes along the path.
+        #[arg(long, default_value_t = bertweb::attribution::DEFAULT_STEPS)]
+        steps: usize,
+    },
     /// Write a classifier as a model folder other tools run: transformers.js
     /// (`pipeline('text-classification', folder)`), onnxruntime (`onnx/model.onnx`), with its
     /// tokenizer files and a model card.
@@ -532,6 +548,38 @@ fn classify(
     Ok(())
 }
 
+fn explain(
+    model: &Path,
+    file: Option<&Path>,
+    texts: &[String],
+    class: Option<&str>,
+    steps: usize,
+) -> Result<(), Failure> {
+    let encoder = load_encoder(model)?;
+    let classifier = load_classifier(model, file, &encoder)?;
+    let names = &classifier.meta.label_names;
+    let target = class
+        .map(|c| {
+            names
+                .iter()
+                .position(|n| n == c)
+                .or_else(|| c.parse().ok())
+                .ok_or_else(|| format!("no class `{c}`: the classes are {}", names.join(", ")))
+        })
+        .transpose()?;
+    for text in texts {
+        let explained = pollster::block_on(bertweb::attribution::attribute(
+            &classifier,
+            &encoder,
+            text,
+            target,
+            steps,
+        ))?;
+        println!("{}", serde_json::to_string(&explained)?);
+    }
+    Ok(())
+}
+
 /// A text as a spreadsheet shows it, not as a formula it runs (the page's `csvLine` in
 /// www/csv.js does the same): Excel, LibreOffice and Sheets evaluate a cell that starts with
 /// = + - @, a tab or a carriage return, and a review file from anywhere could hold
@@ -635,6 +683,18 @@ fn run(cli: Cli) -> Result<(), Failure> {
             text,
             csv.as_deref().map(|p| (p, text_column.as_str())),
             &out,
+        ),
+        Command::Explain {
+            classifier,
+            text,
+            class,
+            steps,
+        } => explain(
+            &cli.model,
+            classifier.as_deref(),
+            &text,
+            class.as_deref(),
+            steps,
         ),
         Command::Export {
             classifier,

@@ -63,13 +63,17 @@ pub struct BertEmbeddings {
 impl BertEmbeddings {
     /// `[batch, seq]` ids → `[batch, seq, hidden]`; segment ids are all 0 (single texts).
     pub fn forward(&self, ids: Tensor<2, Int>) -> Tensor<3> {
-        let [batch, seq] = ids.dims();
-        let device = ids.device();
+        self.forward_words(self.word.forward(ids))
+    }
+
+    /// As [`BertEmbeddings::forward`], from the word embeddings `[batch, seq, hidden]` instead
+    /// of ids: attributions integrate along a path between two of them.
+    pub fn forward_words(&self, words: Tensor<3>) -> Tensor<3> {
+        let [batch, seq, _] = words.dims();
+        let device = words.device();
         let positions = Tensor::<1, Int>::arange(0..seq as i64, &device).reshape([1, seq]);
         let segments = Tensor::<2, Int>::zeros([batch, seq], &device);
-        let x = self.word.forward(ids)
-            + self.position.forward(positions)
-            + self.token_type.forward(segments);
+        let x = words + self.position.forward(positions) + self.token_type.forward(segments);
         self.layer_norm.forward(x)
     }
 }
@@ -224,6 +228,16 @@ impl BertModel {
     /// Embedding layer output for `[batch, seq]` ids.
     pub fn embed(&self, ids: Tensor<2, Int>) -> Tensor<3> {
         self.embeddings.forward(ids)
+    }
+
+    /// The word embeddings alone (no positions, no LayerNorm) of `[batch, seq]` ids.
+    pub fn word_embeddings(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+        self.embeddings.word.forward(ids)
+    }
+
+    /// Embedding layer output for given word embeddings `[batch, seq, hidden]`.
+    pub fn embed_words(&self, words: Tensor<3>) -> Tensor<3> {
+        self.embeddings.forward_words(words)
     }
 
     /// Runs the encoder layers in `range` over `hidden`.

@@ -2,7 +2,8 @@
 // classify a typed review; a reviews CSV is preprocessed (counts shown), its features extracted
 // (progress moves) and kept in IndexedDB, a head trained (curves drawn), a test report shown;
 // typed reviews and a whole CSV are classified with the new classifier (CSV downloaded, one row
-// per input); the classifier survives a reload and round-trips through a file.
+// per input) and explained (words shaded and listed); the classifier survives a reload and
+// round-trips through a file.
 //
 // Needs pkg/, models/all-MiniLM-L6-v2, ../shared/data/amazon-fine-food/sample-2k.csv and
 // chromium; skips otherwise (fails with CI set).
@@ -49,6 +50,52 @@ const BATCH = [
 ];
 /** What the download must hold for each BATCH text: formulas kept as text by a leading '. */
 const DOWNLOADED = BATCH.map((t) => (t.startsWith('=') ? `'${t}` : t));
+
+/**
+ * What an explanation panel shows: the class explained, the text with each shaded word's value,
+ * the sorted list, and what the pushes add up to against the change in log-odds they explain.
+ * @param {import('playwright-core').Page} page @param {string} panel a selector
+ */
+function explanationIn(page, panel) {
+  return page.$eval(panel, (el) => {
+    const number = (/** @type {string} */ s) => Number(s.replace('\u2212', '-'));
+    return {
+      chosen: el.querySelector('select')?.value,
+      summary: el.querySelector('.explain-summary')?.textContent,
+      text: el.querySelector('.explain-text')?.textContent,
+      sums: /add up to (\S+) against a change of (\S+) /
+        .exec(el.querySelector('.explain-summary')?.textContent ?? '')
+        ?.slice(1)
+        .map(number),
+      marks: [...el.querySelectorAll('mark.attr')].map((m) => ({
+        text: m.textContent,
+        value: Number(m.dataset.value),
+        sign: m.dataset.sign,
+      })),
+      list: [...el.querySelectorAll('.explain-words tbody tr')].map((r) => ({
+        word: r.cells[0].textContent,
+        value: number(r.cells[1].textContent ?? ''),
+      })),
+    };
+  });
+}
+
+/**
+ * The summary's total is the listed pushes' sum (each rounded to 2 decimals); with `complete`,
+ * it is also the change they explain, within 5 % of the larger of that change and the pushes'
+ * total size (a text whose words push hard both ways may miss by more: the page says so).
+ * @param {{sums?: number[], list: {value: number}[], summary?: string | null}} why
+ * @param {boolean} complete
+ */
+function assertAddsUp(why, complete) {
+  const [total, change] = why.sums ?? [NaN, NaN];
+  const listed = why.list.reduce((s, r) => s + r.value, 0);
+  assert.ok(Math.abs(total - listed) <= 0.006 * why.list.length + 0.01, why.summary ?? '');
+  const size = why.list.reduce((s, r) => s + Math.abs(r.value), 0);
+  if (complete) {
+    assert.ok(Math.abs(total - change) <= 0.05 * Math.max(Math.abs(change), size) + 0.01, why.summary ?? '');
+  }
+}
 
 function csvField(s) {
   return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
@@ -205,6 +252,37 @@ describe('train and classify on the CPU', () => {
       assert.match(await classifyTyped(page, POSITIVE), /^positive \d+ %$/);
       assert.match(await classifyTyped(page, NEGATIVE), /^negative \d+ %$/);
 
+      // Why: the typed review explained, its words shaded and listed from the strongest push
+      // toward the predicted class; then the other class explained through the chooser.
+      await page.fill('#review', NEGATIVE);
+      await page.click('#explain');
+      await page.waitForSelector('#explanation:not([hidden]) mark.attr', { timeout: 60_000 });
+      const why = await explanationIn(page, '#explanation');
+      assert.equal(why.text, NEGATIVE);
+      assert.equal(why.chosen, '0', 'the predicted class, negative, is explained');
+      assertAddsUp(why, true);
+      assert.equal(why.list.length, why.marks.length, 'one row per word');
+      assert.deepEqual(
+        why.list.map((r) => r.value),
+        why.list.map((r) => r.value).sort((a, b) => b - a),
+      );
+      console.log(`# why negative: ${why.list.map((r) => `${r.word} ${r.value}`).join(', ')}`);
+      // A head trained on 600 reviews for 2 epochs: its strongest pushes include a word that
+      // says the review is bad.
+      assert.ok(
+        why.list.slice(0, 3).some((r) => /^(terrible|stale|disgusting|waste|threw)$/i.test(r.word)),
+        'a negative word among the strongest three',
+      );
+      assert.ok(why.marks.every((m) => m.value >= 0 === (m.sign === 'toward')));
+      await screenshot(page, 'explained');
+      // The panel is rebuilt for the other class: wait for a new summary.
+      await page.$eval('#explanation .explain-summary', (el) => el.setAttribute('data-old', ''));
+      await page.selectOption('#explanation select', '1');
+      await page.waitForSelector('#explanation .explain-summary:not([data-old])', { timeout: 60_000 });
+      const other = await explanationIn(page, '#explanation');
+      // Toward positive is away from negative, word by word.
+      other.marks.forEach((m, i) => assert.ok(Math.abs(m.value + why.marks[i].value) < 0.02, m.text));
+
       // A whole CSV → table and download, one row per input.
       const batchCsv = join(tmp, 'to-classify.csv');
       writeFileSync(batchCsv, `id,Text\n${BATCH.map((t, i) => `${i + 1},${csvField(t)}`).join('\n')}\n`);
@@ -232,6 +310,12 @@ describe('train and classify on the CPU', () => {
         assert.ok(Math.abs(Number(r[2]) + Number(r[3]) - 1) < 1e-4);
       });
       await screenshot(page, 'batch-classified');
+      // Any row can be explained; its HTML is read as the classifier reads it, stripped.
+      await page.click('#batch-table tbody tr:nth-child(3) button');
+      await page.waitForSelector('#batch-explanation:not([hidden]) mark.attr', { timeout: 60_000 });
+      const row = await explanationIn(page, '#batch-explanation');
+      assert.match(row.text, /^My dog loves these treats\s+highly recommended$/);
+      assertAddsUp(row, false);
 
       // Keep: download the classifier file.
       const [file] = await Promise.all([page.waitForEvent('download'), page.click('#classifier-download')]);

@@ -3,6 +3,7 @@
 // table and a download of the predictions.
 
 import { csvLine } from '../csv.js';
+import { explainInto } from './explain.js';
 import { formatSeconds, isCancelled, messageOf, pct, row, sentence } from './format.js';
 import { client, endJob, refreshControls, say, setBusy, startJob, state, ui } from './state.js';
 
@@ -62,6 +63,17 @@ export async function onClassify(event) {
   } finally {
     setBusy(false);
   }
+}
+
+/** Explains the typed text: which words made the classifier decide. */
+export function onExplain() {
+  const text = ui.review.value;
+  if (!text.trim()) {
+    say(ui.explainStatus, 'type a text to explain first.', 'error');
+    ui.review.focus();
+    return;
+  }
+  return explainInto(ui.explanation, ui.explainStatus, text);
 }
 
 export async function onBatchFile() {
@@ -153,11 +165,22 @@ function showBatch(texts, predictions) {
   const names = state.classifier?.label_names ?? [];
   const multi = predictions.some((p) => p.labels);
   const head = ['text', multi ? 'labels' : 'label', ...names.map((n) => `p_${n}`)];
-  ui.batchTable.tHead?.replaceChildren(row(['#', ...head]));
-  const body = predictions
-    .slice(0, TABLE_ROWS)
-    .map((p, i) => row([i + 1, texts[i], verdict(p, names), ...p.probabilities.map((v) => v.toFixed(3))]));
+  ui.batchTable.tHead?.replaceChildren(row(['#', ...head, 'why']));
+  const body = predictions.slice(0, TABLE_ROWS).map((p, i) => {
+    const tr = row([i + 1, texts[i], verdict(p, names), ...p.probabilities.map((v) => v.toFixed(3))]);
+    const why = document.createElement('button');
+    why.type = 'button';
+    why.className = 'secondary';
+    why.textContent = 'Why?';
+    why.setAttribute('aria-label', `Why row ${i + 1} is ${verdict(p, names)}`);
+    why.addEventListener('click', () => explainInto(ui.batchExplanation, ui.classifyStatus, texts[i]));
+    const cell = document.createElement('td');
+    cell.append(why);
+    tr.append(cell);
+    return tr;
+  });
   ui.batchTable.tBodies[0].replaceChildren(...body);
+  ui.batchExplanation.hidden = true;
   const lines = [csvLine(head)];
   predictions.forEach((p, i) => {
     lines.push(

@@ -52,6 +52,10 @@ export const ui = {
   review: $('review', HTMLTextAreaElement),
   classify: $('classify', Button),
   verdict: $('verdict', E),
+  explain: $('explain', Button),
+  explainStatus: $('explain-status', E),
+  explanation: $('explanation', E),
+  batchExplanation: $('batch-explanation', E),
   batchFile: $('batch-file', Input),
   batchColumn: $('batch-column', Select),
   batchRun: $('batch-run', Button),
@@ -310,6 +314,8 @@ export function refreshControls() {
   ui.files.disabled = busy;
   ui.urlLoad.disabled = busy;
   ui.classify.disabled = busy || !model || !state.classifier;
+  ui.explain.disabled = ui.classify.disabled;
+  for (const why of ui.batchTable.querySelectorAll('button')) why.disabled = ui.classify.disabled;
   ui.batchRun.disabled = busy || !model || !state.classifier || !state.batch;
   ui.batchColumn.disabled = busy || !state.batch;
   ui.csvFile.disabled = busy;
