@@ -3,7 +3,8 @@
 // the page's own worker (window.bertweb.client.explain, as the page's Why? button calls it),
 // with the page's default classifier on the default model: how long one explanation of a
 // 55-token text takes on each device, how many quadrature nodes it used (20, doubled while the
-// words' pushes miss the change in log-odds by more than 2 %), and how far they miss.
+// words' pushes miss the change in log-odds by more than 5 % of its scale), and how far
+// they miss.
 //
 //   node bench/browser_explain.mjs [--texts=N] [--devices=cpu,webgpu]
 //

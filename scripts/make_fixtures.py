@@ -917,7 +917,7 @@ def make_attributions():
                   f"{pb[label].item():.6f}  log-odds {le:+.6f} baseline {lb:+.6f}  sum attr {attr.sum().item():+.9f}  "
                   f"completeness gap {gap:+.3e}")
             # quadrature error: 1 % of the change at most, so bertweb does not refine (it
-            # doubles the nodes above 2 %) and the parity is of the same 20 nodes
+            # doubles the nodes above 5 %) and the parity is of the same 20 nodes
             assert abs(gap) < 0.01 * abs(le - lb) + 1e-5, gap
             case = {"text": c["text"], "input_ids": x, "label": label,
                     "probability": r9(pe[label].item()),

@@ -448,6 +448,17 @@ struct Defaults {
     /// CSV files larger than `above_bytes` are read as a stream, `chunk_bytes` at a time, and
     /// previewed from their first `preview_bytes`.
     stream: StreamDefaults,
+    labeling: LabelingDefaults,
+}
+
+/// Labeling: texts sampled for it, at most; proposed at a time; the seed of random choices;
+/// the strategies the page offers.
+#[derive(Serialize)]
+struct LabelingDefaults {
+    pool: usize,
+    batch: usize,
+    seed: u64,
+    strategies: [crate::labeling::Strategy; 2],
 }
 
 #[derive(Serialize)]
@@ -480,6 +491,23 @@ pub fn defaults() -> Result<JsValue, JsValue> {
             preview_bytes: crate::stream::PREVIEW_BYTES,
             chunk_bytes: crate::stream::CHUNK_BYTES,
         },
+        labeling: LabelingDefaults {
+            pool: crate::labeling::POOL,
+            batch: crate::labeling::BATCH,
+            seed: Settings::default().seed,
+            strategies: crate::labeling::Strategy::ALL,
+        },
+    })
+}
+
+/// The texts to label next (`labeling::Suggestion`), the head trained on the labels so far
+/// and their cross-validated accuracy, from the texts' vectors (row-major, `dim` wide) and a
+/// `labeling::Request` → Promise<Suggestion>.
+#[wasm_bindgen(js_name = labelingSuggest)]
+pub fn labeling_suggest(vectors: Vec<f32>, dim: usize, request: JsValue) -> Promise {
+    future_to_promise(async move {
+        let request: crate::labeling::Request = from_js(request, "labeling request")?;
+        to_js(&crate::labeling::suggest(&vectors, dim, &request, &head_device()?).await?)
     })
 }
 

@@ -32,7 +32,7 @@ pub const MAX_STEPS: usize = 160;
 /// [`attribute`]), as a fraction of the larger of that change and the contributions' total
 /// size: a text whose words push hard both ways yet barely move the log-odds would otherwise
 /// ask for an accuracy far below what its display shows.
-const REFINE_ABOVE: f32 = 0.02;
+const REFINE_ABOVE: f32 = 0.05;
 /// Nodes per forward and backward pass.
 const CHUNK: usize = 20;
 

@@ -16,6 +16,9 @@ pub enum Monitor {
     TrainAccuracy,
     /// Validation AUROC (validation accuracy where there is no AUROC).
     ValidationAuroc,
+    /// Training loss: in effect the last epoch, for a validation part too small to choose by
+    /// (labeling's few labels).
+    TrainLoss,
 }
 
 impl Monitor {
@@ -24,6 +27,7 @@ impl Monitor {
         match self {
             Monitor::TrainAccuracy => report.train_accuracy,
             Monitor::ValidationAuroc => report.val_auroc.unwrap_or(report.val_accuracy),
+            Monitor::TrainLoss => -report.train_loss,
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod export;
 pub mod features;
 pub mod finetune;
 pub mod head;
+pub mod labeling;
 pub mod metrics;
 pub mod model;
 pub mod multilabel;

@@ -332,6 +332,35 @@ export class BertClient {
   }
 
   /**
+   * The next rows to label, the head trained on the labels so far (its prediction for every
+   * row) and their cross-validated accuracy.
+   * @param {Float32Array} vectors the texts' vectors, row-major (copied)
+   * @param {number} dim
+   * @param {import('./protocol.js').LabelingRequest} request
+   */
+  labelingSuggest(vectors, dim, request) {
+    return this.#request({ type: 'labelingSuggest', vectors, dim, request }).promise;
+  }
+
+  /**
+   * Keep a labeling session in this browser (IndexedDB), replacing the one kept.
+   * @param {import('./protocol.js').LabelingSession} session
+   */
+  keepLabeling(session) {
+    return this.#request({ type: 'keepLabeling', session }).promise;
+  }
+
+  /** The kept labeling session, or null. */
+  loadLabeling() {
+    return this.#request({ type: 'loadLabeling' }).promise;
+  }
+
+  /** Forget the kept labeling session. */
+  forgetLabeling() {
+    return this.#request({ type: 'forgetLabeling' }).promise;
+  }
+
+  /**
    * Make a classifier file the worker's classifier. `mismatch` says why it does not fit the
    * loaded model (it is kept anyway, for when that model is loaded).
    * @param {ArrayBuffer} bytes (copied, not taken)

@@ -6,7 +6,7 @@
 //
 // www/page/: state.js (what the sections share: client, state, elements, defaults, status and
 // busy helpers), model.js, classify.js (with explain.js: why it decided), data.js, train.js,
-// finetune.js, keep.js, embed.js (one per section), and settings.js, diagram.js, report.js,
+// finetune.js, keep.js, embed.js (one per section; label.js: labeling texts in section 3), and settings.js, diagram.js, report.js,
 // format.js (what several use).
 // www/model_fetch.js fetches and caches model folders, with no DOM.
 
@@ -16,6 +16,14 @@ import { drawHead } from './page/diagram.js';
 import { onEmbed } from './page/embed.js';
 import { onFineTune, scheduleEstimate } from './page/finetune.js';
 import { messageOf } from './page/format.js';
+import {
+  labelingSnapshot,
+  onLabelingFile,
+  onLabelingForget,
+  onLabelingStart,
+  onLabelingTrain,
+  restoreLabeling,
+} from './page/label.js';
 import {
   loadClassifier,
   onClassifierDownload,
@@ -71,6 +79,10 @@ ui.review.addEventListener('keydown', (e) => {
 ui.explain.addEventListener('click', onExplain);
 ui.batchFile.addEventListener('change', onBatchFile);
 ui.batchRun.addEventListener('click', onBatchRun);
+ui.labelingFile.addEventListener('change', onLabelingFile);
+ui.labelingStart.addEventListener('click', onLabelingStart);
+ui.labelingTrain.addEventListener('click', onLabelingTrain);
+ui.labelingForget.addEventListener('click', onLabelingForget);
 ui.csvFile.addEventListener('change', () => onCsvFile(ui.csvFile.files?.[0]));
 ui.dataForm.addEventListener('submit', (e) => {
   e.preventDefault();
@@ -116,6 +128,7 @@ loadDefaults().then(
   (d) => {
     offer(ui.labelMode, d.labelModes);
     offer(ui.preset, d.presetNames);
+    offer(ui.labelingStrategy, d.labeling.strategies);
   },
   (err) => console.warn(`defaults: ${messageOf(err)}`), // the model load says why
 );
@@ -138,6 +151,14 @@ const serviceWorker =
 serviceWorker.catch((err) => console.warn(`offline use is not available: ${messageOf(err)}`));
 const classifierReady = loadClassifier(ready);
 classifierReady.catch(() => {});
+// A labeling session kept in this browser comes back once the model has loaded.
+const labelingReady = restoreLabeling(ready);
+labelingReady.catch((err) => console.warn(`labeling: ${messageOf(err)}`));
 
-/** Test and console hook: `await bertweb.ready; await bertweb.client.classify([...])`. */
-Object.assign(window, { bertweb: { ready, classifierReady, serviceWorker, client } });
+/**
+ * Test and console hook: `await bertweb.ready; await bertweb.client.classify([...])`;
+ * `bertweb.labeling()` is the labeling state (texts, labels, skipped, predictions, queue).
+ */
+Object.assign(window, {
+  bertweb: { ready, classifierReady, labelingReady, serviceWorker, client, labeling: labelingSnapshot },
+});

@@ -171,7 +171,7 @@
  * @property {number} epochs                most epochs
  * @property {number} seed
  * @property {Plateau | null} plateau       learning-rate reduction on plateau
- * @property {'train_accuracy' | 'validation_auroc'} monitor  what picks the best epoch
+ * @property {'train_accuracy' | 'validation_auroc' | 'train_loss'} monitor  what picks the best epoch
  * @property {number | null} early_stopping stop after this many epochs without improvement
  * @property {number} validation_fraction
  */
@@ -333,6 +333,42 @@
  * @property {{aboveBytes: number, previewBytes: number, chunkBytes: number}} stream  CSV files
  *   larger than `aboveBytes` are read as a stream, `chunkBytes` at a time, into a sample, and
  *   previewed from their first `previewBytes`
+ * @property {LabelingDefaults} labeling
+ */
+/**
+ * Labeling in the page: texts sampled from a CSV (at most `pool`), proposed `batch` at a time;
+ * after each batch the head retrains and the next are chosen. `seed` orders random choices.
+ * @typedef {{pool: number, batch: number, seed: number, strategies: LabelingStrategy[]}} LabelingDefaults
+ */
+/**
+ * How the next texts to label are chosen: `smart`, by similarity to the class names until every
+ * class has labels, then by the head's uncertainty mixed with diversity; `random`, at random
+ * (seeded), for comparison.
+ * @typedef {'smart' | 'random'} LabelingStrategy
+ */
+/**
+ * What `labelingSuggest` needs besides the texts' vectors: the labels so far as [row, class]
+ * pairs, rows skipped, the number of classes and each class name's vector (row-major
+ * classes × dim, same pooling and length as the texts'), how many rows to propose.
+ * @typedef {{labels: [number, number][], skipped: number[], classes: number, classVectors: number[],
+ *   count: number, strategy: LabelingStrategy, seed: number}} LabelingRequest
+ */
+/**
+ * Its answer: the rows to label next and why they were chosen; the head trained on all labels
+ * so far, as its predicted class for every row (empty until every class has two labels); the
+ * labels' cross-validated accuracy (null until then).
+ * @typedef {{rows: number[], source: 'class_names' | 'uncertainty' | 'random', predicted: number[],
+ *   confidence: number[], accuracy: {accuracy: number, folds: number, labels: number} | null}} LabelingSuggestion
+ */
+/**
+ * A labeling session as kept in IndexedDB, so that labels survive a reload: the texts and their
+ * vectors (made by `modelId` with `pooling` and `maxLen`), the class names and their vectors,
+ * the labels and skips (`order`: which of the two each action was, oldest first, so that undo
+ * takes the last back), and the accuracy after each retraining.
+ * @typedef {{name: string, column: string, texts: string[], vectors: Float32Array, dim: number,
+ *   modelId: string, pooling: Pooling, maxLen: number, classNames: string[], classVectors: number[],
+ *   strategy: LabelingStrategy, seed: number, labels: [number, number][], skipped: number[],
+ *   history: {labels: number, accuracy: number}[], order?: ('label' | 'skip')[]}} LabelingSession
  */
 
 /** @typedef {{threads: number, wanted: number, lastRun: number[]}} ThreadsResult  Threads in use (1 on WebGPU), wanted, and the batches each computed in the last extraction. */
@@ -458,6 +494,7 @@
  * @property {(texts: string[]) => string[]} cleanTexts   texts as a classifier sees them (HTML removed)
  * @property {(csv: Uint8Array, delimiter?: DelimiterChoice) => string[]} csvHeader
  * @property {(csv: Uint8Array, column: string, delimiter?: DelimiterChoice) => string[]} csvColumn
+ * @property {(vectors: Float32Array, dim: number, request: LabelingRequest) => Promise<LabelingSuggestion>} labelingSuggest
  * @property {(csv: Uint8Array, settings: Partial<DataSettings>, start: boolean) => Preview} csvPreview
  *   `start`: the bytes are the start of a larger file (the preview stops at their last whole record)
  * @property {() => Defaults} defaults
@@ -548,6 +585,14 @@
  * @typedef {{id: number, type: 'classify', texts: string[], batchSize?: number}} ClassifyRequest
  */
 /**
+ * Labeling: the next rows to label, the head's predictions and the cross-validated accuracy;
+ * keep, load or forget the session.
+ * @typedef {{id: number, type: 'labelingSuggest', vectors: Float32Array, dim: number, request: LabelingRequest}} LabelingSuggestRequest
+ * @typedef {{id: number, type: 'keepLabeling', session: LabelingSession}} KeepLabelingRequest
+ * @typedef {{id: number, type: 'loadLabeling'}} LoadLabelingRequest
+ * @typedef {{id: number, type: 'forgetLabeling'}} ForgetLabelingRequest
+ */
+/**
  * Why the current classifier decided what it did for one text: integrated gradients.
  * @typedef {{id: number, type: 'explain', text: string, label?: number, steps?: number}} ExplainRequest
  */
@@ -612,6 +657,10 @@
  * @property {Trained} fineTune
  * @property {Prediction[]} classify
  * @property {Attribution} explain
+ * @property {LabelingSuggestion} labelingSuggest
+ * @property {void} keepLabeling
+ * @property {LabelingSession | null} loadLabeling
+ * @property {void} forgetLabeling
  * @property {ClassifierSet} setClassifier
  * @property {ArrayBuffer} classifierBytes
  * @property {ArrayBuffer} exportForOtherTools
@@ -626,7 +675,7 @@
  *   | TokenizeRequest | DefaultsRequest | CsvHeaderRequest | CsvColumnRequest
  *   | CsvPreviewRequest | DatasetRequest
  *   | ExtractRequest | TrainRequest | FineTunePlanRequest | FineTuneRequest | ClassifyRequest
- *   | ExplainRequest
+ *   | ExplainRequest | LabelingSuggestRequest | KeepLabelingRequest | LoadLabelingRequest | ForgetLabelingRequest
  *   | SetClassifierRequest | ClassifierBytesRequest | ExportForOtherToolsRequest | KeepClassifierRequest
  *   | LoadKeptClassifierRequest | ForgetKeptClassifierRequest | CrashForTestRequest} Call
  */

@@ -1,14 +1,16 @@
 // @ts-check
-// IndexedDB for what must survive a reload: extracted features and the classifier in use.
+// IndexedDB for what must survive a reload: extracted features, the classifier in use and the
+// labeling session (www/protocol.js LabelingSession).
 // Used by www/worker.js only, which owns them: the page asks it (www/client.js) to keep, load
 // or forget the classifier. Feature sets are ArrayBuffers; the kept classifier is
 // {bytes: ArrayBuffer, source: string} (www/protocol.js KeptClassifierRecord).
 
 const DB_NAME = 'bertweb';
 // 2: featureUse, the size and last use of each feature set, for evicting the oldest.
-const DB_VERSION = 2;
-/** @typedef {'features' | 'featureUse' | 'classifiers'} StoreName */
-const STORES = ['features', 'featureUse', 'classifiers'];
+// 3: labeling, the labeling session.
+const DB_VERSION = 3;
+/** @typedef {'features' | 'featureUse' | 'classifiers' | 'labeling'} StoreName */
+const STORES = ['features', 'featureUse', 'classifiers', 'labeling'];
 
 /**
  * Bytes of extracted features kept in this browser. A feature set is rows × hidden × 4 bytes

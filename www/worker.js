@@ -31,6 +31,7 @@ import {
 /** @typedef {import('./protocol.js').ErrorMessage} ErrorMessage */
 /** @typedef {import('./protocol.js').Features} Features */
 /** @typedef {import('./protocol.js').FineTunePlan} FineTunePlan */
+/** @typedef {import('./protocol.js').LabelingSession} LabelingSession */
 /** @typedef {import('./protocol.js').StepRates} StepRates */
 /** @typedef {import('./protocol.js').FineTunePhase} FineTunePhase */
 /** @typedef {import('./protocol.js').FineTuneSettings} FineTuneSettings */
@@ -111,6 +112,8 @@ let classifier = null;
 let classifierBytes = null;
 /** IndexedDB key (store 'classifiers') of the classifier kept for the next visit. */
 const KEPT_CLASSIFIER = 'current';
+/** The IndexedDB key of the labeling session (one at a time). */
+const LABELING_SESSION = 'current';
 /** Ids of requests asked to stop. */
 const cancelled = new Set();
 /** Requests run one after another: a load must not free the encoder under a running embed. */
@@ -1436,6 +1439,9 @@ const DOING = {
   fineTunePlan: 'estimating a fine-tuning run',
   fineTune: 'fine-tuning',
   classify: 'classifying',
+  labelingSuggest: 'choosing texts to label',
+  keepLabeling: 'keeping the labels',
+  loadLabeling: 'loading the kept labels',
   explain: 'explaining a prediction',
   setClassifier: 'loading a classifier',
   loadKeptClassifier: 'loading the kept classifier',
@@ -1607,6 +1613,14 @@ async function handle(msg) {
       return loadKeptClassifier(id);
     case 'forgetKeptClassifier':
       return idbDelete('classifiers', KEPT_CLASSIFIER);
+    case 'labelingSuggest':
+      return (await startWasm(id)).labelingSuggest(msg.vectors, msg.dim, msg.request);
+    case 'keepLabeling':
+      return idbPut('labeling', LABELING_SESSION, msg.session);
+    case 'loadLabeling':
+      return /** @type {LabelingSession | undefined} */ (await idbGet('labeling', LABELING_SESSION)) ?? null;
+    case 'forgetLabeling':
+      return idbDelete('labeling', LABELING_SESSION);
     case 'crashForTest':
       return untilTrap(running().api.panicForTest(msg.later));
     default:

@@ -68,6 +68,32 @@ export const ui = {
   batchDownload: $('batch-download', HTMLAnchorElement),
   batchSummary: $('batch-summary', E),
   batchTable: $('batch-table', Table),
+  // train: labeling texts that have no labels yet
+  labelingSection: $('label-section', HTMLDetailsElement),
+  labelingFile: $('label-file', Input),
+  labelingColumn: $('label-text-column', Select),
+  labelingClasses: $('label-classes', Input),
+  labelingStrategy: $('label-strategy', Select),
+  labelingStart: $('label-start', Button),
+  labelingCancel: $('label-cancel', Button),
+  labelingProgressLine: $('label-progress-line', E),
+  labelingProgress: $('label-progress', Progress),
+  labelingRate: $('label-rate', E),
+  labelingStatus: $('label-status', E),
+  labelingCard: $('label-card', E),
+  labelingCurrent: $('label-current', E),
+  labelingText: $('label-text', E),
+  labelingWhy: $('label-why', E),
+  labelingButtons: $('label-buttons', E),
+  labelingSkip: $('label-skip', Button),
+  labelingUndo: $('label-undo', Button),
+  labelingKeys: $('label-keys', E),
+  labelingCounts: $('label-counts', E),
+  labelingAccuracy: $('label-accuracy', E),
+  labelingHistory: $('label-history', Table),
+  labelingDownload: $('label-download', HTMLAnchorElement),
+  labelingTrain: $('label-train', Button),
+  labelingForget: $('label-forget', Button),
   // train
   csvDrop: $('csv-drop', E),
   csvFile: $('csv-file', Input),
@@ -318,6 +344,15 @@ export function refreshControls() {
   for (const why of ui.batchTable.querySelectorAll('button')) why.disabled = ui.classify.disabled;
   ui.batchRun.disabled = busy || !model || !state.classifier || !state.batch;
   ui.batchColumn.disabled = busy || !state.batch;
+  ui.labelingFile.disabled = busy;
+  ui.labelingColumn.disabled = busy || ui.labelingColumn.options.length === 0;
+  ui.labelingClasses.disabled = busy;
+  ui.labelingStart.disabled = busy || !model;
+  // Labeling's class buttons, Skip and Undo; `data-off`: nothing to do now (label.js sets it).
+  for (const b of ui.labelingButtons.querySelectorAll('button'))
+    b.disabled = busy || b.dataset.off === 'true';
+  ui.labelingTrain.disabled = busy;
+  ui.labelingForget.disabled = busy;
   ui.csvFile.disabled = busy;
   ui.preprocess.disabled = busy || !state.csv;
   ui.delimiter.disabled = busy || !state.csv;
