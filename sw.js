@@ -4,7 +4,7 @@
 // rebuilt pkg/ is picked up at once), the cache when the network fails. Model files are cached
 // by the page itself (www/model_cache.js, cache "bertweb-models-v1").
 
-const SHELL_CACHE = 'bertweb-shell-v5';
+const SHELL_CACHE = 'bertweb-shell-v6';
 const SHELL = [
   './',
   'index.html',
@@ -13,6 +13,8 @@ const SHELL = [
   'www/page/format.js',
   'www/page/model.js',
   'www/page/classify.js',
+  'www/page/explain.js',
+  'www/page/label.js',
   'www/page/data.js',
   'www/page/settings.js',
   'www/page/diagram.js',

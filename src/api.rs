@@ -967,18 +967,80 @@ impl WebClassifier {
 
     /// Why it decided → Promise<Attribution>: each word's contribution to a class's log-odds
     /// (integrated gradients over the word embeddings). `label` undefined: the predicted
-    /// class; `steps` undefined: the default number of quadrature nodes.
+    /// class; `steps` undefined: the default number of quadrature nodes. With `helper` and
+    /// `parts` > 1, the nodes are dealt into `parts`: `helper(label, steps, part)` returns a
+    /// Promise<Float32Array> of part `part` (another worker's `explainPart`), called before
+    /// this instance computes part 0; a part whose promise fails is computed here.
     pub fn explain(
         &self,
         encoder: &WebEncoder,
         text: String,
         label: Option<usize>,
         steps: Option<usize>,
+        helper: Option<js_sys::Function>,
+        parts: Option<usize>,
     ) -> Promise {
         let encoder = Rc::clone(&encoder.inner);
         let steps = steps.unwrap_or(crate::attribution::DEFAULT_STEPS);
+        let parts = if helper.is_some() {
+            parts.unwrap_or(1)
+        } else {
+            1
+        };
         self.inner.lend(async move |classifier| {
-            to_js(&crate::attribution::attribute(classifier, &encoder, &text, label, steps).await?)
+            let remote = |label: usize, steps: usize, part: usize| {
+                let called = helper.as_ref().map(|f| {
+                    f.call3(
+                        &JsValue::NULL,
+                        &JsValue::from(label),
+                        &JsValue::from(steps),
+                        &JsValue::from(part),
+                    )
+                });
+                async move {
+                    let failed =
+                        |e: JsValue| BertError::Internal(format!("a helper's part failed: {e:?}"));
+                    let promise = called
+                        .ok_or_else(|| BertError::Internal("no helper".into()))?
+                        .map_err(failed)?;
+                    let value = wasm_bindgen_futures::JsFuture::from(Promise::from(promise))
+                        .await
+                        .map_err(failed)?;
+                    Ok(Float32Array::from(value).to_vec())
+                }
+            };
+            let explained = crate::attribution::attribute_with(
+                classifier, &encoder, &text, label, steps, parts, remote,
+            )
+            .await?;
+            to_js(&explained)
+        })
+    }
+
+    /// One part of another worker's `explain` (`attribution::attribute_part`): each token's
+    /// integrated gradient over the nodes `i % parts == part` → Promise<Float32Array>.
+    #[wasm_bindgen(js_name = explainPart)]
+    pub fn explain_part(
+        &self,
+        encoder: &WebEncoder,
+        text: String,
+        label: usize,
+        steps: usize,
+        part: usize,
+        parts: usize,
+    ) -> Promise {
+        let encoder = Rc::clone(&encoder.inner);
+        self.inner.lend(async move |classifier| {
+            let values = crate::attribution::attribute_part(
+                classifier,
+                &encoder,
+                &text,
+                label,
+                steps,
+                (part, parts),
+            )
+            .await?;
+            Ok(Float32Array::from(values.as_slice()).into())
         })
     }
 

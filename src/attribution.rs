@@ -107,29 +107,45 @@ pub async fn attribute(
     target: Option<usize>,
     steps: usize,
 ) -> Result<Attribution> {
+    attribute_with(
+        classifier,
+        encoder,
+        text,
+        target,
+        steps,
+        1,
+        |_, _, _| async { Err(BertError::Internal("one part has no helpers".into())) },
+    )
+    .await
+}
+
+/// [`attribute`] with the quadrature nodes dealt into `parts` (node `i` to part `i % parts`):
+/// part 0 here, and each other part `p` by `helper(label, steps, p)`, which another thread
+/// computes with [`attribute_part`] while this one computes its own (the page's helper
+/// workers: call the JS first, await later). A part whose helper fails is computed here.
+pub async fn attribute_with<F, Fut>(
+    classifier: &Classifier,
+    encoder: &Encoder,
+    text: &str,
+    target: Option<usize>,
+    steps: usize,
+    parts: usize,
+    mut helper: F,
+) -> Result<Attribution>
+where
+    F: FnMut(usize, usize, usize) -> Fut,
+    Fut: Future<Output = Result<Vec<f32>>>,
+{
     classifier.check_fits(encoder)?;
-    if !(2..=MAX_STEPS).contains(&steps) {
-        return Err(BertError::Settings(format!(
-            "{steps} integration steps; choose between 2 and {MAX_STEPS} ({DEFAULT_STEPS} is \
-             the default)"
-        )));
-    }
+    check_steps(steps)?;
+    let parts = parts.max(1);
     let text = input_text(text);
     let pieces = encoder.encode_words(&text, classifier.meta.features.max_len)?;
-    let seq = pieces.ids.len();
-    let device = encoder.device();
     let model = encoder.model();
 
     // The text and its baseline, once through the model without gradients: the probabilities
     // at both ends of the path and the class to explain.
-    let pad = i64::from(encoder.tokenizer().pad_id());
-    let text_ids = pieces.ids.iter().map(|&id| i64::from(id));
-    let baseline_ids = text_ids
-        .clone()
-        .enumerate()
-        .map(|(i, id)| if i == 0 || i + 1 == seq { id } else { pad });
-    let ids: Vec<i64> = text_ids.chain(baseline_ids).collect();
-    let ends = model.word_embeddings(Tensor::from_data(TensorData::new(ids, [2, seq]), device));
+    let ends = ends(encoder, &pieces);
     let end_logits = logits(classifier, model, ends.clone())?;
     let shape = &classifier.meta.shape;
     let at_ends = classifier.predictions(&read_f32(shape.probabilities(end_logits.clone())).await?);
@@ -152,21 +168,28 @@ pub async fn attribute(
         return Err(BertError::Internal("no log-odds for the text".into()));
     };
 
-    let [_, _, width] = ends.dims();
-    let baseline = ends.clone().slice([1..2, 0..seq, 0..width]);
-    let path = Path {
-        delta: ends.slice([0..1, 0..seq, 0..width]) - baseline.clone(),
-        baseline,
-        label,
-        multi_label: shape.multi_label,
-    };
+    let path = Path::new(ends, label, shape.multi_label);
     // A head with ReLU layers has a gradient that jumps wherever a unit switches along the
     // path, which no quadrature integrates fast: where the contributions miss the change in
     // log-odds by more than REFINE_ABOVE of its scale, the nodes double, up to MAX_STEPS.
     let change = text_log_odds - baseline_log_odds;
     let mut steps = steps;
     let (values, gap) = loop {
-        let values = path.integrate(classifier, model, steps).await?;
+        let rule = gauss_legendre(steps);
+        let waiting: Vec<(usize, Fut)> = (1..parts).map(|p| (p, helper(label, steps, p))).collect();
+        let mut values = path
+            .integrate(classifier, model, &dealt(&rule, 0, parts))
+            .await?;
+        for (part, answer) in waiting {
+            let theirs = match answer.await {
+                Ok(theirs) if theirs.len() == values.len() => theirs,
+                _ => {
+                    path.integrate(classifier, model, &dealt(&rule, part, parts))
+                        .await?
+                }
+            };
+            values.iter_mut().zip(theirs).for_each(|(v, t)| *v += t);
+        }
         let gap = values.iter().sum::<f32>() - change;
         let scale = change.abs().max(values.iter().map(|v| v.abs()).sum());
         if gap.abs() <= REFINE_ABOVE * scale || steps * 2 > MAX_STEPS {
@@ -199,6 +222,74 @@ pub async fn attribute(
     })
 }
 
+/// One part of [`attribute_with`]'s integral, for another thread: each token's integrated
+/// gradient over the nodes `i` of the `steps`-node rule with `i % parts == part`, for class
+/// `label` (which the caller chose). Sums of all parts are [`Attribution::tokens`]' values,
+/// with `[CLS]` first and `[SEP]` last.
+pub async fn attribute_part(
+    classifier: &Classifier,
+    encoder: &Encoder,
+    text: &str,
+    label: usize,
+    steps: usize,
+    (part, parts): (usize, usize),
+) -> Result<Vec<f32>> {
+    classifier.check_fits(encoder)?;
+    check_steps(steps)?;
+    let outputs = classifier.meta.shape.outputs();
+    if label >= outputs.max(2) || part >= parts {
+        return Err(BertError::Settings(format!(
+            "part {part} of {parts} for class {label}: there are {} classes",
+            outputs.max(2)
+        )));
+    }
+    let text = input_text(text);
+    let pieces = encoder.encode_words(&text, classifier.meta.features.max_len)?;
+    let path = Path::new(
+        ends(encoder, &pieces),
+        label,
+        classifier.meta.shape.multi_label,
+    );
+    let nodes = dealt(&gauss_legendre(steps), part, parts);
+    path.integrate(classifier, encoder.model(), &nodes).await
+}
+
+fn check_steps(steps: usize) -> Result<()> {
+    if !(2..=MAX_STEPS).contains(&steps) {
+        return Err(BertError::Settings(format!(
+            "{steps} integration steps; choose between 2 and {MAX_STEPS} ({DEFAULT_STEPS} is \
+             the default)"
+        )));
+    }
+    Ok(())
+}
+
+/// The word embeddings `[2, seq, hidden]` of the text (first) and of its baseline: `[CLS]`,
+/// `[PAD]` for every piece, `[SEP]`.
+fn ends(encoder: &Encoder, pieces: &WordPieces) -> Tensor<3> {
+    let seq = pieces.ids.len();
+    let pad = i64::from(encoder.tokenizer().pad_id());
+    let text_ids = pieces.ids.iter().map(|&id| i64::from(id));
+    let baseline_ids = text_ids
+        .clone()
+        .enumerate()
+        .map(|(i, id)| if i == 0 || i + 1 == seq { id } else { pad });
+    let ids: Vec<i64> = text_ids.chain(baseline_ids).collect();
+    encoder.model().word_embeddings(Tensor::from_data(
+        TensorData::new(ids, [2, seq]),
+        encoder.device(),
+    ))
+}
+
+/// The nodes of `rule` that fall to `part` of `parts`.
+fn dealt(rule: &[(f64, f64)], part: usize, parts: usize) -> Vec<(f64, f64)> {
+    rule.iter()
+        .enumerate()
+        .filter(|(i, _)| i % parts == part)
+        .map(|(_, &node)| node)
+        .collect()
+}
+
 /// The straight line from a baseline's word embeddings to a text's, and what is integrated
 /// along it.
 struct Path {
@@ -213,19 +304,30 @@ struct Path {
 }
 
 impl Path {
-    /// Each token's integrated gradient with `steps` Gauss–Legendre nodes: the gradient of the
-    /// weighted sum of the log-odds at the nodes, dotted with the path's direction. The nodes
-    /// go through the model CHUNK at a time, one backward pass each, which bounds the memory
-    /// the backward pass holds.
+    /// The path between the `[2, seq, hidden]` ends (text first, baseline second).
+    fn new(ends: Tensor<3>, label: usize, multi_label: bool) -> Self {
+        let [_, seq, width] = ends.dims();
+        let baseline = ends.clone().slice([1..2, 0..seq, 0..width]);
+        Path {
+            delta: ends.slice([0..1, 0..seq, 0..width]) - baseline.clone(),
+            baseline,
+            label,
+            multi_label,
+        }
+    }
+
+    /// Each token's integrated gradient over the quadrature nodes `rule` (position, weight):
+    /// the gradient of the weighted sum of the log-odds at the nodes, dotted with the path's
+    /// direction. The nodes go through the model CHUNK at a time, one backward pass each,
+    /// which bounds the memory the backward pass holds.
     async fn integrate(
         &self,
         classifier: &Classifier,
         model: &BertModel,
-        steps: usize,
+        rule: &[(f64, f64)],
     ) -> Result<Vec<f32>> {
         let [_, seq, width] = self.delta.dims();
         let device = self.delta.device();
-        let rule = gauss_legendre(steps);
         let mut total = Tensor::<3>::zeros([1, seq, width], &device);
         for chunk in rule.chunks(CHUNK) {
             let n = chunk.len();
@@ -541,6 +643,62 @@ mod tests {
                 assert_eq!(seen, (0..a.words.len()).collect::<Vec<_>>(), "{text}");
             }
         }
+    }
+
+    /// The nodes dealt into parts, some computed by "helpers" (here the same thread), one of
+    /// which fails and is computed locally instead: the same contributions as in one part.
+    #[test]
+    fn parts_computed_elsewhere_add_up_to_the_whole() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-cls/single");
+        let read = |name: &str| std::fs::read(root.join(name)).unwrap();
+        let encoder = Encoder::load(
+            &read("config.json"),
+            &read("model.safetensors"),
+            &read("tokenizer.json"),
+            &Device::flex(),
+        )
+        .unwrap();
+        let classifier = Classifier::from_hugging_face(
+            &read("config.json"),
+            &read("model.safetensors"),
+            &encoder,
+            55,
+        )
+        .unwrap()
+        .unwrap();
+        let text = "Worst product ever. Do not buy.";
+        let whole = explain(&classifier, &encoder, text);
+        let mut asked = Vec::new();
+        let parted = pollster::block_on(attribute_with(
+            &classifier,
+            &encoder,
+            text,
+            None,
+            DEFAULT_STEPS,
+            3,
+            |label, steps, part| {
+                asked.push(part);
+                let answer = (part == 1).then(|| {
+                    pollster::block_on(attribute_part(
+                        &classifier,
+                        &encoder,
+                        text,
+                        label,
+                        steps,
+                        (part, 3),
+                    ))
+                });
+                async move { answer.unwrap_or_else(|| Err(BertError::Internal("lost".into()))) }
+            },
+        ))
+        .unwrap();
+        assert_eq!(asked, [1, 2]);
+        assert_eq!(parted.label, whole.label);
+        for (a, b) in parted.tokens.iter().zip(&whole.tokens) {
+            assert!((a.value - b.value).abs() < 1e-5, "{a:?} {b:?}");
+        }
+        let bad = pollster::block_on(attribute_part(&classifier, &encoder, text, 0, 20, (3, 3)));
+        assert_eq!(bad.unwrap_err().kind(), crate::ErrorKind::Settings);
     }
 
     /// A fine-tuned classifier (its own top layer and pooler) is explained through its layers,

@@ -15,6 +15,10 @@ const scope = /** @type {DedicatedWorkerGlobalScope} */ (/** @type {unknown} */ 
 let encoder = null;
 /** @type {{memory: WebAssembly.Memory} | null} The instance's exports (its memory is reported to the benchmark). */
 let instance = null;
+/** @type {Wasm | null} the module's API */
+let wasm = null;
+/** @type {{version: number, classifier: import('./protocol.js').Classifier} | null} the main worker's classifier, for explanations */
+let explaining = null;
 
 /**
  * Start the main worker's CPU build (www/builds.js: the CPU-only one where the engine has
@@ -24,6 +28,9 @@ let instance = null;
 async function load({ module, glue, files }) {
   const api = /** @type {Wasm} */ (await import(glue));
   instance = await api.default({ module_or_path: module });
+  wasm = api;
+  explaining?.classifier.free();
+  explaining = null;
   const next = await api.Encoder.load(
     new Uint8Array(files.config),
     new Uint8Array(files.weights),
@@ -37,6 +44,22 @@ async function load({ module, glue, files }) {
 }
 
 /**
+ * One part of the main worker's explanation, with its classifier (read from the file the
+ * first time a version comes).
+ * @param {import('./protocol.js').HelperExplainRequest} request
+ */
+async function explainPart({ classifier, text, label, steps, part, parts }) {
+  if (!encoder || !wasm) throw new Error('this helper has no model loaded');
+  if (explaining?.version !== classifier.version) {
+    if (!classifier.bytes) throw new Error('this helper has not been given the classifier');
+    const next = wasm.Classifier.fromBytes(new Uint8Array(classifier.bytes));
+    explaining?.classifier.free();
+    explaining = { version: classifier.version, classifier: next };
+  }
+  return explaining.classifier.explainPart(encoder, text, label, steps, part, parts);
+}
+
+/**
  * @param {HelperRequest} msg
  * @returns {Promise<HelperResults[HelperRequest['type']]>}
  */
@@ -47,6 +70,8 @@ async function handle(msg) {
     case 'embed':
       if (!encoder) throw new Error('this helper has no model loaded');
       return encoder.embed(msg.texts, msg.pooling, msg.maxLen);
+    case 'explainPart':
+      return explainPart(msg);
     case 'memory':
       return instance?.memory.buffer.byteLength ?? 0;
     default:

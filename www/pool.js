@@ -82,6 +82,10 @@ class Helper {
   #nextId = 1;
   /** @type {string | null} Why this helper can no longer be used, or null. */
   broken = null;
+  /** @type {string | null} the model it loaded, once it has */
+  modelId = null;
+  /** The version of the main worker's classifier it holds for explanations (0: none). */
+  classifierVersion = 0;
 
   constructor() {
     this.#worker = new Worker(new URL('./embed_worker.js', import.meta.url), { type: 'module' });
@@ -162,7 +166,10 @@ export class EmbedPool {
       const helper = new Helper();
       const ready = helper
         .request({ type: 'load', module, glue, files: { ...files } })
-        .then(({ modelId }) => modelId);
+        .then(({ modelId }) => {
+          helper.modelId = modelId;
+          return modelId;
+        });
       ready.catch((err) => helper.fail(err));
       this.#helpers.push({ helper, ready });
     }
@@ -183,6 +190,33 @@ export class EmbedPool {
       }),
     );
     return sizes.map((r) => (r.status === 'fulfilled' ? r.value : null));
+  }
+
+  /**
+   * Each helper that has loaded `modelId` and works, as a function computing one part of an
+   * explanation with the classifier `shared` (its file goes to a helper once per version).
+   * Helpers still loading are left out: an explanation takes seconds, a load longer.
+   * @param {string} modelId
+   * @returns {((request: {shared: {version: number, bytes: ArrayBuffer}, text: string, label: number,
+   *   steps: number, part: number, parts: number}) => Promise<Float32Array>)[]}
+   */
+  explainers(modelId) {
+    return this.#helpers
+      .filter(({ helper }) => helper.modelId === modelId && !helper.broken)
+      .map(({ helper }) => async ({ shared, text, label, steps, part, parts }) => {
+        const fresh = helper.classifierVersion !== shared.version;
+        const values = await helper.request({
+          type: 'explainPart',
+          classifier: { version: shared.version, bytes: fresh ? shared.bytes.slice(0) : null },
+          text,
+          label,
+          steps,
+          part,
+          parts,
+        });
+        helper.classifierVersion = shared.version;
+        return values;
+      });
   }
 
   stop() {

@@ -448,8 +448,12 @@
  * @property {(vectors: Float32Array) => Promise<Prediction[]>} classifyVectors
  * @property {(encoder: Encoder) => void} checkBase    throws unless the encoder is its base model
  * @property {(encoder: Encoder, texts: string[]) => Promise<Prediction[]>} classify
- * @property {(encoder: Encoder, text: string, label?: number, steps?: number) => Promise<Attribution>} explain
- *   each word's contribution to a class's log-odds (the predicted class unless `label`)
+ * @property {(encoder: Encoder, text: string, label?: number, steps?: number,
+ *   helper?: (label: number, steps: number, part: number) => Promise<Float32Array>, parts?: number) => Promise<Attribution>} explain
+ *   each word's contribution to a class's log-odds (the predicted class unless `label`); with
+ *   `helper`, the integral's nodes are dealt into `parts` and part p > 0 is `helper`'s
+ * @property {(encoder: Encoder, text: string, label: number, steps: number, part: number, parts: number) => Promise<Float32Array>} explainPart
+ *   one part of another instance's `explain`
  * @property {(features: Features, dataset: Dataset) => Promise<TestReport>} evaluate
  * @property {boolean} fineTuned
  * @property {(encoder: Encoder, config: Uint8Array, card: ModelCard) => Promise<Uint8Array<ArrayBuffer>>} exportForOtherTools
@@ -739,11 +743,17 @@
  * @typedef {{id: number, type: 'load', module: WebAssembly.Module, glue: string, files: ModelBuffers}} HelperLoadRequest
  */
 /** @typedef {{id: number, type: 'embed', texts: string[], pooling: Pooling, maxLen: number}} HelperEmbedRequest */
+/**
+ * One part of an explanation (`Classifier.explainPart`) with the main worker's classifier:
+ * its file travels once per classifier (`bytes` null when this helper has `version` already).
+ * @typedef {{id: number, type: 'explainPart', classifier: {version: number, bytes: ArrayBuffer | null},
+ *   text: string, label: number, steps: number, part: number, parts: number}} HelperExplainRequest
+ */
 /** @typedef {{id: number, type: 'memory'}} HelperMemoryRequest */
-/** @typedef {HelperLoadRequest | HelperEmbedRequest | HelperMemoryRequest} HelperRequest */
+/** @typedef {HelperLoadRequest | HelperEmbedRequest | HelperExplainRequest | HelperMemoryRequest} HelperRequest */
 /**
  * What each helper request resolves to.
- * @typedef {{load: {modelId: string}, embed: Float32Array, memory: number}} HelperResults
+ * @typedef {{load: {modelId: string}, embed: Float32Array, explainPart: Float32Array, memory: number}} HelperResults
  */
 /**
  * A helper's answer: a value, or an error's message (`crashed`: the helper's wasm trapped and it

@@ -1247,6 +1247,41 @@ async function classify(id, { texts, batchSize }) {
 }
 
 /**
+ * The classifier's file for the helpers that compute parts of an explanation, once per
+ * classifier (a new one is a new object).
+ * @type {WeakMap<Classifier, {version: number, bytes: ArrayBuffer}>}
+ */
+const sharedClassifiers = new WeakMap();
+let sharedVersion = 0;
+
+/**
+ * Why the classifier decided, for one text: on the CPU, the integral's nodes are shared with
+ * the helpers that have the model loaded, each computing its part in parallel.
+ * @param {import('./protocol.js').ExplainRequest} request
+ */
+async function explain({ text, label, steps }) {
+  const clf = requireClassifier();
+  const enc = requireEncoder();
+  const helpers = enc.device === 'cpu' ? pool.explainers(enc.modelId) : [];
+  if (!helpers.length) return clf.explain(enc, text, label, steps);
+  let shared = sharedClassifiers.get(clf);
+  if (!shared) {
+    shared = { version: ++sharedVersion, bytes: (await clf.toBytes()).buffer };
+    sharedClassifiers.set(clf, shared);
+  }
+  const share = shared;
+  const parts = 1 + helpers.length;
+  return clf.explain(
+    enc,
+    text,
+    label,
+    steps,
+    (l, s, part) => helpers[part - 1]({ shared: share, text, label: l, steps: s, part, parts }),
+    parts,
+  );
+}
+
+/**
  * Classify many texts with a frozen-encoder classifier: embed them like an extraction
  * (length-sorted batches on every thread), then run the head once over all vectors.
  * @param {number} id
@@ -1591,9 +1626,7 @@ async function handle(msg) {
     case 'classify':
       return withCpuFallback(id, msg.type, () => classify(id, msg));
     case 'explain':
-      return withCpuFallback(id, msg.type, () =>
-        requireClassifier().explain(requireEncoder(), msg.text, msg.label, msg.steps),
-      );
+      return withCpuFallback(id, msg.type, () => explain(msg));
     case 'setClassifier':
       return setClassifier(id, msg.bytes);
     case 'classifierBytes':

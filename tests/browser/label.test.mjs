@@ -83,7 +83,6 @@ async function start(page, path, strategy) {
   });
   await resetStatus(page, 'label-status');
   await page.setInputFiles('#label-file', path);
-  await waitStatus(page, 'label-status').catch(() => {});
   await page.waitForFunction(() => document.getElementById('label-text-column').value === 'Text');
   await page.fill('#label-classes', CLASSES.join(', '));
   await page.selectOption('#label-strategy', strategy);

@@ -3,8 +3,11 @@
 // cache and classifies a typed review.
 
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
+  ROOT,
   classifyTyped,
   launch,
   prerequisites,
@@ -48,7 +51,10 @@ describe('offline after one visit', () => {
         const cache = await caches.open(name);
         return (await cache.keys()).map((r) => new URL(r.url).pathname);
       });
+      // Every module of the page, so that none is missing when a new one is added.
+      const modules = readdirSync(join(ROOT, 'www', 'page')).map((f) => `/www/page/${f}`);
       for (const path of [
+        ...modules,
         '/',
         '/www/main.js',
         '/www/worker.js',
