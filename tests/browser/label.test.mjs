@@ -76,15 +76,25 @@ function snapshot(page) {
   return page.evaluate(() => window.bertweb.labeling());
 }
 
-/** Choose the file, name the classes and the strategy, press Start; the status once settled. */
-async function start(page, path, strategy) {
+/**
+ * Choose the file, name the classes (none: from the labels so far) and the strategy, press
+ * Start; the status once settled.
+ */
+async function start(page, path, strategy, classes = CLASSES.join(', ')) {
   await page.evaluate(() => {
     document.getElementById('label-section').open = true;
   });
   await resetStatus(page, 'label-status');
+  await page.setInputFiles('#label-file', []); // the same file again must be a change too
   await page.setInputFiles('#label-file', path);
-  await page.waitForFunction(() => document.getElementById('label-text-column').value === 'Text');
-  await page.fill('#label-classes', CLASSES.join(', '));
+  // The columns of this file (the text column guessed from its name).
+  const name = path.split('/').pop();
+  await page.waitForFunction(
+    (name) => document.getElementById('label-status').textContent.startsWith(`${name}:`),
+    name,
+  );
+  assert.match(await page.inputValue('#label-text-column'), /^text$/i);
+  await page.fill('#label-classes', classes);
   await page.selectOption('#label-strategy', strategy);
   await resetStatus(page, 'label-status');
   await page.click('#label-start');
@@ -140,6 +150,8 @@ describe('labeling in the page', () => {
     if (skip) return;
     ready.requireReady();
     ({ browser, page, log } = await openApp());
+    // Starting again over a session with labels asks first: yes.
+    page.on('dialog', (dialog) => dialog.accept());
   });
   after(() => closeApp(browser, log));
 
@@ -147,8 +159,6 @@ describe('labeling in the page', () => {
     'the page chooses reviews that teach more than random ones; labels are kept, downloaded, trained on',
     { skip, timeout: 900_000 },
     async () => {
-      // Starting again over a session with labels asks first: yes.
-      page.on('dialog', (dialog) => dialog.accept());
       const { truth, path } = await pool(page);
       assert.equal(truth.size, 2 * PER_CLASS);
 
@@ -201,6 +211,33 @@ describe('labeling in the page', () => {
       const data = await waitStatus(page, 'data-status');
       assert.notEqual(data.kind, 'error', data.text);
       assert.equal(await page.inputValue('#label-column'), 'label');
+    },
+  );
+
+  test(
+    'a file that labels some texts already: its labels count, its values name the classes',
+    { skip },
+    async () => {
+      const lines = ['text,sentiment'];
+      for (let i = 0; i < 24; i++) {
+        const good = i % 2 === 0;
+        const text = good
+          ? `Lovely snack number ${i}, fresh and tasty`
+          : `Stale box number ${i}, it tasted awful`;
+        lines.push(`${csvField(text)},${i < 6 ? (good ? 'positive' : 'negative') : ''}`);
+      }
+      const path = join(tmp, 'some-labeled.csv');
+      writeFileSync(path, `${lines.join('\n')}\n`);
+      await start(page, path, 'smart', '');
+      assert.equal(await page.inputValue('#label-given-column'), 'sentiment');
+      assert.equal(await page.inputValue('#label-classes'), 'positive, negative');
+      assert.equal(await page.getAttribute('#label-counts', 'data-labeled'), '6');
+      const s = await snapshot(page);
+      assert.equal(s.texts.length, 24);
+      assert.deepEqual(
+        s.labels.map(([row, c]) => [s.texts[row].startsWith('Lovely'), c]),
+        [true, false, true, false, true, false].map((good) => [good, good ? 0 : 1]),
+      );
     },
   );
 });

@@ -23,6 +23,9 @@ import { client, defaults, endJob, refreshControls, say, setBusy, startJob, stat
 /** The number keys label, so at most nine classes. */
 const MAX_CLASSES = 9;
 
+/** Column names that say a column labels the texts (some rows may be labeled already). */
+const GIVEN_LABELS = /^(label|labels|class|category|sentiment|tag|target)$/i;
+
 /** Why a text was proposed, by the suggestion's `source`. */
 const WHY = {
   class_names: 'Proposed because it resembles the class names',
@@ -125,6 +128,8 @@ export async function onLabelingFile() {
       header.find((h) => h.toLowerCase() === 'text') ??
       header.find((h) => /text|review/i.test(h)) ??
       header[0];
+    ui.labelingGiven.replaceChildren(new Option('(none)', ''), ...header.map((h) => new Option(h, h)));
+    ui.labelingGiven.value = header.find((h) => GIVEN_LABELS.test(h.trim())) ?? '';
     say(
       ui.labelingStatus,
       `${file.name}: ${header.length} column${header.length === 1 ? '' : 's'}. Choose the text column, ` +
@@ -133,6 +138,7 @@ export async function onLabelingFile() {
   } catch (err) {
     picked = null;
     ui.labelingColumn.replaceChildren();
+    ui.labelingGiven.replaceChildren();
     say(ui.labelingStatus, `cannot use ${file.name}: ${sentence(messageOf(err))}`, 'error');
   } finally {
     setBusy(false);
@@ -150,13 +156,14 @@ export async function onLabelingStart() {
     say(ui.labelingStatus, 'the model is still loading: start once it has loaded.', 'error');
     return;
   }
-  /** @type {{name: string, column: string, classNames: string[], bytes: ArrayBuffer | null, kept: Session | null}} */
+  /** @type {{name: string, column: string, given: string, classNames: string[], bytes: ArrayBuffer | null, kept: Session | null}} */
   let plan;
   if (stale && session && !picked) {
     plan = {
       name: session.name,
       column: session.column,
       classNames: session.classNames,
+      given: '',
       bytes: null,
       kept: session,
     };
@@ -172,7 +179,9 @@ export async function onLabelingStart() {
       ui.labelingColumn.focus();
       return;
     }
-    const classes = readClassNames();
+    const given = ui.labelingGiven.value;
+    // With a column of labels so far and no names typed, its values name the classes.
+    const classes = given && !ui.labelingClasses.value.trim() ? { names: [] } : readClassNames();
     if ('error' in classes) {
       say(ui.labelingStatus, classes.error, 'error');
       ui.labelingClasses.focus();
@@ -187,9 +196,10 @@ export async function onLabelingStart() {
       )
     )
       return;
-    plan = { name: picked.name, column, classNames: classes.names, bytes: picked.bytes, kept: null };
+    plan = { name: picked.name, column, given, classNames: classes.names, bytes: picked.bytes, kept: null };
   }
-  const { name, column, classNames, bytes, kept } = plan;
+  const { name, column, given, bytes, kept } = plan;
+  let { classNames } = plan;
   const { pooling, maxLen, labeling } = defaults();
   const info = client.info;
   const strategy = strategyOrDefault(/** @type {LabelingStrategy} */ (ui.labelingStrategy.value));
@@ -198,17 +208,38 @@ export async function onLabelingStart() {
   try {
     let texts = kept?.texts ?? [];
     let sampled = '';
+    /** @type {[number, number][]} labels the file gave: [row of `texts`, class] */
+    const labeled = [];
     if (bytes) {
       const cells = await client.csvColumn(bytes, column);
-      const present = cells.filter((t) => t.trim() !== '');
-      if (present.length < 2)
+      const marks = given ? await client.csvColumn(bytes, given) : [];
+      const rows = cells.map((t, i) => i).filter((i) => cells[i].trim() !== '');
+      if (rows.length < 2)
         throw new Error(
-          `the column ${column} of ${name} has ${present.length === 0 ? 'no texts' : 'only one text'}: ` +
+          `the column ${column} of ${name} has ${rows.length === 0 ? 'no texts' : 'only one text'}: ` +
             'choose the column that holds the texts',
         );
-      texts = sampleIndices(present.length, labeling.pool, labeling.seed).map((i) => present[i]);
-      if (present.length > texts.length)
-        sampled = ` (a random ${count(texts.length)} of ${count(present.length)})`;
+      const mark = (/** @type {number} */ i) => (marks[i] ?? '').trim();
+      if (given && classNames.length === 0) {
+        classNames = [...new Set(rows.map(mark).filter((m) => m !== ''))];
+        if (classNames.length < 2 || classNames.length > MAX_CLASSES)
+          throw new Error(
+            `the column ${given} has ${classNames.length} different labels; name your 2 to ` +
+              `${MAX_CLASSES} classes, separated by commas`,
+          );
+        ui.labelingClasses.value = classNames.join(', ');
+      }
+      const classOf = (/** @type {number} */ i) =>
+        classNames.findIndex((c) => c.toLowerCase() === mark(i).toLowerCase());
+      // Every row the file labels is kept (up to the pool), the rest sampled to fill it.
+      const known = rows.filter((i) => classOf(i) >= 0).slice(0, labeling.pool);
+      const others = rows.filter((i) => classOf(i) < 0);
+      const room = Math.max(0, labeling.pool - known.length);
+      const chosen = [...known, ...sampleIndices(others.length, room, labeling.seed).map((k) => others[k])];
+      texts = chosen.map((i) => cells[i]);
+      known.forEach((i, row) => labeled.push([row, classOf(i)]));
+      if (rows.length > texts.length) sampled = ` (a random ${count(texts.length)} of ${count(rows.length)})`;
+      if (labeled.length) sampled += `, ${count(labeled.length)} already labeled in ${given}`;
     }
     ui.labelingProgressLine.hidden = false;
     ui.labelingProgress.max = texts.length;
@@ -244,11 +275,11 @@ export async function onLabelingStart() {
       classVectors: Array.from(classVectors),
       strategy,
       seed: kept?.seed ?? labeling.seed,
-      labels: kept?.labels ?? [],
+      labels: kept?.labels ?? labeled,
       skipped: kept?.skipped ?? [],
       // The accuracy measured on the other model's vectors is not this model's.
       history: [],
-      order: kept?.order ?? [],
+      order: kept?.order ?? labeled.map(() => /** @type {Action} */ ('label')),
     };
     save();
     const keys = `Press 1–${classNames.length} to label, S to skip, U to undo.`;

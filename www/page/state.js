@@ -72,6 +72,7 @@ export const ui = {
   labelingSection: $('label-section', HTMLDetailsElement),
   labelingFile: $('label-file', Input),
   labelingColumn: $('label-text-column', Select),
+  labelingGiven: $('label-given-column', Select),
   labelingClasses: $('label-classes', Input),
   labelingStrategy: $('label-strategy', Select),
   labelingStart: $('label-start', Button),
@@ -346,6 +347,7 @@ export function refreshControls() {
   ui.batchColumn.disabled = busy || !state.batch;
   ui.labelingFile.disabled = busy;
   ui.labelingColumn.disabled = busy || ui.labelingColumn.options.length === 0;
+  ui.labelingGiven.disabled = ui.labelingColumn.disabled;
   ui.labelingClasses.disabled = busy;
   ui.labelingStart.disabled = busy || !model;
   // Labeling's class buttons, Skip and Undo; `data-off`: nothing to do now (label.js sets it).
