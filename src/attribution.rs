@@ -537,6 +537,31 @@ mod tests {
     use serde_json::Value;
     use std::path::Path;
 
+    /// A tiny `BertForSequenceClassification` folder of `tests/fixtures/tiny-cls/`, imported
+    /// as the page imports one: its encoder and classifier.
+    fn imported(dir: &str, max_len: usize) -> (Encoder, Classifier) {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/tiny-cls")
+            .join(dir);
+        let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+        let encoder = Encoder::load(
+            &read("config.json"),
+            &read("model.safetensors"),
+            &read("tokenizer.json"),
+            &Device::flex(),
+        )
+        .unwrap();
+        let classifier = Classifier::from_hugging_face(
+            &read("config.json"),
+            &read("model.safetensors"),
+            &encoder,
+            max_len,
+        )
+        .unwrap()
+        .unwrap();
+        (encoder, classifier)
+    }
+
     fn explain(classifier: &Classifier, encoder: &Encoder, text: &str) -> Attribution {
         pollster::block_on(attribute(classifier, encoder, text, None, DEFAULT_STEPS)).unwrap()
     }
@@ -581,23 +606,7 @@ mod tests {
         let heads = reference["heads"].as_object().unwrap();
         assert_eq!(heads.len(), 2);
         for head in heads.values() {
-            let dir = root.join(head["dir"].as_str().unwrap());
-            let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
-            let encoder = Encoder::load(
-                &read("config.json"),
-                &read("model.safetensors"),
-                &read("tokenizer.json"),
-                &Device::flex(),
-            )
-            .unwrap();
-            let classifier = Classifier::from_hugging_face(
-                &read("config.json"),
-                &read("model.safetensors"),
-                &encoder,
-                max_len,
-            )
-            .unwrap()
-            .unwrap();
+            let (encoder, classifier) = imported(head["dir"].as_str().unwrap(), max_len);
             for case in head["cases"].as_array().unwrap() {
                 let text = case["text"].as_str().unwrap();
                 let a = explain(&classifier, &encoder, text);
@@ -649,23 +658,7 @@ mod tests {
     /// which fails and is computed locally instead: the same contributions as in one part.
     #[test]
     fn parts_computed_elsewhere_add_up_to_the_whole() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-cls/single");
-        let read = |name: &str| std::fs::read(root.join(name)).unwrap();
-        let encoder = Encoder::load(
-            &read("config.json"),
-            &read("model.safetensors"),
-            &read("tokenizer.json"),
-            &Device::flex(),
-        )
-        .unwrap();
-        let classifier = Classifier::from_hugging_face(
-            &read("config.json"),
-            &read("model.safetensors"),
-            &encoder,
-            55,
-        )
-        .unwrap()
-        .unwrap();
+        let (encoder, classifier) = imported("single", 55);
         let text = "Worst product ever. Do not buy.";
         let whole = explain(&classifier, &encoder, text);
         let mut asked = Vec::new();
