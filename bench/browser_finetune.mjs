@@ -4,9 +4,11 @@
 // estimate the page shows before the start (`fineTunePlan`: real steps timed on a short run),
 // then the run itself, timed, with its test.
 //
-//   node bench/browser_finetune.mjs [--texts=N] [--epochs=E] [--layers=1,2,6]
+//   node bench/browser_finetune.mjs [--texts=N] [--epochs=E] [--layers=1,2,6] [--threads=1,2]
 //                                   [--devices=cpu,webgpu] [--webgpu-texts=N] [--tutorial]
 //
+// --threads: the CPU runs on each thread count (the page's worker and its helpers, which
+// compute shares of every step); the table then gives each K's speed-up over the first count.
 // --tutorial: the page's own preprocessing of the shared Reviews.partial.csv.gz (the tutorial's
 // split: every kept row, 20 % test) instead of a sample of N texts, for the test AUROC a user
 // gets; --texts is then not used.
@@ -38,6 +40,7 @@ function parseArgs(argv) {
     webgpuTexts: 20,
     epochs: 1,
     layers: [1, 2, 6],
+    threads: [2],
     devices: ['cpu', 'webgpu'],
     tutorial: false,
   };
@@ -47,6 +50,7 @@ function parseArgs(argv) {
     else if (key === '--webgpu-texts') opts.webgpuTexts = Number(value);
     else if (key === '--epochs') opts.epochs = Number(value);
     else if (key === '--layers') opts.layers = value.split(',').map(Number);
+    else if (key === '--threads') opts.threads = value.split(',').map(Number);
     else if (key === '--devices') opts.devices = value.split(',');
     else if (key === '--tutorial') opts.tutorial = true;
     else {
@@ -58,10 +62,11 @@ function parseArgs(argv) {
 }
 
 /** The estimate, then a run of fine-tuning K layers on `texts` reviews, in the page's worker. */
-async function runInPage(page, { layers, texts, epochs, csv, tutorial }) {
+async function runInPage(page, { layers, texts, epochs, csv, tutorial, threads }) {
   return page.evaluate(
-    async ({ layers, texts, epochs, csv, tutorial }) => {
+    async ({ layers, texts, epochs, csv, tutorial, threads }) => {
       const { client } = window.bertweb;
+      if (client.info.device === 'cpu') await client.setThreads(threads);
       // A small test part, so nearly all sampled rows train, yet large enough for the split to
       // put both classes in it; the sample is the count of rows before the split.
       const testFraction = Math.max(0.05, 8 / texts);
@@ -77,9 +82,11 @@ async function runInPage(page, { layers, texts, epochs, csv, tutorial }) {
       let cachedAt = null;
       const epochEnds = [];
       let lastLoss = null;
+      let shared = null;
       const t0 = performance.now();
       const { report } = await client.fineTune(settings, {
         onProgress: (p) => {
+          if (p.stage === 'finetune' && p.step === null) shared = p.threads;
           if (p.stage !== 'finetune' || !p.step) return;
           const now = performance.now();
           if (p.step.worked === 'caching' && p.step.phase !== 'caching') cachedAt = now;
@@ -93,6 +100,7 @@ async function runInPage(page, { layers, texts, epochs, csv, tutorial }) {
       const trainStart = cachedAt ?? t0;
       return {
         device: client.info.device,
+        threads: shared,
         trainTexts: summary.counts.train,
         estimateS: plan.seconds,
         planS,
@@ -104,7 +112,7 @@ async function runInPage(page, { layers, texts, epochs, csv, tutorial }) {
         testAuroc: report.auroc,
       };
     },
-    { layers, texts, epochs, csv, tutorial },
+    { layers, texts, epochs, csv, tutorial, threads },
   );
 }
 
@@ -118,35 +126,47 @@ async function main() {
   const csv = gunzipSync(readFileSync(DATA)).toString('utf8');
   const rows = [];
   console.log(
-    '| device | K | train texts | epochs | estimate s | actual s | estimate off by | probe s | caching s | s / epoch | train texts/s | train loss | test AUROC |',
+    '| device | threads | K | train texts | epochs | estimate s | actual s | estimate off by | speed-up | probe s | caching s | s / epoch | train texts/s | train loss | test AUROC |',
   );
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const device of opts.devices) {
     const texts = device === 'webgpu' ? opts.webgpuTexts : opts.texts;
     const browser = await launch({ webgpu: device === 'webgpu' });
+    const runs = device === 'cpu' ? opts.threads : [1];
     try {
-      for (const layers of opts.layers) {
+      for (const [layers, threads] of opts.layers.flatMap((k) => runs.map((t) => [k, t]))) {
         const { page, openedAt } = await openPage(browser.context, `${browser.url}?device=${device}`);
         try {
           await waitReady(page, openedAt, 600_000);
           const r = await withTimeout(
-            runInPage(page, { layers, texts, epochs: opts.epochs, csv, tutorial: opts.tutorial }),
+            runInPage(page, { layers, texts, epochs: opts.epochs, csv, tutorial: opts.tutorial, threads }),
             3_600_000,
-            `fine-tuning ${layers} layers on ${device}`,
+            `fine-tuning ${layers} layers on ${device} with ${threads} threads`,
           );
           // An epoch trains on 80 % of the texts and validates the other 20 %.
           const rate = r.epochS ? (0.8 * r.trainTexts) / r.epochS : null;
           const off = (r.estimateS - r.actualS) / r.actualS;
-          rows.push({ device, layers, epochs: opts.epochs, ...r, trainTextsPerS: rate, estimateOff: off });
+          // Against the same K and device on the first thread count measured.
+          const base = rows.find((b) => b.device === device && b.layers === layers && !b.error);
+          const speedup = base ? base.actualS / r.actualS : 1;
+          rows.push({
+            device,
+            layers,
+            epochs: opts.epochs,
+            ...r,
+            trainTextsPerS: rate,
+            estimateOff: off,
+            speedup,
+          });
           const f = (v, d = 1) => (v === null || v === undefined ? '–' : v.toFixed(d));
           console.log(
-            `| ${r.device} | ${layers} | ${r.trainTexts} | ${opts.epochs} | ${f(r.estimateS)} | ${f(r.actualS)} | ` +
-              `${off >= 0 ? '+' : ''}${(off * 100).toFixed(0)} % | ${f(r.planS)} | ${f(r.cachingS)} | ${f(r.epochS)} | ` +
-              `${f(rate, 2)} | ${f(r.trainLoss, 4)} | ${f(r.testAuroc, 3)} |`,
+            `| ${r.device} | ${r.threads} | ${layers} | ${r.trainTexts} | ${opts.epochs} | ${f(r.estimateS)} | ${f(r.actualS)} | ` +
+              `${off >= 0 ? '+' : ''}${(off * 100).toFixed(0)} % | ${f(speedup, 2)}× | ${f(r.planS)} | ${f(r.cachingS)} | ` +
+              `${f(r.epochS)} | ${f(rate, 2)} | ${f(r.trainLoss, 4)} | ${f(r.testAuroc, 3)} |`,
           );
         } catch (err) {
-          console.log(`| ${device} | ${layers} | failed: ${err.message.split('\n')[0]} |`);
-          rows.push({ device, layers, error: err.message });
+          console.log(`| ${device} | ${threads} | ${layers} | failed: ${err.message.split('\n')[0]} |`);
+          rows.push({ device, layers, threads, error: err.message });
         } finally {
           await page.close();
         }

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use burn::tensor::Device;
 #[cfg(feature = "webgpu")]
 use burn::tensor::wgpu::WgpuBackend;
-use js_sys::{Float32Array, Promise};
+use js_sys::{Float32Array, Promise, Uint8Array};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::prelude::*;
@@ -21,6 +21,7 @@ use crate::evaluate::Scoring;
 use crate::features::{Extraction, FeatureSettings, Features};
 use crate::finetune::{FineTuneSettings, FineTuner};
 use crate::model::Pooling;
+use crate::shard::ShareRunner;
 use crate::targets::Targets;
 use crate::train::{Preset, TrainSettings, Trainer};
 
@@ -115,6 +116,25 @@ impl<T: 'static> Slot<T> {
             *slot.value.borrow_mut() = Some(value);
             result
         })
+    }
+}
+
+/// Calls a page's helper function with `args` now (so that its worker starts at once) and
+/// returns a future of its promise's value, to await once this instance has done its own share.
+fn call_helper(
+    helper: Option<&js_sys::Function>,
+    args: &[JsValue],
+) -> impl Future<Output = Result<JsValue, BertError>> + use<> {
+    let args: js_sys::Array = args.iter().collect();
+    let called = helper.map(|f| f.apply(&JsValue::NULL, &args));
+    async move {
+        let failed = |e: JsValue| BertError::Internal(format!("a helper worker failed: {e:?}"));
+        let promise = called
+            .ok_or_else(|| BertError::Internal("no helper".into()))?
+            .map_err(failed)?;
+        wasm_bindgen_futures::JsFuture::from(Promise::from(promise))
+            .await
+            .map_err(failed)
     }
 }
 
@@ -958,6 +978,16 @@ impl WebClassifier {
         self.inner.with(|c| Ok(c.check_fits(&encoder.inner)?))
     }
 
+    /// Each text's probabilities → Promise<Float32Array> (`texts.length ×` outputs): a batch of
+    /// another worker's scoring (`scoreStep`).
+    pub fn probabilities(&self, encoder: &WebEncoder, texts: Vec<String>) -> Promise {
+        let encoder = Rc::clone(&encoder.inner);
+        self.inner.lend(async move |classifier| {
+            let probs = classifier.probabilities(&encoder, &texts).await?;
+            Ok(Float32Array::from(probs.as_slice()).into())
+        })
+    }
+
     /// Classifies raw texts → Promise<{label, name, probabilities}[]>.
     pub fn classify(&self, encoder: &WebEncoder, texts: Vec<String>) -> Promise {
         let encoder = Rc::clone(&encoder.inner);
@@ -989,25 +1019,9 @@ impl WebClassifier {
         };
         self.inner.lend(async move |classifier| {
             let remote = |label: usize, steps: usize, part: usize| {
-                let called = helper.as_ref().map(|f| {
-                    f.call3(
-                        &JsValue::NULL,
-                        &JsValue::from(label),
-                        &JsValue::from(steps),
-                        &JsValue::from(part),
-                    )
-                });
-                async move {
-                    let failed =
-                        |e: JsValue| BertError::Internal(format!("a helper's part failed: {e:?}"));
-                    let promise = called
-                        .ok_or_else(|| BertError::Internal("no helper".into()))?
-                        .map_err(failed)?;
-                    let value = wasm_bindgen_futures::JsFuture::from(Promise::from(promise))
-                        .await
-                        .map_err(failed)?;
-                    Ok(Float32Array::from(value).to_vec())
-                }
+                let args = [label, steps, part].map(JsValue::from);
+                let answer = call_helper(helper.as_ref(), &args);
+                async move { Ok(Float32Array::from(answer.await?).to_vec()) }
             };
             let explained = crate::attribution::attribute_with(
                 classifier, &encoder, &text, label, steps, parts, remote,
@@ -1153,11 +1167,28 @@ impl WebFineTuner {
 
     /// Does the next unit of work → Promise<StepReport> (`phase`, `worked`, `epoch`, `done`,
     /// `total`, `texts`, `work_done`, `step`, `total_steps`, `running_loss`, and
-    /// `epoch_report` when an epoch ended).
-    pub fn step(&self) -> Promise {
+    /// `epoch_report` when an epoch ended). With `helper` and `parts` > 1 its texts are split
+    /// into `parts` shares (`FineTuner::step_with`): `helper(part, bytes)` returns a
+    /// Promise<Uint8Array> of share `part` (another worker's `ShareRunner.run`), called before
+    /// this instance computes its own; a share whose promise fails is computed here.
+    pub fn step(&self, helper: Option<js_sys::Function>, parts: Option<usize>) -> Promise {
         let encoder = Rc::clone(&self.encoder);
-        self.inner
-            .lend(async move |tuner| to_js(&tuner.step(&encoder).await?))
+        let parts = if helper.is_some() {
+            parts.unwrap_or(1)
+        } else {
+            1
+        };
+        self.inner.lend(async move |tuner| {
+            let remote = |part: usize, bytes: Vec<u8>| {
+                let args = [
+                    JsValue::from(part),
+                    Uint8Array::from(bytes.as_slice()).into(),
+                ];
+                let answer = call_helper(helper.as_ref(), &args);
+                async move { Ok(Uint8Array::from(answer.await?).to_vec()) }
+            };
+            to_js(&tuner.step_with(&encoder, parts, remote).await?)
+        })
     }
 
     /// Whether every epoch has run.
@@ -1177,6 +1208,39 @@ impl WebFineTuner {
     }
 }
 
+/// A helper worker's side of fine-tuning on several threads: answers the shares of another
+/// worker's `FineTuner.step` with this instance's copy of the model (`shard::ShareRunner`).
+#[wasm_bindgen(js_name = ShareRunner)]
+pub struct WebShareRunner {
+    inner: Slot<ShareRunner>,
+}
+
+#[wasm_bindgen(js_class = ShareRunner)]
+impl WebShareRunner {
+    /// A runner with no run yet.
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> WebShareRunner {
+        WebShareRunner {
+            inner: Slot::new(ShareRunner::new(), "fine-tuning shares"),
+        }
+    }
+
+    /// Answers the share in `bytes` with `encoder` → Promise<Uint8Array>.
+    pub fn run(&self, encoder: &WebEncoder, bytes: Vec<u8>) -> Promise {
+        let encoder = Rc::clone(&encoder.inner);
+        self.inner.lend(async move |runner| {
+            let answer = runner.run(&encoder, &bytes).await?;
+            Ok(Uint8Array::from(answer.as_slice()).into())
+        })
+    }
+}
+
+impl Default for WebShareRunner {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 #[wasm_bindgen(js_class = Classifier)]
 impl WebClassifier {
     /// Whether the encoder's top layers were fine-tuned (it then needs texts, not features).
@@ -1186,12 +1250,14 @@ impl WebClassifier {
     }
 }
 
-/// Scoring a classifier on a dataset's test texts, one batch per step (`evaluate::Scoring`).
+/// Scoring a classifier on a dataset's test texts, or on any texts, one batch per step
+/// (`evaluate::Scoring`).
 #[wasm_bindgen(js_name = Scoring)]
 pub struct WebScoring {
     inner: Slot<Scoring>,
     encoder: Rc<Encoder>,
-    targets: Targets,
+    /// The test texts' labels; `None` for texts to classify.
+    targets: Option<Targets>,
 }
 
 #[wasm_bindgen(js_class = Scoring)]
@@ -1211,7 +1277,31 @@ impl WebScoring {
         Ok(WebScoring {
             inner: Slot::new(scoring, "scoring"),
             encoder: Rc::clone(&encoder.inner),
-            targets: dataset.inner.test_targets()?,
+            targets: Some(dataset.inner.test_targets()?),
+        })
+    }
+
+    /// Plans classifying `texts` (read as `classify` reads them: HTML stripped) with
+    /// `classifier`, `batch_size` a step, in order of length; `Classifier.scoredPredictions`
+    /// gives the predictions in the order given.
+    #[wasm_bindgen(js_name = ofTexts)]
+    pub fn of_texts(
+        classifier: &WebClassifier,
+        encoder: &WebEncoder,
+        texts: Vec<String>,
+        batch_size: usize,
+    ) -> Result<WebScoring, JsValue> {
+        let texts = texts
+            .iter()
+            .map(|t| crate::classifier::input_text(t))
+            .collect();
+        let scoring = classifier
+            .inner
+            .with(|c| Ok(Scoring::new(c, &encoder.inner, texts, batch_size)?))?;
+        Ok(WebScoring {
+            inner: Slot::new(scoring, "scoring"),
+            encoder: Rc::clone(&encoder.inner),
+            targets: None,
         })
     }
 
@@ -1236,16 +1326,44 @@ impl WebScoring {
 
 #[wasm_bindgen(js_class = Classifier)]
 impl WebClassifier {
-    /// Scores the next batch of `scoring` → Promise<number> (texts done so far).
+    /// Scores the next batch of `scoring` → Promise<number> (texts done so far). With `helper`
+    /// and `parts` > 1, the next `parts` batches: `helper(part, texts)` returns a
+    /// Promise<Float32Array> of batch `part`'s probabilities (another worker's
+    /// `probabilities`), called before this instance scores its own; a batch whose promise
+    /// fails is scored here.
     #[wasm_bindgen(js_name = scoreStep)]
-    pub fn score_step(&self, scoring: &WebScoring) -> Promise {
+    pub fn score_step(
+        &self,
+        scoring: &WebScoring,
+        helper: Option<js_sys::Function>,
+        parts: Option<usize>,
+    ) -> Promise {
         let (slot, encoder) = (scoring.inner.share(), Rc::clone(&scoring.encoder));
+        let parts = if helper.is_some() {
+            parts.unwrap_or(1)
+        } else {
+            1
+        };
         self.inner.lend(async move |classifier| {
             let mut s = slot.take()?;
-            let done = s.step(classifier, &encoder).await;
+            let remote = |part: usize, texts: Vec<String>| {
+                let texts: js_sys::Array =
+                    texts.iter().map(|t| JsValue::from(t.as_str())).collect();
+                let answer = call_helper(helper.as_ref(), &[JsValue::from(part), texts.into()]);
+                async move { Ok(Float32Array::from(answer.await?).to_vec()) }
+            };
+            let done = s.step_with(classifier, &encoder, parts, remote).await;
             *slot.value.borrow_mut() = Some(s);
             Ok(JsValue::from(done? as u32))
         })
+    }
+
+    /// The predictions of a finished `scoring` (used up), in the order its texts were given.
+    #[wasm_bindgen(js_name = scoredPredictions)]
+    pub fn scored_predictions(&self, scoring: &WebScoring) -> Result<JsValue, JsValue> {
+        let probs = scoring.inner.take()?.into_probabilities()?;
+        self.inner
+            .with(|classifier| to_js(&classifier.predictions(&probs)))
     }
 
     /// The test report of a finished `scoring` (used up); the headline numbers are kept in the
@@ -1253,7 +1371,10 @@ impl WebClassifier {
     #[wasm_bindgen(js_name = scoreFinish)]
     pub fn score_finish(&self, scoring: &WebScoring) -> Result<JsValue, JsValue> {
         let s = scoring.inner.take()?;
+        let targets = scoring.targets.as_ref().ok_or_else(|| {
+            BertError::Internal("these texts have no labels to score against".into())
+        })?;
         self.inner
-            .with(|classifier| to_js(&s.report(classifier, &scoring.targets)?))
+            .with(|classifier| to_js(&s.report(classifier, targets)?))
     }
 }

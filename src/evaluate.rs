@@ -65,10 +65,80 @@ impl Scoring {
 
     /// Scores the next batch; returns the texts done so far.
     pub async fn step(&mut self, classifier: &Classifier, encoder: &Encoder) -> Result<usize> {
-        let end = (self.next + self.batch_size).min(self.order.len());
-        let rows = &self.order[self.next..end];
-        let batch: Vec<&str> = rows.iter().map(|&i| self.texts[i].as_str()).collect();
-        let out = classifier.probabilities(encoder, &batch).await?;
+        self.step_with(classifier, encoder, 1, |_, _| async {
+            Err(BertError::Internal("one part has no helpers".into()))
+        })
+        .await
+    }
+
+    /// Scores the next `parts` batches: the last here, each other one, `p`, by
+    /// `helper(p, texts)` (the classifier's probabilities on another thread: call the JS first,
+    /// await later); a batch whose helper fails is scored here. Returns the texts done so far.
+    pub async fn step_with<F, Fut>(
+        &mut self,
+        classifier: &Classifier,
+        encoder: &Encoder,
+        parts: usize,
+        mut helper: F,
+    ) -> Result<usize>
+    where
+        F: FnMut(usize, Vec<String>) -> Fut,
+        Fut: Future<Output = Result<Vec<f32>>>,
+    {
+        let mut batches = Vec::new();
+        let mut start = self.next;
+        while batches.len() < parts.max(1) && start < self.order.len() {
+            let end = (start + self.batch_size).min(self.order.len());
+            batches.push(start..end);
+            start = end;
+        }
+        let Some((local, remote)) = batches.split_last() else {
+            return Ok(self.next);
+        };
+        let waiting: Vec<_> = remote
+            .iter()
+            .enumerate()
+            .map(|(i, range)| {
+                (
+                    range.clone(),
+                    helper(i + 1, self.batch_texts(range.clone())),
+                )
+            })
+            .collect();
+        let out = self.score_here(classifier, encoder, local.clone()).await?;
+        self.keep(local.clone(), &out)?;
+        for (range, answer) in waiting {
+            let out = match answer.await {
+                Ok(out) if out.len() == range.len() * self.width => out,
+                _ => self.score_here(classifier, encoder, range.clone()).await?,
+            };
+            self.keep(range, &out)?;
+        }
+        self.next = start;
+        Ok(self.next)
+    }
+
+    /// The texts of the batch at `range` of the order.
+    fn batch_texts(&self, range: std::ops::Range<usize>) -> Vec<String> {
+        self.order[range]
+            .iter()
+            .map(|&i| self.texts[i].clone())
+            .collect()
+    }
+
+    async fn score_here(
+        &self,
+        classifier: &Classifier,
+        encoder: &Encoder,
+        range: std::ops::Range<usize>,
+    ) -> Result<Vec<f32>> {
+        let texts = self.batch_texts(range);
+        classifier.probabilities(encoder, &texts).await
+    }
+
+    /// Keeps the probabilities of the batch at `range` of the order.
+    fn keep(&mut self, range: std::ops::Range<usize>, out: &[f32]) -> Result<()> {
+        let rows = &self.order[range];
         if out.len() != rows.len() * self.width {
             return Err(BertError::Internal(format!(
                 "a batch of {} texts gave {} probabilities, expected {} each",
@@ -80,8 +150,7 @@ impl Scoring {
         for (row, &i) in out.chunks_exact(self.width).zip(rows) {
             self.probs[i * self.width..(i + 1) * self.width].copy_from_slice(row);
         }
-        self.next = end;
-        Ok(self.next)
+        Ok(())
     }
 
     /// The probabilities, in the order the texts were given.

@@ -20,8 +20,10 @@ use crate::error::{BertError, Result};
 use crate::head::{Head, HeadShape, Init};
 use crate::model::bert::{BertLayer, BertModel, LayerShape};
 use crate::model::{Pooling, TokenBatch};
+use crate::params::flat_values;
 #[cfg(feature = "cpu")]
 use crate::params::to_device_async;
+use crate::shard::{Answer, Input, Setup, Share, Work, add_flat_gradients, answer_with, split};
 use crate::targets::Targets;
 use crate::train::EpochReport;
 
@@ -375,6 +377,12 @@ pub struct FineTuner {
     device: Device,
     pad: u32,
     tokens: Vec<Vec<u32>>,
+    /// Each text's token count, to split a step's texts between threads.
+    lengths: Vec<usize>,
+    /// Values of the trained parameters.
+    parameters: usize,
+    /// The trained parameters as sent to other threads, and the optimizer step they are at.
+    shared: Option<(usize, std::sync::Arc<Vec<f32>>)>,
     targets: Targets,
     n_fit: usize,
     /// Frozen-layer outputs per text (`len × width`), when they fit the budget.
@@ -478,6 +486,7 @@ impl FineTuner {
             .with_epsilon(1e-8)
             .with_weight_decay(settings.weight_decay as f32);
         let steps_per_epoch = n_fit.div_ceil(settings.batch_size);
+        let parameters = crate::params::flat_sizes(&top).iter().sum();
         let mut tuner = Self {
             model_id: encoder.model_id().to_string(),
             first: config.num_hidden_layers - settings.layers,
@@ -486,7 +495,10 @@ impl FineTuner {
             head_shape,
             device,
             pad: encoder.tokenizer().pad_id(),
+            lengths: tokens.iter().map(Vec::len).collect(),
             tokens,
+            parameters,
+            shared: None,
             targets,
             n_fit,
             phase: if cache.is_some() {
@@ -613,19 +625,40 @@ impl FineTuner {
         self.phase = Phase::Training;
     }
 
-    /// Does the next unit of work: one caching batch, one optimizer step or one validation
-    /// batch.
+    /// Does the next unit of work on this thread: one caching batch, one optimizer step or one
+    /// validation batch.
     pub async fn step(&mut self, encoder: &Encoder) -> Result<StepReport> {
+        self.step_with(encoder, 1, |_, _| async {
+            Err(BertError::Internal("one part has no helpers".into()))
+        })
+        .await
+    }
+
+    /// [`FineTuner::step`] with its texts split into `parts` shares ([`crate::shard`]): the last
+    /// computed here, each other one, `p`, by `helper(p, bytes)`, which another thread answers
+    /// with [`crate::shard::ShareRunner`] while this one computes its own (the page's helper
+    /// workers: call the JS first, await later). A share whose helper fails is computed here.
+    pub async fn step_with<F, Fut>(
+        &mut self,
+        encoder: &Encoder,
+        parts: usize,
+        mut helper: F,
+    ) -> Result<StepReport>
+    where
+        F: FnMut(usize, Vec<u8>) -> Fut,
+        Fut: Future<Output = Result<Vec<u8>>>,
+    {
         if encoder.model_id() != self.model_id {
             return Err(BertError::Incompatible(
                 "the model changed during fine-tuning: start it again".into(),
             ));
         }
         let before = self.phase;
+        let parts = parts.max(1);
         let (texts, epoch_report) = match before {
-            Phase::Caching => (self.cache_batch(encoder).await?, None),
-            Phase::Training => (self.train_batch(encoder).await?, None),
-            Phase::Validating => self.validate_batch(encoder).await?,
+            Phase::Caching => (self.cache_batch(encoder, parts, &mut helper).await?, None),
+            Phase::Training => (self.train_batch(encoder, parts, &mut helper).await?, None),
+            Phase::Validating => self.validate_batch(encoder, parts, &mut helper).await?,
             Phase::Finished => (0, None),
         };
         self.work_done += texts as f64 * self.cost(before);
@@ -650,52 +683,179 @@ impl FineTuner {
         })
     }
 
-    /// The frozen layers' output for `rows`, padded to the longest, with the mask.
-    fn frozen(&self, encoder: &Encoder, rows: &[usize]) -> (Tensor<3>, Tensor<2>) {
-        let seq = rows
-            .iter()
-            .map(|&r| self.tokens[r].len())
-            .max()
-            .unwrap_or(0);
+    /// What the frozen layers give for `rows`: their cached output, padded to the longest, with
+    /// the mask, or the tokens to compute it from.
+    fn input(&self, rows: &[usize]) -> Input {
+        let seq = rows.iter().map(|&r| self.lengths[r]).max().unwrap_or(0);
         if let Some(cache) = self.cache.as_ref().filter(|_| self.phase != Phase::Caching) {
             let mut values = vec![0f32; rows.len() * seq * self.width];
             let mut mask = vec![0f32; rows.len() * seq];
             for (b, &r) in rows.iter().enumerate() {
                 let start = b * seq * self.width;
                 values[start..start + cache[r].len()].copy_from_slice(&cache[r]);
-                mask[b * seq..b * seq + self.tokens[r].len()].fill(1.0);
+                mask[b * seq..b * seq + self.lengths[r]].fill(1.0);
             }
             let shape = [rows.len(), seq, self.width];
-            return (
-                Tensor::from_data(TensorData::new(values, shape), &self.device),
-                Tensor::from_data(TensorData::new(mask, [rows.len(), seq]), &self.device),
-            );
+            return Input::Hidden {
+                values,
+                mask,
+                shape,
+            };
         }
         let ids: Vec<&[u32]> = rows.iter().map(|&r| self.tokens[r].as_slice()).collect();
-        let batch = TokenBatch::pad(&ids, self.pad);
-        encoder
-            .model()
-            .lower_hidden(&batch, self.first, &self.device)
+        Input::Tokens(TokenBatch::pad(&ids, self.pad))
     }
 
-    async fn cache_batch(&mut self, encoder: &Encoder) -> Result<usize> {
+    /// The frozen layers' output for `rows`, padded to the longest, with the mask.
+    fn frozen(&self, encoder: &Encoder, rows: &[usize]) -> (Tensor<3>, Tensor<2>) {
+        self.input(rows).frozen(encoder, self.first)
+    }
+
+    /// What another thread needs to rebuild this run's top.
+    fn setup(&self) -> Setup {
+        Setup {
+            model_id: self.model_id.clone(),
+            first: self.first,
+            layers: self.settings.layers,
+            pooling: self.settings.pooling,
+            head: self.head_shape.clone(),
+        }
+    }
+
+    /// Sends each group of `groups` but the last to a helper (parts 1, 2, …) as a share of
+    /// `work`, of a step of `step_rows` texts; each share is kept, to compute it here should its
+    /// helper fail.
+    fn dispatch<F, Fut>(
+        &self,
+        work: Work,
+        groups: &[Vec<usize>],
+        step_rows: usize,
+        params: &std::sync::Arc<Vec<f32>>,
+        helper: &mut F,
+    ) -> Result<Vec<(Vec<usize>, Share, Fut)>>
+    where
+        F: FnMut(usize, Vec<u8>) -> Fut,
+    {
+        let remote = &groups[..groups.len().saturating_sub(1)];
+        let setup = self.setup();
+        remote
+            .iter()
+            .enumerate()
+            .map(|(i, rows)| {
+                let targets = self.targets.select(rows);
+                let share = Share {
+                    work,
+                    setup: setup.clone(),
+                    input: self.input(rows),
+                    weight: rows.len() as f64 / step_rows as f64,
+                    params: params.clone(),
+                    targets: if work == Work::Cache {
+                        Vec::new()
+                    } else {
+                        targets.values()
+                    },
+                    per_output: targets.per_output(),
+                };
+                let bytes = share.to_bytes()?;
+                Ok((rows.clone(), share, helper(i + 1, bytes)))
+            })
+            .collect()
+    }
+
+    /// A helper's answer to `share`, if it has the sizes the share asks for; else the share
+    /// computed here (with `top`, for training and validation).
+    async fn receive(
+        &self,
+        encoder: &Encoder,
+        top: Option<&TunedTop>,
+        share: Share,
+        answer: impl Future<Output = Result<Vec<u8>>>,
+    ) -> Result<Answer> {
+        let rows = share.input.rows();
+        let seq = match &share.input {
+            Input::Hidden { shape, .. } => shape[1],
+            Input::Tokens(batch) => batch.seq,
+        };
+        let outputs = self.head_shape.outputs();
+        let fits = |a: &Answer| match share.work {
+            Work::Cache => a.hidden.len() == rows * seq * self.width,
+            Work::Train => a.logits.len() == rows * outputs && a.grads.len() == self.parameters,
+            Work::Validate => a.logits.len() == rows * outputs,
+        };
+        match answer.await.and_then(|bytes| Answer::from_bytes(&bytes)) {
+            Ok(answer) if fits(&answer) => Ok(answer),
+            _ => answer_with(top, encoder, share).await,
+        }
+    }
+
+    /// The trained parameters to send with this step's shares (read once per optimizer step).
+    async fn shared_parameters(&mut self, top: &TunedTop) -> Result<std::sync::Arc<Vec<f32>>> {
+        if let Some((step, params)) = &self.shared
+            && *step == self.step
+        {
+            return Ok(params.clone());
+        }
+        let params = std::sync::Arc::new(flat_values(top).await?);
+        self.shared = Some((self.step, params.clone()));
+        Ok(params)
+    }
+
+    async fn cache_batch<F, Fut>(
+        &mut self,
+        encoder: &Encoder,
+        parts: usize,
+        helper: &mut F,
+    ) -> Result<usize>
+    where
+        F: FnMut(usize, Vec<u8>) -> Fut,
+        Fut: Future<Output = Result<Vec<u8>>>,
+    {
         // Inference only, so twice the training batch costs no more memory than a step.
         let end = (self.cache_next + 2 * self.settings.batch_size).min(self.cache_order.len());
         let rows = self.cache_order[self.cache_next..end].to_vec();
-        let (hidden, _) = self.frozen(encoder, &rows);
-        let [_, seq, width] = hidden.dims();
+        let groups = split(&rows, &self.lengths, parts);
+        let remote = self.dispatch(
+            Work::Cache,
+            &groups,
+            rows.len(),
+            &Default::default(),
+            helper,
+        )?;
+        let local = groups.last().map(Vec::as_slice).unwrap_or_default();
+        let (hidden, _) = self.frozen(encoder, local);
+        let seq = hidden.dims()[1];
         let values = read_f32(hidden).await?;
-        if let Some(cache) = self.cache.as_mut() {
-            for (b, &r) in rows.iter().enumerate() {
-                let start = b * seq * width;
-                cache[r] = values[start..start + self.tokens[r].len() * width].to_vec();
-            }
+        self.keep(local, &values, seq)?;
+        for (rows, share, answer) in remote {
+            let seq = match &share.input {
+                Input::Hidden { shape, .. } => shape[1],
+                Input::Tokens(batch) => batch.seq,
+            };
+            let answer = self.receive(encoder, None, share, answer).await?;
+            self.keep(&rows, &answer.hidden, seq)?;
         }
         self.cache_next = end;
         if self.cache_next >= self.cache_order.len() {
             self.start_epoch();
         }
         Ok(rows.len())
+    }
+
+    /// Keeps the frozen layers' output `[rows, seq, width]` of `rows` in the cache, each text
+    /// without its padding.
+    fn keep(&mut self, rows: &[usize], values: &[f32], seq: usize) -> Result<()> {
+        let width = self.width;
+        let Some(cache) = self.cache.as_mut() else {
+            return Ok(());
+        };
+        for (b, &r) in rows.iter().enumerate() {
+            let start = b * seq * width;
+            let row = values
+                .get(start..start + self.lengths[r] * width)
+                .ok_or_else(|| BertError::Internal("a caching batch came back short".into()))?;
+            cache[r] = row.to_vec();
+        }
+        Ok(())
     }
 
     /// The learning-rate multiplier of the next step: linear warm-up, then linear decay to 0.
@@ -710,20 +870,51 @@ impl FineTuner {
         }
     }
 
-    async fn train_batch(&mut self, encoder: &Encoder) -> Result<usize> {
+    async fn train_batch<F, Fut>(
+        &mut self,
+        encoder: &Encoder,
+        parts: usize,
+        helper: &mut F,
+    ) -> Result<usize>
+    where
+        F: FnMut(usize, Vec<u8>) -> Fut,
+        Fut: Future<Output = Result<Vec<u8>>>,
+    {
         let start = self.train.next;
         let end = (start + self.settings.batch_size).min(self.order.len());
         let rows = self.order[start..end].to_vec();
-        let (hidden, mask) = self.frozen(encoder, &rows);
+        let groups = split(&rows, &self.lengths, parts);
         let top = self
             .top
             .take()
             .ok_or_else(|| BertError::Internal("fine-tuning failed earlier".into()))?;
+        let params = if groups.len() > 1 {
+            self.shared_parameters(&top).await?
+        } else {
+            Default::default()
+        };
+        let remote = self.dispatch(Work::Train, &groups, rows.len(), &params, helper)?;
+        // This thread's share: its part of the batch's mean loss.
+        let local = groups.last().map(Vec::as_slice).unwrap_or_default();
+        let (hidden, mask) = self.frozen(encoder, local);
         let logits = top.forward(hidden.autodiff(), mask.autodiff(), self.settings.pooling)?;
-        let batch_loss = self.targets.select(&rows).loss(logits.clone());
-        let mut grads = batch_loss.backward();
+        let batch_loss = self.targets.select(local).loss(logits.clone());
+        let weight = local.len() as f64 / rows.len() as f64;
+        let mut grads = batch_loss.clone().mul_scalar(weight).backward();
         let mut encoder_grads = GradientsParams::from_module(&mut grads, &top.encoder);
         let mut head_grads = GradientsParams::from_module(&mut grads, &top.head);
+        let mut theirs = Vec::with_capacity(remote.len());
+        for (rows, share, answer) in remote {
+            let answer = self.receive(encoder, Some(&top), share, answer).await?;
+            add_flat_gradients(
+                &top,
+                &mut encoder_grads,
+                &mut head_grads,
+                &answer.grads,
+                &self.device,
+            )?;
+            theirs.push((answer, rows));
+        }
         if let Some(max_norm) = self.settings.max_grad_norm {
             clip_global_norm(&top, &mut encoder_grads, &mut head_grads, max_norm).await?;
         }
@@ -745,7 +936,10 @@ impl FineTuner {
         self.step += 1;
         let loss = read_f32(batch_loss.detach()).await?[0] as f64;
         let logits = read_f32(logits.detach()).await?;
-        self.train.add(loss, logits, &rows);
+        self.train.add(loss, logits, local);
+        for (answer, rows) in theirs {
+            self.train.add(answer.loss, answer.logits, &rows);
+        }
         if self.train.next >= self.order.len() {
             self.phase = Phase::Validating;
         }
@@ -753,21 +947,42 @@ impl FineTuner {
     }
 
     /// Scores one validation batch: its size, and the epoch's report after the last batch.
-    async fn validate_batch(&mut self, encoder: &Encoder) -> Result<(usize, Option<EpochReport>)> {
+    async fn validate_batch<F, Fut>(
+        &mut self,
+        encoder: &Encoder,
+        parts: usize,
+        helper: &mut F,
+    ) -> Result<(usize, Option<EpochReport>)>
+    where
+        F: FnMut(usize, Vec<u8>) -> Fut,
+        Fut: Future<Output = Result<Vec<u8>>>,
+    {
         let start = self.val.next;
         let end = (start + 2 * self.settings.batch_size).min(self.targets.len());
         let rows: Vec<usize> = (start..end).collect();
-        let (hidden, mask) = self.frozen(encoder, &rows);
-        let eval = self
+        let groups = split(&rows, &self.lengths, parts);
+        let top = self
             .top
-            .as_ref()
-            .ok_or_else(|| BertError::Internal("fine-tuning failed earlier".into()))?
-            .valid();
+            .clone()
+            .ok_or_else(|| BertError::Internal("fine-tuning failed earlier".into()))?;
+        let params = if groups.len() > 1 {
+            self.shared_parameters(&top).await?
+        } else {
+            Default::default()
+        };
+        let remote = self.dispatch(Work::Validate, &groups, rows.len(), &params, helper)?;
+        let local = groups.last().map(Vec::as_slice).unwrap_or_default();
+        let (hidden, mask) = self.frozen(encoder, local);
+        let eval = top.valid();
         let logits = eval.forward(hidden, mask, self.settings.pooling)?;
-        let loss = read_f32(self.targets.select(&rows).loss(logits.clone())).await?[0] as f64;
+        let loss = read_f32(self.targets.select(local).loss(logits.clone())).await?[0] as f64;
         let logits = read_f32(logits).await?;
-        self.val.add(loss, logits, &rows);
-        if self.val.next < self.targets.len() {
+        self.val.add(loss, logits, local);
+        for (rows, share, answer) in remote {
+            let answer = self.receive(encoder, Some(&top), share, answer).await?;
+            self.val.add(answer.loss, answer.logits, &rows);
+        }
+        if end < self.targets.len() {
             return Ok((rows.len(), None));
         }
         let epoch_report = self.end_epoch(eval)?;
@@ -1161,6 +1376,74 @@ mod tests {
         assert_eq!(count(Phase::Caching), 3, "{worked:?}");
         assert_eq!(count(Phase::Training), 3, "{worked:?}");
         assert_eq!(count(Phase::Validating), 1, "{worked:?}");
+    }
+
+    /// Shares answered by "helpers" — other copies of the model, given the bytes a page's
+    /// helper worker gets — give the one-thread run, cached or not, up to the order of
+    /// floating-point sums: every epoch's losses and scores, and the test texts' probabilities
+    /// scored in shares too. A helper that fails has its share computed here.
+    #[test]
+    fn shares_on_other_threads_give_the_one_thread_run() {
+        use crate::evaluate::Scoring;
+        use crate::shard::ShareRunner;
+        let _rng = crate::test_rng();
+        let encoder = tiny_encoder();
+        let other = tiny_encoder();
+        let (texts, labels) = reviews(48);
+        for budget in [512, 0] {
+            let settings = FineTuneSettings {
+                cache_budget_mb: budget,
+                ..small()
+            };
+            let (alone, _) = run(&encoder, settings.clone());
+            let mut runners = [ShareRunner::new(), ShareRunner::new()];
+            let mut tuner = FineTuner::new(&encoder, &texts, &labels, 2, settings).unwrap();
+            let (mut calls, mut failed) = (0, 0);
+            while !tuner.is_finished() {
+                let helper = |part: usize, bytes: Vec<u8>| {
+                    calls += 1;
+                    let answer = if calls % 7 == 0 {
+                        failed += 1;
+                        Err(BertError::Internal("this helper stopped".into()))
+                    } else {
+                        pollster::block_on(runners[part - 1].run(&other, &bytes))
+                    };
+                    async move { answer }
+                };
+                pollster::block_on(tuner.step_with(&encoder, 3, helper)).unwrap();
+            }
+            assert!(calls > 20 && failed > 2, "{calls} shares, {failed} failed");
+            assert_eq!(tuner.history().len(), alone.history().len());
+            for (a, b) in alone.history().iter().zip(tuner.history()) {
+                assert!((a.train_loss - b.train_loss).abs() < 1e-5, "{a:?} vs {b:?}");
+                assert!((a.val_loss - b.val_loss).abs() < 1e-5, "{a:?} vs {b:?}");
+                assert_eq!(a.val_accuracy, b.val_accuracy);
+                let (x, y) = (a.val_auroc.unwrap_or(0.0), b.val_auroc.unwrap_or(1.0));
+                assert!((x - y).abs() < 0.005, "{a:?} vs {b:?}");
+            }
+            let alone = Classifier::from_fine_tuned(
+                pollster::block_on(alone.finish()).unwrap(),
+                vec!["negative".into(), "positive".into()],
+            );
+            let shared = Classifier::from_fine_tuned(
+                pollster::block_on(tuner.finish()).unwrap(),
+                vec!["negative".into(), "positive".into()],
+            );
+            let expected = pollster::block_on(alone.probabilities(&encoder, &texts)).unwrap();
+            let mut scoring = Scoring::new(&shared, &encoder, texts.clone(), 5).unwrap();
+            while !scoring.is_finished() {
+                let helper = |_part: usize, batch: Vec<String>| {
+                    let answer = pollster::block_on(shared.probabilities(&other, &batch));
+                    async move { answer }
+                };
+                pollster::block_on(scoring.step_with(&shared, &encoder, 3, helper)).unwrap();
+            }
+            let got = scoring.into_probabilities().unwrap();
+            assert_eq!(got.len(), expected.len());
+            for (g, e) in got.iter().zip(&expected) {
+                assert!((g - e).abs() < 1e-5, "{g} vs {e}");
+            }
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod model;
 pub mod multilabel;
 pub mod params;
+pub mod shard;
 pub mod stream;
 pub mod targets;
 pub mod tokenizer;

@@ -103,3 +103,65 @@ pub async fn safetensors_bytes<M: Module + ModuleSnapshot>(
         .collect();
     safetensors::serialize(views, Some(info)).map_err(|e| unwritable(e.to_string()))
 }
+
+/// Every float parameter of `module`, flattened and concatenated in the order the module visits
+/// them: how a fine-tuning step's parameters travel to another thread's copy of the same
+/// module ([`crate::shard`]), which reads them back with [`load_flat`].
+pub async fn flat_values<M: Module>(module: &M) -> Result<Vec<f32>> {
+    let mut flat = Flatten(Vec::new());
+    module.visit(&mut flat);
+    let total = flat.0.iter().map(|(_, t)| t.shape().num_elements()).sum();
+    let mut values = Vec::with_capacity(total);
+    for (_, tensor) in flat.0 {
+        values.extend(crate::encoder::read_f32(tensor).await?);
+    }
+    Ok(values)
+}
+
+/// Each float parameter's size, in the order the module visits them.
+pub fn flat_sizes<M: Module>(module: &M) -> Vec<usize> {
+    struct Sizes(Vec<usize>);
+    impl ModuleVisitor for Sizes {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(param.shape().num_elements());
+        }
+    }
+    let mut sizes = Sizes(Vec::new());
+    module.visit(&mut sizes);
+    sizes.0
+}
+
+/// `module` with its float parameters replaced by `values` ([`flat_values`]' layout), on
+/// `device`; an error when their number is not the module's.
+pub fn load_flat<M: Module>(module: M, values: &[f32], device: &Device) -> Result<M> {
+    let needed: usize = flat_sizes(&module).iter().sum();
+    if values.len() != needed {
+        return Err(BertError::Internal(format!(
+            "{} parameter values for a module of {needed}",
+            values.len()
+        )));
+    }
+    struct Load<'a> {
+        values: &'a [f32],
+        offset: usize,
+        device: Device,
+    }
+    impl ModuleMapper for Load<'_> {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let (id, value, mapper) = param.consume();
+            let shape = value.shape();
+            let end = self.offset + shape.num_elements();
+            // The total was checked above, so every slice is in range.
+            let slice = self.values.get(self.offset..end).unwrap_or_default();
+            self.offset = end;
+            let data = TensorData::new(slice.to_vec(), [slice.len()]);
+            let value = Tensor::<1>::from_data(data, &self.device).reshape(shape);
+            Param::from_mapped_value(id, value, mapper)
+        }
+    }
+    Ok(module.map(&mut Load {
+        values,
+        offset: 0,
+        device: device.clone(),
+    }))
+}

@@ -153,8 +153,14 @@ impl Targets {
 
     /// The loss's targets: a 0/1 column (two classes), one-hot rows (N classes) or the flags.
     pub fn tensor(&self, device: &Device) -> Tensor<2> {
+        let data = TensorData::new(self.values(), [self.len(), self.outputs()]);
+        Tensor::from_data(data, device)
+    }
+
+    /// [`Targets::tensor`]'s values, row-major.
+    pub fn values(&self) -> Vec<f32> {
         let width = self.outputs();
-        let values: Vec<f32> = match self {
+        match self {
             Targets::Classes { labels, classes } => {
                 let mut values = vec![0f32; labels.len() * width];
                 for (i, &l) in labels.iter().enumerate() {
@@ -167,8 +173,7 @@ impl Targets {
                 values
             }
             Targets::Sets { flags, .. } => flags.iter().map(|&f| f32::from(u8::from(f))).collect(),
-        };
-        Tensor::from_data(TensorData::new(values, [self.len(), width]), device)
+        }
     }
 
     /// Whether each output has its own sigmoid (two classes, or labels), not a softmax per row.

@@ -17,8 +17,10 @@ let encoder = null;
 let instance = null;
 /** @type {Wasm | null} the module's API */
 let wasm = null;
-/** @type {{version: number, classifier: import('./protocol.js').Classifier} | null} the main worker's classifier, for explanations */
-let explaining = null;
+/** @type {{version: number, classifier: import('./protocol.js').Classifier} | null} the main worker's classifier, for explanations and scoring */
+let shared = null;
+/** @type {import('./protocol.js').ShareRunner | null} the main worker's fine-tuning run, as far as this helper needs it */
+let tuning = null;
 
 /**
  * Start the main worker's CPU build (www/builds.js: the CPU-only one where the engine has
@@ -29,8 +31,10 @@ async function load({ module, glue, files }) {
   const api = /** @type {Wasm} */ (await import(glue));
   instance = await api.default({ module_or_path: module });
   wasm = api;
-  explaining?.classifier.free();
-  explaining = null;
+  shared?.classifier.free();
+  shared = null;
+  tuning?.free();
+  tuning = null;
   const next = await api.Encoder.load(
     new Uint8Array(files.config),
     new Uint8Array(files.weights),
@@ -44,19 +48,28 @@ async function load({ module, glue, files }) {
 }
 
 /**
- * One part of the main worker's explanation, with its classifier (read from the file the
- * first time a version comes).
+ * The main worker's classifier of a request, read from its file the first time a version
+ * comes, and the encoder.
+ * @param {{version: number, bytes: ArrayBuffer | null}} classifier
+ */
+function sharedClassifier(classifier) {
+  if (!encoder || !wasm) throw new Error('this helper has no model loaded');
+  if (shared?.version !== classifier.version) {
+    if (!classifier.bytes) throw new Error('this helper has not been given the classifier');
+    const next = wasm.Classifier.fromBytes(new Uint8Array(classifier.bytes));
+    shared?.classifier.free();
+    shared = { version: classifier.version, classifier: next };
+  }
+  return { clf: shared.classifier, enc: encoder };
+}
+
+/**
+ * One part of the main worker's explanation, with its classifier.
  * @param {import('./protocol.js').HelperExplainRequest} request
  */
 async function explainPart({ classifier, text, label, steps, part, parts }) {
-  if (!encoder || !wasm) throw new Error('this helper has no model loaded');
-  if (explaining?.version !== classifier.version) {
-    if (!classifier.bytes) throw new Error('this helper has not been given the classifier');
-    const next = wasm.Classifier.fromBytes(new Uint8Array(classifier.bytes));
-    explaining?.classifier.free();
-    explaining = { version: classifier.version, classifier: next };
-  }
-  return explaining.classifier.explainPart(encoder, text, label, steps, part, parts);
+  const { clf, enc } = sharedClassifier(classifier);
+  return clf.explainPart(enc, text, label, steps, part, parts);
 }
 
 /**
@@ -72,6 +85,14 @@ async function handle(msg) {
       return encoder.embed(msg.texts, msg.pooling, msg.maxLen);
     case 'explainPart':
       return explainPart(msg);
+    case 'probabilities': {
+      const { clf, enc } = sharedClassifier(msg.classifier);
+      return clf.probabilities(enc, msg.texts);
+    }
+    case 'tuneShare':
+      if (!encoder || !wasm) throw new Error('this helper has no model loaded');
+      tuning ??= new wasm.ShareRunner();
+      return tuning.run(encoder, new Uint8Array(msg.share));
     case 'memory':
       return instance?.memory.buffer.byteLength ?? 0;
     default:
@@ -89,7 +110,9 @@ scope.addEventListener('message', async (event) => {
   let transfer = [];
   try {
     const value = await handle(msg);
-    if (value instanceof Float32Array) transfer = [/** @type {ArrayBuffer} */ (value.buffer)];
+    if (value instanceof Float32Array || value instanceof Uint8Array) {
+      transfer = [/** @type {ArrayBuffer} */ (value.buffer)];
+    }
     response = { id: msg.id, value };
   } catch (err) {
     response = {

@@ -3,7 +3,10 @@
 // (www/embed_worker.js), each a wasm instance with its own copy of the model, all claiming
 // batches of one Rust `Extraction` until every batch is filled. A batch is embedded the same
 // way wherever it runs (padded to its own longest text), so the features do not depend on
-// how many helpers took part. Messages between this file and the helpers: www/protocol.js.
+// how many helpers took part. The same helpers compute shares of fine-tuning steps
+// (src/shard.rs), batches of a fine-tuned classifier's texts and parts of explanations, each
+// handed out by the Rust side of the main worker (`helper` callbacks), which computes a share
+// itself when its helper fails. Messages between this file and the helpers: www/protocol.js.
 
 /** @typedef {import('./protocol.js').Encoder} Encoder */
 /** @typedef {import('./protocol.js').Extraction} Extraction */
@@ -12,6 +15,7 @@
 /** @typedef {import('./protocol.js').HelperResults} HelperResults */
 /** @typedef {import('./protocol.js').ModelBuffers} ModelBuffers */
 /** @typedef {import('./protocol.js').Pooling} Pooling */
+/** @typedef {import('./protocol.js').SharedClassifier} SharedClassifier */
 /**
  * A request to a helper as the pool writes it, before it gets its id.
  * @typedef {HelperRequest extends infer R ? R extends HelperRequest ? Omit<R, 'id'> : never : never} HelperCall
@@ -197,26 +201,66 @@ export class EmbedPool {
    * explanation with the classifier `shared` (its file goes to a helper once per version).
    * Helpers still loading are left out: an explanation takes seconds, a load longer.
    * @param {string} modelId
-   * @returns {((request: {shared: {version: number, bytes: ArrayBuffer}, text: string, label: number,
+   * @returns {((request: {shared: SharedClassifier, text: string, label: number,
    *   steps: number, part: number, parts: number}) => Promise<Float32Array>)[]}
    */
   explainers(modelId) {
+    return this.#ready(modelId).map((helper) => async ({ shared, text, label, steps, part, parts }) => {
+      const values = await helper.request({
+        type: 'explainPart',
+        classifier: classifierFor(helper, shared),
+        text,
+        label,
+        steps,
+        part,
+        parts,
+      });
+      helper.classifierVersion = shared.version;
+      return values;
+    });
+  }
+
+  /**
+   * Each helper that has loaded `modelId` and works, as a function giving the probabilities of
+   * the classifier `shared` (its file goes to a helper once per version) for a batch of texts.
+   * @param {string} modelId
+   * @param {SharedClassifier} shared
+   * @returns {((texts: string[]) => Promise<Float32Array>)[]}
+   */
+  scorers(modelId, shared) {
+    return this.#ready(modelId).map((helper) => async (texts) => {
+      const values = await helper.request({
+        type: 'probabilities',
+        classifier: classifierFor(helper, shared),
+        texts,
+      });
+      helper.classifierVersion = shared.version;
+      return values;
+    });
+  }
+
+  /**
+   * The helpers that have loaded `modelId` and work; those still loading are left out.
+   * @param {string} modelId
+   */
+  #ready(modelId) {
     return this.#helpers
       .filter(({ helper }) => helper.modelId === modelId && !helper.broken)
-      .map(({ helper }) => async ({ shared, text, label, steps, part, parts }) => {
-        const fresh = helper.classifierVersion !== shared.version;
-        const values = await helper.request({
-          type: 'explainPart',
-          classifier: { version: shared.version, bytes: fresh ? shared.bytes.slice(0) : null },
-          text,
-          label,
-          steps,
-          part,
-          parts,
-        });
-        helper.classifierVersion = shared.version;
-        return values;
-      });
+      .map(({ helper }) => helper);
+  }
+
+  /**
+   * Each helper that has loaded `modelId` and works, as a function answering one share of a
+   * fine-tuning step (`FineTuner.step`'s helper). Helpers still loading are left out.
+   * @param {string} modelId
+   * @returns {((share: Uint8Array) => Promise<Uint8Array>)[]}
+   */
+  tuners(modelId) {
+    return this.#ready(modelId).map((helper) => (share) => {
+      // The bytes are a copy out of the main worker's wasm memory: sent, not copied again.
+      const buffer = /** @type {ArrayBuffer} */ (share.buffer);
+      return helper.request({ type: 'tuneShare', share: buffer }, [buffer]);
+    });
   }
 
   stop() {
@@ -253,6 +297,17 @@ export class EmbedPool {
     }));
     return [local, ...helpers];
   }
+}
+
+/**
+ * The classifier of a request to `helper`: its file only when the helper does not hold that
+ * version yet.
+ * @param {Helper} helper
+ * @param {SharedClassifier} shared
+ */
+function classifierFor(helper, shared) {
+  const fresh = helper.classifierVersion !== shared.version;
+  return { version: shared.version, bytes: fresh ? shared.bytes.slice(0) : null };
 }
 
 /** @param {number} ms */

@@ -311,9 +311,10 @@
 /**
  * The expected time of a fine-tuning run on this device: each phase's work at the seconds per
  * unit `rates` timed (`fresh`: timed for this request, else earlier for the same model, device,
- * layers, pooling, length and batch).
- * @typedef {{seconds: number, rates: StepRates, fresh: boolean, device: Device, layers: number | null,
- *   testTexts: number}} FineTunePlan
+ * threads, layers, pooling, length and batch); `threads`: this worker and the helpers that share
+ * each step (1 on WebGPU).
+ * @typedef {{seconds: number, rates: StepRates, fresh: boolean, device: Device, threads: number,
+ *   layers: number | null, testTexts: number}} FineTunePlan
  */
 
 /**
@@ -458,8 +459,11 @@
  * @property {boolean} fineTuned
  * @property {(encoder: Encoder, config: Uint8Array, card: ModelCard) => Promise<Uint8Array<ArrayBuffer>>} exportForOtherTools
  *   a zip of the model folder other tools run (onnx/model.onnx, config.json, tokenizer files, README.md)
- * @property {(scoring: Scoring) => Promise<number>} scoreStep   scores a batch: texts done so far
+ * @property {(encoder: Encoder, texts: string[]) => Promise<Float32Array>} probabilities   a batch of another instance's scoring
+ * @property {(scoring: Scoring, helper?: (part: number, texts: string[]) => Promise<Float32Array>, parts?: number) => Promise<number>} scoreStep
+ *   scores a batch (with `helper`, `parts` batches; batch p > 0 is `helper`'s): texts done so far
  * @property {(scoring: Scoring) => TestReport} scoreFinish           the test report (uses it up)
+ * @property {(scoring: Scoring) => Prediction[]} scoredPredictions   the predictions, in the texts' order (uses it up)
  * @property {() => void} free
  */
 /**
@@ -471,10 +475,18 @@
  * @property {() => void} free
  */
 /**
+ * A helper's side of fine-tuning on several threads: answers another instance's shares.
+ * @typedef {object} ShareRunner
+ * @property {(encoder: Encoder, share: Uint8Array) => Promise<Uint8Array<ArrayBuffer>>} run
+ * @property {() => void} free
+ */
+/**
  * A fine-tuning run, one unit of work per step.
  * @typedef {object} FineTuner
  * @property {() => {caching: number, training: number, validating: number}} workByPhase  in full-encoder passes over one text
- * @property {() => Promise<StepReport>} step
+ * @property {(helper?: (part: number, share: Uint8Array) => Promise<Uint8Array>, parts?: number) => Promise<StepReport>} step
+ *   with `helper`, the step's texts are split into `parts` shares and share p > 0 is `helper`'s
+ *   (another instance's `ShareRunner.run`); a share whose promise fails is computed here
  * @property {boolean} finished
  * @property {() => Promise<Classifier>} finish
  * @property {() => void} free
@@ -494,7 +506,10 @@
  * @property {{new (encoder: Encoder, dataset: Dataset, settings: FineTuneSettings): FineTuner,
  *   probe: (encoder: Encoder, dataset: Dataset, settings: FineTuneSettings) => FineTuner}} FineTuner
  *   a run, or a short one that times its steps (`probe`)
- * @property {new (classifier: Classifier, encoder: Encoder, dataset: Dataset, batchSize: number) => Scoring} Scoring
+ * @property {{new (classifier: Classifier, encoder: Encoder, dataset: Dataset, batchSize: number): Scoring,
+ *   ofTexts: (classifier: Classifier, encoder: Encoder, texts: string[], batchSize: number) => Scoring}} Scoring
+ *   the test texts' scoring, or any texts' (`ofTexts`, read as `classify` reads them)
+ * @property {new () => ShareRunner} ShareRunner
  * @property {(texts: string[]) => string[]} cleanTexts   texts as a classifier sees them (HTML removed)
  * @property {(csv: Uint8Array, delimiter?: DelimiterChoice) => string[]} csvHeader
  * @property {(csv: Uint8Array, column: string, delimiter?: DelimiterChoice) => string[]} csvColumn
@@ -717,8 +732,9 @@
  *   | {stage: 'fallback', reason: string, info: EncoderInfo} | {stage: 'restarted', featuresLost: boolean}} ProgressStage
  */
 /**
- * The first 'finetune' progress, before any step.
- * @typedef {{stage: 'finetune', step: null, textsPerSecond: null, secondsLeft: null, device: Device}} FineTuneStart
+ * The first 'finetune' progress, before any step: `threads` share each step.
+ * @typedef {{stage: 'finetune', step: null, textsPerSecond: null, secondsLeft: null, device: Device,
+ *   threads: number}} FineTuneStart
  */
 /**
  * What a fine-tuning run's clock says after a step or a test batch.
@@ -749,11 +765,30 @@
  * @typedef {{id: number, type: 'explainPart', classifier: {version: number, bytes: ArrayBuffer | null},
  *   text: string, label: number, steps: number, part: number, parts: number}} HelperExplainRequest
  */
+/**
+ * A batch of texts' probabilities (`Classifier.probabilities`) with the main worker's
+ * classifier: its file travels once per classifier, as for explanations.
+ * @typedef {{id: number, type: 'probabilities', classifier: {version: number, bytes: ArrayBuffer | null},
+ *   texts: string[]}} HelperProbabilitiesRequest
+ */
+/**
+ * The main worker's classifier as helpers receive it: its file, and a version that names it.
+ * @typedef {{version: number, bytes: ArrayBuffer}} SharedClassifier
+ */
+/**
+ * One share of the main worker's fine-tuning step (`ShareRunner.run`): its texts or their
+ * frozen layers' output, the trained parameters and what to compute, as bytes.
+ * @typedef {{id: number, type: 'tuneShare', share: ArrayBuffer}} HelperTuneRequest
+ */
 /** @typedef {{id: number, type: 'memory'}} HelperMemoryRequest */
-/** @typedef {HelperLoadRequest | HelperEmbedRequest | HelperExplainRequest | HelperMemoryRequest} HelperRequest */
+/**
+ * @typedef {HelperLoadRequest | HelperEmbedRequest | HelperExplainRequest | HelperProbabilitiesRequest
+ *   | HelperTuneRequest | HelperMemoryRequest} HelperRequest
+ */
 /**
  * What each helper request resolves to.
- * @typedef {{load: {modelId: string}, embed: Float32Array, explainPart: Float32Array, memory: number}} HelperResults
+ * @typedef {{load: {modelId: string}, embed: Float32Array, explainPart: Float32Array,
+ *   probabilities: Float32Array, tuneShare: Uint8Array<ArrayBuffer>, memory: number}} HelperResults
  */
 /**
  * A helper's answer: a value, or an error's message (`crashed`: the helper's wasm trapped and it

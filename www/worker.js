@@ -34,12 +34,14 @@ import {
 /** @typedef {import('./protocol.js').LabelingSession} LabelingSession */
 /** @typedef {import('./protocol.js').StepRates} StepRates */
 /** @typedef {import('./protocol.js').FineTunePhase} FineTunePhase */
+/** @typedef {import('./protocol.js').FineTuner} FineTuner */
 /** @typedef {import('./protocol.js').FineTuneSettings} FineTuneSettings */
 /** @typedef {import('./protocol.js').KeptClassifier} KeptClassifier */
 /** @typedef {import('./protocol.js').KeptClassifierRecord} KeptClassifierRecord */
 /** @typedef {import('./protocol.js').ModelBuffers} ModelBuffers */
 /** @typedef {import('./protocol.js').Pooling} Pooling */
 /** @typedef {import('./protocol.js').Scoring} Scoring */
+/** @typedef {import('./protocol.js').SharedClassifier} SharedClassifier */
 /** @typedef {import('./protocol.js').Prediction} Prediction */
 /** @typedef {import('./protocol.js').ProgressMessage} ProgressMessage */
 /** @typedef {import('./protocol.js').ProgressStage} ProgressStage */
@@ -917,10 +919,33 @@ const stepRates = new Map();
  * What the seconds of a fine-tuning step's unit of work depend on.
  * @param {Encoder} enc
  * @param {FineTuneSettings} settings
+ * @param {number} threads this worker and the helpers that share its steps
  */
-function stepKey(enc, settings) {
+function stepKey(enc, settings, threads) {
   const { layers, pooling, max_len: maxLen, batch_size: batch, cache_budget_mb: budget } = settings;
-  return JSON.stringify([enc.modelId, enc.device, threadCount(), layers, pooling, maxLen, batch, budget]);
+  return JSON.stringify([enc.modelId, enc.device, threads, layers, pooling, maxLen, batch, budget]);
+}
+
+/**
+ * The helpers that share fine-tuning steps with this worker: on the CPU, every helper that has
+ * loaded the encoder's model (waiting for those still loading: a run takes minutes, a load
+ * seconds); on WebGPU none, the GPU does the work.
+ * @param {Encoder} enc
+ */
+async function tuningHelpers(enc) {
+  if (enc.device !== 'cpu') return [];
+  await pool.settled();
+  return pool.tuners(enc.modelId);
+}
+
+/**
+ * One step of `tuner`, its texts shared between this worker and `helpers`.
+ * @param {FineTuner} tuner
+ * @param {((share: Uint8Array) => Promise<Uint8Array>)[]} helpers
+ */
+function tuneStep(tuner, helpers) {
+  if (!helpers.length) return tuner.step();
+  return tuner.step((part, share) => helpers[part - 1](share), helpers.length + 1);
 }
 
 /**
@@ -930,12 +955,14 @@ function stepKey(enc, settings) {
  * @param {Encoder} enc
  * @param {Dataset} data
  * @param {FineTuneSettings} settings
- * @returns {Promise<{rates: StepRates, fresh: boolean}>}
+ * @returns {Promise<{rates: StepRates, fresh: boolean, threads: number}>}
  */
 async function timeSteps(id, enc, data, settings) {
-  const key = stepKey(enc, settings);
+  const helpers = await tuningHelpers(enc);
+  const threads = helpers.length + 1;
+  const key = stepKey(enc, settings, threads);
   const known = stepRates.get(key);
-  if (known) return { rates: known, fresh: false };
+  if (known) return { rates: known, fresh: false, threads };
   const probe = running().api.FineTuner.probe(enc, data, settings);
   /** @type {Record<FineTunePhase, {units: number, seconds: number}[]>} */
   const seen = { caching: [], training: [], validating: [], finished: [] };
@@ -946,7 +973,7 @@ async function timeSteps(id, enc, data, settings) {
       await yieldToEvents();
       checkCancelled(id);
       const t0 = performance.now();
-      const r = await probe.step();
+      const r = await tuneStep(probe, helpers);
       seen[/** @type {FineTunePhase} */ (r.worked)].push({
         units: r.work_done - before,
         seconds: (performance.now() - t0) / 1000,
@@ -975,7 +1002,7 @@ async function timeSteps(id, enc, data, settings) {
     seconds: (performance.now() - started) / 1000,
   };
   stepRates.set(key, rates);
-  return { rates, fresh: true };
+  return { rates, fresh: true, threads };
 }
 
 /**
@@ -1016,11 +1043,11 @@ async function fineTunePlan(id, { settings }) {
   const full = { ...api.fineTuneSettings(), ...settings };
   const tuner = new api.FineTuner(enc, data, full);
   try {
-    const { rates, fresh } = await timeSteps(id, enc, data, full);
+    const { rates, fresh, threads } = await timeSteps(id, enc, data, full);
     const testTexts = data.summary().counts.test;
     const seconds = secondsAt(tuner.workByPhase(), testTexts, rates);
     if (seconds === null) throw new KindError('InternalError', 'the timed steps did not cover every phase');
-    return { seconds, rates, fresh, device: enc.device, layers: encoderLayers(enc), testTexts };
+    return { seconds, rates, fresh, device: enc.device, threads, layers: encoderLayers(enc), testTexts };
   } finally {
     release(tuner);
   }
@@ -1155,11 +1182,12 @@ async function fineTune(id, { settings }) {
   let scoring = null;
   try {
     const testCount = data.summary().counts.test;
+    const helpers = await tuningHelpers(enc);
     // The rates of the estimate the page showed, when it asked for one.
     const clock = new FineTuneClock(
       tuner.workByPhase(),
       testCount,
-      stepRates.get(stepKey(enc, full)) ?? null,
+      stepRates.get(stepKey(enc, full, helpers.length + 1)) ?? null,
     );
     progress(id, {
       stage: 'finetune',
@@ -1168,11 +1196,12 @@ async function fineTune(id, { settings }) {
       textsPerSecond: null,
       secondsLeft: null,
       device: enc.device,
+      threads: helpers.length + 1,
     });
     while (!tuner.finished) {
       await yieldToEvents();
       checkCancelled(id);
-      const step = await tuner.step();
+      const step = await tuneStep(tuner, helpers);
       const rates = clock.step(step);
       progress(id, {
         stage: 'finetune',
@@ -1186,11 +1215,15 @@ async function fineTune(id, { settings }) {
     await yieldToEvents();
     checkCancelled(id);
     next = await tuner.finish();
-    scoring = new api.Scoring(next, enc, data, TEST_BATCH);
+    const clf = next;
+    const file = await clf.toBytes();
+    // The test texts are scored on every thread too, a batch each.
+    const scorers = helpers.length ? pool.scorers(enc.modelId, await shareClassifier(clf, file)) : [];
+    scoring = new api.Scoring(clf, enc, data, TEST_BATCH);
     for (let last = 0; !scoring.finished;) {
       await yieldToEvents();
       checkCancelled(id);
-      const done = await next.scoreStep(scoring);
+      const done = await scoreStep(clf, scoring, scorers);
       const rates = clock.test(done - last, last === 0);
       last = done;
       progress(id, {
@@ -1203,7 +1236,7 @@ async function fineTune(id, { settings }) {
     }
     const report = next.scoreFinish(scoring);
     const meta = next.meta();
-    await adoptClassifier(next);
+    await adoptClassifier(next, file);
     next = null;
     return { meta, report };
   } catch (err) {
@@ -1226,7 +1259,9 @@ async function fineTune(id, { settings }) {
 async function classify(id, { texts, batchSize }) {
   const clf = requireClassifier();
   const step = batchSizeFor(encoder?.device, batchSize, 32);
-  if (texts.length > step && !clf.fineTuned) return classifyMany(id, clf, texts, step);
+  if (texts.length > step) {
+    return clf.fineTuned ? classifyTuned(id, clf, texts, step) : classifyMany(id, clf, texts, step);
+  }
   /** @type {Prediction[]} */
   const out = [];
   for (let start = 0; start < texts.length; start += step) {
@@ -1247,12 +1282,72 @@ async function classify(id, { texts, batchSize }) {
 }
 
 /**
- * The classifier's file for the helpers that compute parts of an explanation, once per
- * classifier (a new one is a new object).
- * @type {WeakMap<Classifier, {version: number, bytes: ArrayBuffer}>}
+ * Classify many texts with a fine-tuned classifier: length-sorted batches, shared with the
+ * helpers that have the model loaded, each scoring a batch with its copy of the classifier.
+ * @param {number} id
+ * @param {Classifier} clf
+ * @param {string[]} texts
+ * @param {number} step
+ * @returns {Promise<Prediction[]>}
+ */
+async function classifyTuned(id, clf, texts, step) {
+  const enc = requireEncoder();
+  const scorers =
+    enc.device === 'cpu' && pool.size
+      ? pool.scorers(enc.modelId, await shareClassifier(clf, await classifierFile()))
+      : [];
+  const scoring = running().api.Scoring.ofTexts(clf, enc, texts, step);
+  try {
+    while (!scoring.finished) {
+      await yieldToEvents();
+      checkCancelled(id);
+      const done = await scoreStep(clf, scoring, scorers);
+      progress(id, {
+        stage: 'classify',
+        message: `Classified ${done} of ${texts.length} texts`,
+        done,
+        total: texts.length,
+      });
+    }
+    return clf.scoredPredictions(scoring);
+  } finally {
+    release(scoring);
+  }
+}
+
+/**
+ * Score the next batches of `scoring` with `clf`: one here, and one on each of `scorers` (the
+ * helpers' copies of the classifier) in parallel. Resolves to the texts done so far.
+ * @param {Classifier} clf
+ * @param {Scoring} scoring
+ * @param {((texts: string[]) => Promise<Float32Array>)[]} scorers
+ */
+function scoreStep(clf, scoring, scorers) {
+  if (!scorers.length) return clf.scoreStep(scoring);
+  return clf.scoreStep(scoring, (part, texts) => scorers[part - 1](texts), scorers.length + 1);
+}
+
+/**
+ * The classifier's file for the helpers that compute parts of an explanation or score test
+ * texts, once per classifier (a new one is a new object).
+ * @type {WeakMap<Classifier, SharedClassifier>}
  */
 const sharedClassifiers = new WeakMap();
 let sharedVersion = 0;
+
+/**
+ * `clf` as helpers receive it: its file, written once per classifier.
+ * @param {Classifier} clf
+ * @param {Uint8Array<ArrayBuffer>} [file] its file, when the caller has it
+ */
+async function shareClassifier(clf, file) {
+  let shared = sharedClassifiers.get(clf);
+  if (!shared) {
+    shared = { version: ++sharedVersion, bytes: (file ?? (await clf.toBytes())).buffer };
+    sharedClassifiers.set(clf, shared);
+  }
+  return shared;
+}
 
 /**
  * Why the classifier decided, for one text: on the CPU, the integral's nodes are shared with
@@ -1264,12 +1359,7 @@ async function explain({ text, label, steps }) {
   const enc = requireEncoder();
   const helpers = enc.device === 'cpu' ? pool.explainers(enc.modelId) : [];
   if (!helpers.length) return clf.explain(enc, text, label, steps);
-  let shared = sharedClassifiers.get(clf);
-  if (!shared) {
-    shared = { version: ++sharedVersion, bytes: (await clf.toBytes()).buffer };
-    sharedClassifiers.set(clf, shared);
-  }
-  const share = shared;
+  const share = await shareClassifier(clf);
   const parts = 1 + helpers.length;
   return clf.explain(
     enc,

@@ -138,7 +138,7 @@ describe('fine-tune BERT on the CPU', () => {
       const estimate = await page.textContent('#ft-estimate');
       assert.match(
         estimate,
-        /^Estimated time on CPU \(WebAssembly\): about \d+ s for 1 epoch and the test \(from 7 real steps timed here just now, in [\d.]+ s\)\.$/,
+        /^Estimated time on CPU \(WebAssembly\), \d threads?: about \d+ s for 1 epoch and the test \(from 7 real steps timed here just now, in [\d.]+ s\)\.$/,
       );
       const estimated = Number(await page.getAttribute('#ft-estimate', 'data-seconds'));
 
@@ -265,7 +265,7 @@ describe('fine-tune BERT on the CPU', () => {
       });
       assert.match(
         await page.textContent('#ft-estimate'),
-        /^Estimated time on CPU \(WebAssembly\): about \d+ s for \d+ epochs? and the test \(from \d+ real steps timed here just now, in [\d.]+ s\)\.$/,
+        /^Estimated time on CPU \(WebAssembly\), \d threads?: about \d+ s for \d+ epochs? and the test \(from \d+ real steps timed here just now, in [\d.]+ s\)\.$/,
       );
 
       await page.click('#classifier-reset');
@@ -280,6 +280,40 @@ describe('fine-tune BERT on the CPU', () => {
         /^from fine-tuned\.safetensors: .*fine-tuned encoder layers \(top 1\)/,
       );
       assert.deepEqual(await probabilities(page), before, 'the same probabilities from the file');
+
+      // One thread and two (the helper worker computes a share of every caching batch,
+      // optimizer step, validation batch and test batch): the same run at the same seed, up to
+      // the order of floating-point sums.
+      t0 = performance.now();
+      const runs = await page.evaluate(async (texts) => {
+        const { client } = window.bertweb;
+        const run = async (/** @type {number} */ threads) => {
+          await client.setThreads(threads);
+          let shared = 0;
+          const { report } = await client.fineTune(
+            { layers: 1, epochs: 1, batch_size: 16 },
+            {
+              onProgress: (p) => {
+                if (p.stage === 'finetune' && p.step === null) shared = p.threads;
+              },
+            },
+          );
+          const probs = (await client.classify(texts)).flatMap((p) => p.probabilities);
+          return { shared, accuracy: report.accuracy, auroc: report.auroc, macroF1: report.macro_f1, probs };
+        };
+        return { one: await run(1), two: await run(2) };
+      }, TEXTS);
+      timings.oneAndTwoThreads = ((performance.now() - t0) / 1000).toFixed(1);
+      const { probs: p1, ...one } = runs.one;
+      const { probs: p2, ...two } = runs.two;
+      console.log(`# one thread ${JSON.stringify(one)}, two threads ${JSON.stringify(two)}`);
+      assert.equal(runs.one.shared, 1);
+      assert.equal(runs.two.shared, 2, 'the helper shared the steps');
+      assert.equal(runs.two.accuracy, runs.one.accuracy);
+      assert.ok(Math.abs(runs.two.auroc - runs.one.auroc) <= 0.005, 'the same test AUROC');
+      assert.ok(Math.abs(runs.two.macroF1 - runs.one.macroF1) <= 1e-9, 'the same macro-F1');
+      const gap = Math.max(...runs.one.probs.map((p, i) => Math.abs(p - runs.two.probs[i])));
+      assert.ok(gap <= 1e-4, `the same probabilities (largest difference ${gap})`);
     },
   );
 });

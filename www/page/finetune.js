@@ -43,8 +43,9 @@ async function updateEstimate() {
     const how = plan.fresh
       ? `from ${steps} real steps timed here just now, in ${seconds.toFixed(1)} s`
       : `from ${steps} real steps of these settings timed here earlier`;
+    const threads = plan.device === 'cpu' ? `, ${plan.threads} thread${plan.threads === 1 ? '' : 's'}` : '';
     ui.ftEstimate.textContent =
-      `Estimated time on ${deviceName(plan.device)}: about ` +
+      `Estimated time on ${deviceName(plan.device)}${threads}: about ` +
       `${formatSeconds(plan.seconds)} for ${settings.epochs} epoch${settings.epochs === 1 ? '' : 's'} and the test ` +
       `(${how}).`;
     ui.ftEstimate.dataset.seconds = String(plan.seconds);
