@@ -78,6 +78,7 @@ import {
   waitReady,
   withTimeout,
 } from '../tests/browser/harness.mjs';
+import { summary } from './stats.mjs';
 
 export const MAX_LEN = 55;
 export const BATCH = 32;
@@ -311,14 +312,6 @@ function readReviews(mode, count) {
       `and score 3 dropped, fewer than ${MAX_WORDS} words, tags stripped), first texts in file order`;
   }
   return { texts: texts.slice(0, count), available: texts.length, counts, description };
-}
-
-function summary(values) {
-  const v = values.filter((x) => Number.isFinite(x)).toSorted((a, b) => a - b);
-  if (!v.length) return null;
-  const mid = v.length >> 1;
-  const median = v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
-  return { median, min: v[0], max: v.at(-1), runs: v };
 }
 
 /** Fetch a model folder in the page and make it the encoder on `device`. */

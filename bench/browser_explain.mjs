@@ -27,6 +27,7 @@ import {
   waitReady,
   withTimeout,
 } from '../tests/browser/harness.mjs';
+import { summary } from './stats.mjs';
 
 const RESULTS = join(ROOT, 'bench', 'results', 'browser_explain.json');
 
@@ -43,14 +44,6 @@ function parseArgs(argv) {
     }
   }
   return opts;
-}
-
-function summary(values) {
-  const v = values.filter((x) => Number.isFinite(x)).toSorted((a, b) => a - b);
-  if (!v.length) return null;
-  const mid = v.length >> 1;
-  const median = v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
-  return { median, min: v[0], max: v.at(-1), runs: v };
 }
 
 /** Explain `count` long reviews of the sample in the page; one warm-up first. */

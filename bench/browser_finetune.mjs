@@ -9,6 +9,9 @@
 //
 // --threads: the CPU runs on each thread count (the page's worker and its helpers, which
 // compute shares of every step); the table then gives each K's speed-up over the first count.
+// --all-lengths: keep reviews of any length (the page's preprocessing otherwise drops those of
+// 50 words or more), which the shared partial file needs for a training part of about 8,500.
+//
 // --tutorial: the page's own preprocessing of the shared Reviews.partial.csv.gz (the tutorial's
 // split: every kept row, 20 % test) instead of a sample of N texts, for the test AUROC a user
 // gets; --texts is then not used.
@@ -43,6 +46,7 @@ function parseArgs(argv) {
     threads: [2],
     devices: ['cpu', 'webgpu'],
     tutorial: false,
+    allLengths: false,
   };
   for (const arg of argv) {
     const [key, value] = arg.split('=');
@@ -53,6 +57,7 @@ function parseArgs(argv) {
     else if (key === '--threads') opts.threads = value.split(',').map(Number);
     else if (key === '--devices') opts.devices = value.split(',');
     else if (key === '--tutorial') opts.tutorial = true;
+    else if (key === '--all-lengths') opts.allLengths = true;
     else {
       console.error(`browser_finetune: unknown argument ${arg}`);
       process.exit(2);
@@ -62,9 +67,9 @@ function parseArgs(argv) {
 }
 
 /** The estimate, then a run of fine-tuning K layers on `texts` reviews, in the page's worker. */
-async function runInPage(page, { layers, texts, epochs, csv, tutorial, threads }) {
+async function runInPage(page, { layers, texts, epochs, csv, tutorial, threads, allLengths }) {
   return page.evaluate(
-    async ({ layers, texts, epochs, csv, tutorial, threads }) => {
+    async ({ layers, texts, epochs, csv, tutorial, threads, allLengths }) => {
       const { client } = window.bertweb;
       if (client.info.device === 'cpu') await client.setThreads(threads);
       // A small test part, so nearly all sampled rows train, yet large enough for the split to
@@ -72,7 +77,13 @@ async function runInPage(page, { layers, texts, epochs, csv, tutorial, threads }
       const testFraction = Math.max(0.05, 8 / texts);
       const summary = await client.dataset(
         new Blob([csv]),
-        tutorial ? {} : { sample_size: Math.ceil(texts / (1 - testFraction)), test_fraction: testFraction },
+        tutorial
+          ? {}
+          : {
+              sample_size: Math.ceil(texts / (1 - testFraction)),
+              test_fraction: testFraction,
+              ...(allLengths ? { max_words: null } : {}),
+            },
       );
       const settings = { layers, epochs };
       const p0 = performance.now();
@@ -105,6 +116,7 @@ async function runInPage(page, { layers, texts, epochs, csv, tutorial, threads }
         estimateS: plan.seconds,
         planS,
         probeSteps: plan.rates.steps,
+        probeThreads: plan.threads,
         actualS: (end - t0) / 1000,
         cachingS: (trainStart - t0) / 1000,
         epochS: epochEnds.length ? (epochEnds[0] - trainStart) / 1000 : null,
@@ -112,7 +124,7 @@ async function runInPage(page, { layers, texts, epochs, csv, tutorial, threads }
         testAuroc: report.auroc,
       };
     },
-    { layers, texts, epochs, csv, tutorial, threads },
+    { layers, texts, epochs, csv, tutorial, threads, allLengths },
   );
 }
 
@@ -135,11 +147,19 @@ async function main() {
     const runs = device === 'cpu' ? opts.threads : [1];
     try {
       for (const [layers, threads] of opts.layers.flatMap((k) => runs.map((t) => [k, t]))) {
-        const { page, openedAt } = await openPage(browser.context, `${browser.url}?device=${device}`);
+        const { page, openedAt, log } = await openPage(browser.context, `${browser.url}?device=${device}`);
         try {
           await waitReady(page, openedAt, 600_000);
           const r = await withTimeout(
-            runInPage(page, { layers, texts, epochs: opts.epochs, csv, tutorial: opts.tutorial, threads }),
+            runInPage(page, {
+              layers,
+              texts,
+              epochs: opts.epochs,
+              csv,
+              tutorial: opts.tutorial,
+              threads,
+              allLengths: opts.allLengths,
+            }),
             3_600_000,
             `fine-tuning ${layers} layers on ${device} with ${threads} threads`,
           );
@@ -168,6 +188,8 @@ async function main() {
           console.log(`| ${device} | ${threads} | ${layers} | failed: ${err.message.split('\n')[0]} |`);
           rows.push({ device, layers, threads, error: err.message });
         } finally {
+          const warnings = log.filter((l) => /^\[(worker )?(warning|error)\]|^\[pageerror\]/.test(l));
+          if (warnings.length) console.log(`page warnings: ${warnings.join(' | ')}`);
           await page.close();
         }
       }

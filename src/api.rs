@@ -1271,14 +1271,8 @@ impl WebScoring {
         batch_size: usize,
     ) -> Result<WebScoring, JsValue> {
         let texts = dataset.inner.test.iter().map(|e| e.text.clone()).collect();
-        let scoring = classifier
-            .inner
-            .with(|c| Ok(Scoring::new(c, &encoder.inner, texts, batch_size)?))?;
-        Ok(WebScoring {
-            inner: Slot::new(scoring, "scoring"),
-            encoder: Rc::clone(&encoder.inner),
-            targets: Some(dataset.inner.test_targets()?),
-        })
+        let targets = dataset.inner.test_targets()?;
+        Self::planned(classifier, encoder, texts, batch_size, Some(targets))
     }
 
     /// Plans classifying `texts` (read as `classify` reads them: HTML stripped) with
@@ -1295,13 +1289,23 @@ impl WebScoring {
             .iter()
             .map(|t| crate::classifier::input_text(t))
             .collect();
+        Self::planned(classifier, encoder, texts, batch_size, None)
+    }
+
+    fn planned(
+        classifier: &WebClassifier,
+        encoder: &WebEncoder,
+        texts: Vec<String>,
+        batch_size: usize,
+        targets: Option<Targets>,
+    ) -> Result<WebScoring, JsValue> {
         let scoring = classifier
             .inner
             .with(|c| Ok(Scoring::new(c, &encoder.inner, texts, batch_size)?))?;
         Ok(WebScoring {
             inner: Slot::new(scoring, "scoring"),
             encoder: Rc::clone(&encoder.inner),
-            targets: None,
+            targets,
         })
     }
 

@@ -788,16 +788,26 @@ impl FineTuner {
         }
     }
 
-    /// The trained parameters to send with this step's shares (read once per optimizer step).
-    async fn shared_parameters(&mut self, top: &TunedTop) -> Result<std::sync::Arc<Vec<f32>>> {
+    /// `rows` split for `parts` threads, and the trained parameters to send with the shares:
+    /// none when this thread computes them all, else read once per optimizer step.
+    async fn plan_shares(
+        &mut self,
+        rows: &[usize],
+        parts: usize,
+        top: &TunedTop,
+    ) -> Result<(Vec<Vec<usize>>, std::sync::Arc<Vec<f32>>)> {
+        let groups = split(rows, &self.lengths, parts);
+        if groups.len() < 2 {
+            return Ok((groups, Default::default()));
+        }
         if let Some((step, params)) = &self.shared
             && *step == self.step
         {
-            return Ok(params.clone());
+            return Ok((groups, params.clone()));
         }
         let params = std::sync::Arc::new(flat_values(top).await?);
         self.shared = Some((self.step, params.clone()));
-        Ok(params)
+        Ok((groups, params))
     }
 
     async fn cache_batch<F, Fut>(
@@ -883,16 +893,11 @@ impl FineTuner {
         let start = self.train.next;
         let end = (start + self.settings.batch_size).min(self.order.len());
         let rows = self.order[start..end].to_vec();
-        let groups = split(&rows, &self.lengths, parts);
         let top = self
             .top
             .take()
             .ok_or_else(|| BertError::Internal("fine-tuning failed earlier".into()))?;
-        let params = if groups.len() > 1 {
-            self.shared_parameters(&top).await?
-        } else {
-            Default::default()
-        };
+        let (groups, params) = self.plan_shares(&rows, parts, &top).await?;
         let remote = self.dispatch(Work::Train, &groups, rows.len(), &params, helper)?;
         // This thread's share: its part of the batch's mean loss.
         let local = groups.last().map(Vec::as_slice).unwrap_or_default();
@@ -960,16 +965,11 @@ impl FineTuner {
         let start = self.val.next;
         let end = (start + 2 * self.settings.batch_size).min(self.targets.len());
         let rows: Vec<usize> = (start..end).collect();
-        let groups = split(&rows, &self.lengths, parts);
         let top = self
             .top
             .clone()
             .ok_or_else(|| BertError::Internal("fine-tuning failed earlier".into()))?;
-        let params = if groups.len() > 1 {
-            self.shared_parameters(&top).await?
-        } else {
-            Default::default()
-        };
+        let (groups, params) = self.plan_shares(&rows, parts, &top).await?;
         let remote = self.dispatch(Work::Validate, &groups, rows.len(), &params, helper)?;
         let local = groups.last().map(Vec::as_slice).unwrap_or_default();
         let (hidden, mask) = self.frozen(encoder, local);

@@ -343,8 +343,9 @@ export class BertClient {
   }
 
   /**
-   * Keep a labeling session in this browser (IndexedDB), replacing the one kept.
-   * @param {import('./protocol.js').LabelingSession} session
+   * Keep a labeling session in this browser (IndexedDB), replacing the one kept; without its
+   * texts and vectors, only its progress (the texts and vectors kept with it before stay).
+   * @param {import('./protocol.js').LabelingSession | import('./protocol.js').LabelingProgress} session
    */
   keepLabeling(session) {
     return this.#request({ type: 'keepLabeling', session }).promise;

@@ -365,12 +365,14 @@
  * A labeling session as kept in IndexedDB, so that labels survive a reload: the texts and their
  * vectors (made by `modelId` with `pooling` and `maxLen`), the class names and their vectors,
  * the labels and skips (`order`: which of the two each action was, oldest first, so that undo
- * takes the last back), and the accuracy after each retraining.
- * @typedef {{name: string, column: string, texts: string[], vectors: Float32Array, dim: number,
+ * takes the last back), and the accuracy after each retraining. `id` (when it was started)
+ * ties its progress to its texts and vectors, which are kept apart, once.
+ * @typedef {{id?: number, name: string, column: string, texts: string[], vectors: Float32Array, dim: number,
  *   modelId: string, pooling: Pooling, maxLen: number, classNames: string[], classVectors: number[],
  *   strategy: LabelingStrategy, seed: number, labels: [number, number][], skipped: number[],
  *   history: {labels: number, accuracy: number}[], order?: ('label' | 'skip')[]}} LabelingSession
  */
+/** @typedef {Omit<LabelingSession, 'texts' | 'vectors'>} LabelingProgress  a session without its texts and vectors */
 
 /** @typedef {{threads: number, wanted: number, lastRun: number[]}} ThreadsResult  Threads in use (1 on WebGPU), wanted, and the batches each computed in the last extraction. */
 /** @typedef {{worker: number, helpers: (number | null)[]}} MemoryResult  Wasm memory in bytes (peaks: it never shrinks). */
@@ -607,7 +609,8 @@
  * Labeling: the next rows to label, the head's predictions and the cross-validated accuracy;
  * keep, load or forget the session.
  * @typedef {{id: number, type: 'labelingSuggest', vectors: Float32Array, dim: number, request: LabelingRequest}} LabelingSuggestRequest
- * @typedef {{id: number, type: 'keepLabeling', session: LabelingSession}} KeepLabelingRequest
+ * `session` without its texts and vectors keeps its progress; with them, all of it.
+ * @typedef {{id: number, type: 'keepLabeling', session: LabelingSession | LabelingProgress}} KeepLabelingRequest
  * @typedef {{id: number, type: 'loadLabeling'}} LoadLabelingRequest
  * @typedef {{id: number, type: 'forgetLabeling'}} ForgetLabelingRequest
  */

@@ -114,8 +114,12 @@ let classifier = null;
 let classifierBytes = null;
 /** IndexedDB key (store 'classifiers') of the classifier kept for the next visit. */
 const KEPT_CLASSIFIER = 'current';
-/** The IndexedDB key of the labeling session (one at a time). */
+/**
+ * The IndexedDB keys of the labeling session (one at a time): its progress, saved at every
+ * label, and its texts and vectors, saved once.
+ */
 const LABELING_SESSION = 'current';
+const LABELING_TEXTS = 'current-texts';
 /** Ids of requests asked to stop. */
 const cancelled = new Set();
 /** Requests run one after another: a load must not free the encoder under a running embed. */
@@ -945,7 +949,15 @@ async function tuningHelpers(enc) {
  */
 function tuneStep(tuner, helpers) {
   if (!helpers.length) return tuner.step();
-  return tuner.step((part, share) => helpers[part - 1](share), helpers.length + 1);
+  return tuner.step(
+    (part, share) =>
+      helpers[part - 1](share).catch((err) => {
+        // The share is computed here instead (slower, the same result).
+        console.warn(`bertweb: a helper worker's fine-tuning share failed (${messageOf(err)})`);
+        throw err;
+      }),
+    helpers.length + 1,
+  );
 }
 
 /**
@@ -1576,6 +1588,37 @@ const DOING = {
   crashForTest: 'running a crash test',
 };
 
+/**
+ * Keep a labeling session: its texts and vectors when it carries them, and its progress.
+ * @param {LabelingSession | import('./protocol.js').LabelingProgress} session
+ */
+async function keepLabeling(session) {
+  if ('vectors' in session && session.vectors) {
+    const { id, texts, vectors, ...progress } = session;
+    await idbPut('labeling', LABELING_TEXTS, { id, texts, vectors });
+    return idbPut('labeling', LABELING_SESSION, { id, ...progress });
+  }
+  return idbPut('labeling', LABELING_SESSION, session);
+}
+
+/**
+ * The kept labeling session, whole: its progress with the texts and vectors of the same
+ * session (an earlier page kept them in the one record), or null.
+ * @returns {Promise<LabelingSession | null>}
+ */
+async function loadLabeling() {
+  const progress = /** @type {(Partial<LabelingSession> & {id?: number}) | undefined} */ (
+    await idbGet('labeling', LABELING_SESSION)
+  );
+  if (!progress) return null;
+  if (progress.vectors && progress.texts) return /** @type {LabelingSession} */ (progress);
+  const bulk = /** @type {{id?: number, texts: string[], vectors: Float32Array} | undefined} */ (
+    await idbGet('labeling', LABELING_TEXTS)
+  );
+  if (!bulk || bulk.id !== progress.id) return null;
+  return /** @type {LabelingSession} */ ({ ...progress, texts: bulk.texts, vectors: bulk.vectors });
+}
+
 /** @param {string[]} words */
 function listOf(words) {
   return words.length < 2 ? words.join('') : `${words.slice(0, -1).join(', ')} and ${words.at(-1)}`;
@@ -1739,10 +1782,11 @@ async function handle(msg) {
     case 'labelingSuggest':
       return (await startWasm(id)).labelingSuggest(msg.vectors, msg.dim, msg.request);
     case 'keepLabeling':
-      return idbPut('labeling', LABELING_SESSION, msg.session);
+      return keepLabeling(msg.session);
     case 'loadLabeling':
-      return /** @type {LabelingSession | undefined} */ (await idbGet('labeling', LABELING_SESSION)) ?? null;
+      return loadLabeling();
     case 'forgetLabeling':
+      await idbDelete('labeling', LABELING_TEXTS);
       return idbDelete('labeling', LABELING_SESSION);
     case 'crashForTest':
       return untilTrap(running().api.panicForTest(msg.later));

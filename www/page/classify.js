@@ -4,7 +4,7 @@
 
 import { csvLine } from '../csv.js';
 import { explainInto } from './explain.js';
-import { formatSeconds, isCancelled, messageOf, pct, row, sentence } from './format.js';
+import { formatSeconds, guessTextColumn, isCancelled, messageOf, pct, row, sentence } from './format.js';
 import { client, endJob, refreshControls, say, setBusy, startJob, state, ui } from './state.js';
 
 /** Rows of a classified CSV shown in the page (the download has them all). */
@@ -85,11 +85,7 @@ export async function onBatchFile() {
     const header = await client.csvHeader(bytes);
     state.batch = { name: file.name, bytes, header };
     ui.batchColumn.replaceChildren(...header.map((h) => new Option(h, h)));
-    const guess =
-      header.find((h) => h.toLowerCase() === 'text') ??
-      header.find((h) => /text|review/i.test(h)) ??
-      header[0];
-    ui.batchColumn.value = guess;
+    ui.batchColumn.value = guessTextColumn(header) ?? '';
     say(
       ui.classifyStatus,
       `${file.name}: ${header.length} columns. Choose the text column and press Classify all.`,

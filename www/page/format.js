@@ -27,6 +27,20 @@ export function isCancelled(err) {
   return err instanceof Error && err.name === 'CancelledError';
 }
 
+/**
+ * The column of a CSV's header most likely to hold the texts: one named "text", else one whose
+ * name has "text" or "review" in it, else the first.
+ * @param {string[]} header
+ * @returns {string | undefined}
+ */
+export function guessTextColumn(header) {
+  return (
+    header.find((h) => h.trim().toLowerCase() === 'text') ??
+    header.find((h) => /text|review/i.test(h)) ??
+    header[0]
+  );
+}
+
 /** @param {number} n */
 export function formatBytes(n) {
   if (n < 1024) return `${n} B`;

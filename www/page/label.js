@@ -7,7 +7,7 @@
 
 import { csvLine } from '../csv.js';
 import { onCsvFile } from './data.js';
-import { count, formatSeconds, isCancelled, messageOf, pct, sentence } from './format.js';
+import { count, formatSeconds, guessTextColumn, isCancelled, messageOf, pct, sentence } from './format.js';
 import { client, defaults, endJob, refreshControls, say, setBusy, startJob, state, ui } from './state.js';
 
 /** @typedef {import('../protocol.js').LabelingSession} LabelingSession */
@@ -53,6 +53,8 @@ let suggesting = false;
 /** Saves run one after another; `saveWaiting`: one is queued and will send the newest state. */
 let saving = Promise.resolve();
 let saveWaiting = false;
+/** @type {Session | null} the session whose texts and vectors are kept already (saved once) */
+let bulkKept = null;
 
 /**
  * A seeded pseudo-random generator (mulberry32): numbers in [0, 1), the same for a seed.
@@ -124,10 +126,7 @@ export async function onLabelingFile() {
     const header = await client.csvHeader(bytes);
     picked = { name: file.name, bytes, header };
     ui.labelingColumn.replaceChildren(...header.map((h) => new Option(h, h)));
-    ui.labelingColumn.value =
-      header.find((h) => h.toLowerCase() === 'text') ??
-      header.find((h) => /text|review/i.test(h)) ??
-      header[0];
+    ui.labelingColumn.value = guessTextColumn(header) ?? '';
     ui.labelingGiven.replaceChildren(new Option('(none)', ''), ...header.map((h) => new Option(h, h)));
     ui.labelingGiven.value = header.find((h) => GIVEN_LABELS.test(h.trim())) ?? '';
     say(
@@ -263,6 +262,7 @@ export async function onLabelingStart() {
     const seconds = (performance.now() - started) / 1000;
     forgetSession();
     session = {
+      id: Date.now(),
       name,
       column,
       texts,
@@ -422,7 +422,14 @@ function save() {
     const s = session;
     if (!s || stale) return;
     try {
-      await client.keepLabeling(s);
+      if (bulkKept === s) {
+        // Only what labeling changes: the texts and their vectors are kept already.
+        const { texts, vectors, ...progress } = s;
+        await client.keepLabeling(progress);
+      } else {
+        await client.keepLabeling(s);
+        bulkKept = s;
+      }
     } catch (err) {
       say(
         ui.labelingStatus,
@@ -706,6 +713,7 @@ export async function restoreLabeling(modelReady) {
         [...skipped.map(() => 'skip'), ...labels.map(() => 'label')]
   );
   session = { ...kept, order };
+  bulkKept = session;
   stale = kept.modelId !== client.info?.modelId;
   queue = [];
   sources.clear();
