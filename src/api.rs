@@ -119,6 +119,12 @@ impl<T: 'static> Slot<T> {
     }
 }
 
+/// How many parts a call with an optional page helper splits its work into: `parts` with a
+/// helper, else 1.
+fn helper_parts(helper: Option<&js_sys::Function>, parts: Option<usize>) -> usize {
+    helper.map_or(1, |_| parts.unwrap_or(1))
+}
+
 /// Calls a page's helper function with `args` now (so that its worker starts at once) and
 /// returns a future of its promise's value, to await once this instance has done its own share.
 fn call_helper(
@@ -1012,11 +1018,7 @@ impl WebClassifier {
     ) -> Promise {
         let encoder = Rc::clone(&encoder.inner);
         let steps = steps.unwrap_or(crate::attribution::DEFAULT_STEPS);
-        let parts = if helper.is_some() {
-            parts.unwrap_or(1)
-        } else {
-            1
-        };
+        let parts = helper_parts(helper.as_ref(), parts);
         self.inner.lend(async move |classifier| {
             let remote = |label: usize, steps: usize, part: usize| {
                 let args = [label, steps, part].map(JsValue::from);
@@ -1173,11 +1175,7 @@ impl WebFineTuner {
     /// this instance computes its own; a share whose promise fails is computed here.
     pub fn step(&self, helper: Option<js_sys::Function>, parts: Option<usize>) -> Promise {
         let encoder = Rc::clone(&self.encoder);
-        let parts = if helper.is_some() {
-            parts.unwrap_or(1)
-        } else {
-            1
-        };
+        let parts = helper_parts(helper.as_ref(), parts);
         self.inner.lend(async move |tuner| {
             let remote = |part: usize, bytes: Vec<u8>| {
                 let args = [
@@ -1343,11 +1341,7 @@ impl WebClassifier {
         parts: Option<usize>,
     ) -> Promise {
         let (slot, encoder) = (scoring.inner.share(), Rc::clone(&scoring.encoder));
-        let parts = if helper.is_some() {
-            parts.unwrap_or(1)
-        } else {
-            1
-        };
+        let parts = helper_parts(helper.as_ref(), parts);
         self.inner.lend(async move |classifier| {
             let mut s = slot.take()?;
             let remote = |part: usize, texts: Vec<String>| {

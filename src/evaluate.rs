@@ -132,7 +132,10 @@ impl Scoring {
         encoder: &Encoder,
         range: std::ops::Range<usize>,
     ) -> Result<Vec<f32>> {
-        let texts = self.batch_texts(range);
+        let texts: Vec<&str> = self.order[range]
+            .iter()
+            .map(|&i| self.texts[i].as_str())
+            .collect();
         classifier.probabilities(encoder, &texts).await
     }
 

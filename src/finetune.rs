@@ -377,8 +377,6 @@ pub struct FineTuner {
     device: Device,
     pad: u32,
     tokens: Vec<Vec<u32>>,
-    /// Each text's token count, to split a step's texts between threads.
-    lengths: Vec<usize>,
     /// Values of the trained parameters.
     parameters: usize,
     /// The trained parameters as sent to other threads, and the optimizer step they are at.
@@ -495,7 +493,6 @@ impl FineTuner {
             head_shape,
             device,
             pad: encoder.tokenizer().pad_id(),
-            lengths: tokens.iter().map(Vec::len).collect(),
             tokens,
             parameters,
             shared: None,
@@ -686,14 +683,18 @@ impl FineTuner {
     /// What the frozen layers give for `rows`: their cached output, padded to the longest, with
     /// the mask, or the tokens to compute it from.
     fn input(&self, rows: &[usize]) -> Input {
-        let seq = rows.iter().map(|&r| self.lengths[r]).max().unwrap_or(0);
+        let seq = rows
+            .iter()
+            .map(|&r| self.tokens[r].len())
+            .max()
+            .unwrap_or(0);
         if let Some(cache) = self.cache.as_ref().filter(|_| self.phase != Phase::Caching) {
             let mut values = vec![0f32; rows.len() * seq * self.width];
             let mut mask = vec![0f32; rows.len() * seq];
             for (b, &r) in rows.iter().enumerate() {
                 let start = b * seq * self.width;
                 values[start..start + cache[r].len()].copy_from_slice(&cache[r]);
-                mask[b * seq..b * seq + self.lengths[r]].fill(1.0);
+                mask[b * seq..b * seq + self.tokens[r].len()].fill(1.0);
             }
             let shape = [rows.len(), seq, self.width];
             return Input::Hidden {
@@ -771,11 +772,7 @@ impl FineTuner {
         share: Share,
         answer: impl Future<Output = Result<Vec<u8>>>,
     ) -> Result<Answer> {
-        let rows = share.input.rows();
-        let seq = match &share.input {
-            Input::Hidden { shape, .. } => shape[1],
-            Input::Tokens(batch) => batch.seq,
-        };
+        let (rows, seq) = (share.input.rows(), share.input.seq());
         let outputs = self.head_shape.outputs();
         let fits = |a: &Answer| match share.work {
             Work::Cache => a.hidden.len() == rows * seq * self.width,
@@ -796,7 +793,7 @@ impl FineTuner {
         parts: usize,
         top: &TunedTop,
     ) -> Result<(Vec<Vec<usize>>, std::sync::Arc<Vec<f32>>)> {
-        let groups = split(rows, &self.lengths, parts);
+        let groups = split(rows, |r| self.tokens[r].len(), parts);
         if groups.len() < 2 {
             return Ok((groups, Default::default()));
         }
@@ -823,7 +820,7 @@ impl FineTuner {
         // Inference only, so twice the training batch costs no more memory than a step.
         let end = (self.cache_next + 2 * self.settings.batch_size).min(self.cache_order.len());
         let rows = self.cache_order[self.cache_next..end].to_vec();
-        let groups = split(&rows, &self.lengths, parts);
+        let groups = split(&rows, |r| self.tokens[r].len(), parts);
         let remote = self.dispatch(
             Work::Cache,
             &groups,
@@ -837,10 +834,7 @@ impl FineTuner {
         let values = read_f32(hidden).await?;
         self.keep(local, &values, seq)?;
         for (rows, share, answer) in remote {
-            let seq = match &share.input {
-                Input::Hidden { shape, .. } => shape[1],
-                Input::Tokens(batch) => batch.seq,
-            };
+            let seq = share.input.seq();
             let answer = self.receive(encoder, None, share, answer).await?;
             self.keep(&rows, &answer.hidden, seq)?;
         }
@@ -861,7 +855,7 @@ impl FineTuner {
         for (b, &r) in rows.iter().enumerate() {
             let start = b * seq * width;
             let row = values
-                .get(start..start + self.lengths[r] * width)
+                .get(start..start + self.tokens[r].len() * width)
                 .ok_or_else(|| BertError::Internal("a caching batch came back short".into()))?;
             cache[r] = row.to_vec();
         }

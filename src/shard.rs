@@ -77,6 +77,14 @@ impl Input {
         }
     }
 
+    /// Its padded length.
+    pub fn seq(&self) -> usize {
+        match self {
+            Input::Hidden { shape, .. } => shape[1],
+            Input::Tokens(batch) => batch.seq,
+        }
+    }
+
     /// The frozen layers' output `[rows, seq, width]` and the mask, on the encoder's device.
     pub fn frozen(self, encoder: &Encoder, first: usize) -> (Tensor<3>, Tensor<2>) {
         let device = encoder.device();
@@ -571,11 +579,12 @@ impl ShareRunner {
     }
 }
 
-/// `rows` in at most `parts` groups for that many threads: with one part, as they are; else
+/// `rows` (of token count `length(row)`) in at most `parts` groups for that many threads: with
+/// one part, as they are; else
 /// sorted longest first and cut into runs whose padded size (texts × the longest) is as even
 /// as such runs allow, so each group pads little and all take about as long.
-pub fn split(rows: &[usize], lengths: &[usize], parts: usize) -> Vec<Vec<usize>> {
-    let len = |r: &usize| lengths.get(*r).copied().unwrap_or(0).max(1);
+pub fn split(rows: &[usize], length: impl Fn(usize) -> usize, parts: usize) -> Vec<Vec<usize>> {
+    let len = |r: &usize| length(*r).max(1);
     if parts <= 1 || rows.len() <= 1 {
         return vec![rows.to_vec()];
     }
@@ -614,8 +623,9 @@ mod tests {
     fn one_part_keeps_the_rows_and_more_split_them_evenly() {
         let lengths = [10, 3, 7, 7, 2, 9, 4, 4];
         let rows: Vec<usize> = (0..8).collect();
-        assert_eq!(split(&rows, &lengths, 1), vec![rows.clone()]);
-        let groups = split(&rows, &lengths, 2);
+        let length = |r: usize| lengths[r];
+        assert_eq!(split(&rows, length, 1), vec![rows.clone()]);
+        let groups = split(&rows, length, 2);
         assert_eq!(groups.len(), 2);
         let mut all: Vec<usize> = groups.concat();
         all.sort_unstable();
@@ -625,7 +635,7 @@ mod tests {
         let padded = |g: &Vec<usize>| g.len() * g.iter().map(|&r| lengths[r]).max().unwrap_or(0);
         assert!(groups.iter().map(padded).max() <= Some(35), "{groups:?}");
         // More parts than rows: one row each.
-        assert_eq!(split(&rows[..3], &lengths, 8).len(), 3);
+        assert_eq!(split(&rows[..3], length, 8).len(), 3);
     }
 
     fn share(model_id: &str) -> Share {
